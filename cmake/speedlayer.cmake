@@ -1,0 +1,34 @@
+# speedlayer_module(NAME SOURCES ... DEPS ...): one library target per src/ folder, sl_<name>.
+function(speedlayer_module name)
+  cmake_parse_arguments(M "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(sl_${name} STATIC ${M_SOURCES})
+  target_include_directories(sl_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(sl_${name} PUBLIC ${M_DEPS})
+endfunction()
+
+# speedlayer_test(NAME LABEL unit|integration SOURCES ... DEPS ... [FIXTURES ...])
+# A GoogleTest executable whose cases become CTest tests with the given label.
+# Integration tests name the broker fixture they need (kafka_single, kafka_cluster3); CTest
+# starts the real broker before them and stops it after.
+function(speedlayer_test name)
+  cmake_parse_arguments(T "" "LABEL;TIMEOUT" "SOURCES;DEPS;FIXTURES" ${ARGN})
+  if(NOT SPEEDLAYER_TESTS)
+    return()
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
+  target_compile_definitions(${name} PRIVATE
+    SPEEDLAYER_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    SPEEDLAYER_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  set(props LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT}
+    ENVIRONMENT "SPEEDLAYER_BIN=$<TARGET_FILE:speedlayer>;SPEEDLAYER_KAFKA_STATE=${PROJECT_BINARY_DIR}/kafka")
+  if(T_FIXTURES)
+    list(APPEND props FIXTURES_REQUIRED "${T_FIXTURES}")
+    # Broker tests share one broker: never run two of them at once.
+    list(APPEND props RESOURCE_LOCK "${T_FIXTURES}")
+  endif()
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 30 PROPERTIES ${props})
+endfunction()

@@ -1,0 +1,20 @@
+// speedlayer: the speed layer of a Lambda architecture on Apache Kafka.
+// main only wires the subcommands together; each lives in its own module.
+#include <CLI/CLI.hpp>
+
+#include "produce/produce_command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"speedlayer: the speed layer of a Lambda architecture on Apache Kafka"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "speedlayer 0.1.0");
+  speedlayer::produce::ProduceCommand produce(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;  // bad usage is exit 2 (DESIGN.md)
+  }
+  if (produce.selected()) return produce.run();
+  return 2;
+}

@@ -1,0 +1,232 @@
+#include "config/settings.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace speedlayer::config {
+
+EnvLookup process_env() {
+  return [](std::string_view name) -> std::optional<std::string> {
+    const char* v = std::getenv(std::string(name).c_str());
+    if (!v || !*v) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+CLI::Option* FlagSet::add(const std::string& name, const std::string& help) {
+  names_.insert(name);
+  auto* opt = app_.add_option("--" + name, values_[name], help);
+  options_[name] = opt;
+  return opt;
+}
+
+CLI::Option* FlagSet::add_flag(const std::string& name, const std::string& help) {
+  names_.insert(name);
+  auto* opt = app_.add_flag("--" + name, bools_[name], help);
+  options_[name] = opt;
+  return opt;
+}
+
+void FlagSet::add_librdkafka_passthrough() {
+  app_.add_option("-X", x_values_,
+                  "librdkafka property key=value, passed straight to the Kafka client "
+                  "(repeatable)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
+}
+
+std::map<std::string, Setting> FlagSet::given() const {
+  std::map<std::string, Setting> out;
+  for (const auto& [name, opt] : options_) {
+    if (opt->count() == 0) continue;
+    auto b = bools_.find(name);
+    std::string value = b != bools_.end() ? (b->second ? "true" : "false") : values_.at(name);
+    out[name] = Setting{value, "--" + name};
+  }
+  return out;
+}
+
+Result<ConfigFile> ConfigFile::load(const std::string& path,
+                                    const std::set<std::string>& allowed_keys) {
+  std::ifstream in(path);
+  if (!in) {
+    return fail(ErrorKind::io, std::string("cannot read config file: ") + std::strerror(errno),
+                path, "pass an existing file with --config or SPEEDLAYER_CONFIG");
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  YAML::Node root;
+  try {
+    root = YAML::Load(text.str());
+  } catch (const YAML::Exception& e) {
+    return fail(ErrorKind::usage, "invalid YAML: " + e.msg,
+                path + ":" + std::to_string(e.mark.line + 1));
+  }
+  auto where = [&](const YAML::Node& n) {
+    return path + ":" + std::to_string(n.Mark().line + 1);
+  };
+  ConfigFile file;
+  if (root.IsNull()) return file;
+  if (!root.IsMap()) {
+    return fail(ErrorKind::usage, "a config file must be a mapping of setting: value",
+                where(root));
+  }
+  for (const auto& entry : root) {
+    auto key = entry.first.as<std::string>();
+    const YAML::Node& value = entry.second;
+    if (key == "kafka") {
+      if (!value.IsMap()) {
+        return fail(ErrorKind::usage, "'kafka' must map librdkafka properties to values",
+                    where(value));
+      }
+      for (const auto& prop : value) {
+        if (!prop.second.IsScalar()) {
+          return fail(ErrorKind::usage,
+                      "librdkafka property '" + prop.first.as<std::string>() +
+                          "' must have a scalar value",
+                      where(prop.second));
+        }
+        file.kafka_.push_back(kafka::Property{prop.first.as<std::string>(),
+                                              prop.second.as<std::string>(), where(prop.first)});
+      }
+      continue;
+    }
+    if (!allowed_keys.count(key)) {
+      std::string allowed;
+      for (const auto& k : allowed_keys) allowed += (allowed.empty() ? "" : ", ") + k;
+      return fail(ErrorKind::usage, "unknown setting '" + key + "'", where(entry.first),
+                  "allowed here: kafka, " + allowed);
+    }
+    if (!value.IsScalar()) {
+      return fail(ErrorKind::usage, "setting '" + key + "' must be a single value",
+                  where(value));
+    }
+    file.values_[key] = Setting{value.as<std::string>(), where(entry.first)};
+  }
+  return file;
+}
+
+std::optional<Setting> ConfigFile::get(std::string_view key) const {
+  auto it = values_.find(key);
+  if (it == values_.end()) return std::nullopt;
+  return it->second;
+}
+
+Settings::Settings(std::map<std::string, Setting> flags, EnvLookup env,
+                   std::optional<ConfigFile> file, std::vector<std::string> x)
+    : flags_(std::move(flags)), env_(std::move(env)), file_(std::move(file)), x_(std::move(x)) {}
+
+Result<Settings> Settings::load(const FlagSet& flags, EnvLookup env) {
+  auto given = flags.given();
+  std::optional<ConfigFile> file;
+  std::optional<std::string> path;
+  if (auto it = given.find("config"); it != given.end()) path = it->second.value;
+  else if (auto from_env = env("SPEEDLAYER_CONFIG")) path = *from_env;
+  if (path) {
+    auto allowed = flags.names();
+    allowed.erase("config");
+    auto loaded = ConfigFile::load(*path, allowed);
+    if (!loaded) return std::unexpected(loaded.error());
+    file = std::move(*loaded);
+  }
+  return Settings(std::move(given), std::move(env), std::move(file),
+                  flags.librdkafka_assignments());
+}
+
+std::optional<Setting> Settings::get(std::string_view key,
+                                     std::initializer_list<std::string_view> env_names) const {
+  if (auto it = flags_.find(std::string(key)); it != flags_.end()) return it->second;
+  for (auto name : env_names) {
+    if (auto v = env_(name)) return Setting{*v, "env " + std::string(name)};
+  }
+  if (file_) return file_->get(key);
+  return std::nullopt;
+}
+
+std::string Settings::get_or(std::string_view key,
+                             std::initializer_list<std::string_view> env_names,
+                             std::string fallback) const {
+  auto s = get(key, env_names);
+  return s ? s->value : std::move(fallback);
+}
+
+bool Settings::flag(std::string_view key) const {
+  auto s = get(key);
+  return s && (s->value == "true" || s->value == "1" || s->value == "yes");
+}
+
+void add_connection_flags(FlagSet& flags) {
+  flags.add("config", "YAML config file with settings (env SPEEDLAYER_CONFIG)");
+  flags.add("brokers", "Kafka bootstrap servers host:port,... (env KAFKA_BROKERS, BOOTSTRAP_SERVERS)");
+  flags.add("security-protocol",
+            "plaintext, ssl, sasl_plaintext or sasl_ssl (env KAFKA_SECURITY_PROTOCOL)");
+  flags.add("sasl-mechanism", "e.g. SCRAM-SHA-512 (env KAFKA_SASL_MECHANISM)");
+  flags.add("sasl-username", "SASL user name (env KAFKA_SASL_USERNAME)");
+  flags.add("sasl-password",
+            "SASL password (env KAFKA_SASL_PASSWORD); prefer --sasl-password-file");
+  flags.add("sasl-password-file",
+            "file holding the SASL password, e.g. a mounted Secret (env KAFKA_SASL_PASSWORD_FILE)");
+  flags.add("ssl-ca", "CA certificate file (PEM) to verify brokers (env KAFKA_SSL_CA_LOCATION)");
+  flags.add_librdkafka_passthrough();
+}
+
+namespace {
+
+struct Mapping {
+  std::string_view key;
+  std::initializer_list<std::string_view> env;
+  std::string_view property;
+};
+
+Result<std::string> read_secret_file(const Setting& s) {
+  std::ifstream in(s.value);
+  if (!in) {
+    return fail(ErrorKind::io,
+                "cannot read password file " + s.value + ": " + std::strerror(errno), s.origin,
+                "mount the Secret there or fix the path");
+  }
+  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  return secret;
+}
+
+}  // namespace
+
+Result<kafka::Properties> connection_properties(const Settings& settings) {
+  kafka::Properties props;
+  if (settings.file()) {
+    for (const auto& p : settings.file()->kafka_properties()) props.set(p.name, p.value, p.origin);
+  }
+  static const Mapping kMappings[] = {
+      {"brokers", {"KAFKA_BROKERS", "BOOTSTRAP_SERVERS"}, "bootstrap.servers"},
+      {"security-protocol", {"KAFKA_SECURITY_PROTOCOL"}, "security.protocol"},
+      {"sasl-mechanism", {"KAFKA_SASL_MECHANISM"}, "sasl.mechanism"},
+      {"sasl-username", {"KAFKA_SASL_USERNAME"}, "sasl.username"},
+      {"sasl-password", {"KAFKA_SASL_PASSWORD"}, "sasl.password"},
+      {"ssl-ca", {"KAFKA_SSL_CA_LOCATION"}, "ssl.ca.location"},
+  };
+  for (const auto& m : kMappings) {
+    if (auto s = settings.get(m.key, m.env)) props.set(std::string(m.property), s->value, s->origin);
+  }
+  if (auto pem = settings.env()("KAFKA_SSL_CA_PEM")) {
+    props.set("ssl.ca.pem", *pem, "env KAFKA_SSL_CA_PEM");
+  }
+  if (auto file = settings.get("sasl-password-file", {"KAFKA_SASL_PASSWORD_FILE"})) {
+    auto secret = read_secret_file(*file);
+    if (!secret) return std::unexpected(secret.error());
+    props.set("sasl.password", *secret, file->origin);
+  }
+  for (const auto& x : settings.librdkafka_assignments()) {
+    auto p = kafka::parse_property_assignment(x, "-X " + x.substr(0, x.find('=')));
+    if (!p) return std::unexpected(p.error());
+    props.set(p->name, p->value, p->origin);
+  }
+  return props;
+}
+
+}  // namespace speedlayer::config

@@ -1,0 +1,114 @@
+// Settings precedence shared by every subcommand: flags, then environment, then the optional
+// YAML config file (--config / SPEEDLAYER_CONFIG), then defaults. Every value remembers its
+// origin so errors can name it ("--topic", "env KAFKA_TOPIC", "speedlayer.yaml:3").
+//
+//   FlagSet flags(*produce_cmd);
+//   flags.add("topic", "default topic");          // --topic
+//   ... app.parse(argc, argv) ...
+//   auto settings = Settings::load(flags, process_env());   // reads the config file if any
+//   auto topic = settings->get("topic", {"KAFKA_TOPIC"});   // optional<Setting>
+//
+// Config file format (keys are the long flag names; `kafka:` holds librdkafka properties):
+//   brokers: 127.0.0.1:9092
+//   topic: my-topic
+//   kafka:
+//     linger.ms: 5
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+#include "kafka/properties.h"
+
+namespace speedlayer::config {
+
+struct Setting {
+  std::string value;
+  std::string origin;
+};
+
+using EnvLookup = std::function<std::optional<std::string>(std::string_view)>;
+EnvLookup process_env();  // getenv; empty values count as unset
+
+// Registers string options and boolean flags on a CLI11 command and remembers which were given.
+class FlagSet {
+ public:
+  explicit FlagSet(CLI::App& app) : app_(app) {}
+  CLI::Option* add(const std::string& name, const std::string& help);
+  CLI::Option* add_flag(const std::string& name, const std::string& help);
+  // -X key=value, repeatable.
+  void add_librdkafka_passthrough();
+
+  std::map<std::string, Setting> given() const;
+  const std::vector<std::string>& librdkafka_assignments() const { return x_values_; }
+  const std::set<std::string>& names() const { return names_; }
+
+ private:
+  CLI::App& app_;
+  std::map<std::string, std::string> values_;
+  std::map<std::string, bool> bools_;
+  std::map<std::string, CLI::Option*> options_;
+  std::set<std::string> names_;
+  std::vector<std::string> x_values_;
+};
+
+class ConfigFile {
+ public:
+  // Content errors are ErrorKind::usage with `where` = "path:line"; `allowed_keys` are the
+  // command's long flag names (plus "kafka").
+  static Result<ConfigFile> load(const std::string& path, const std::set<std::string>& allowed_keys);
+  std::optional<Setting> get(std::string_view key) const;
+  const std::vector<kafka::Property>& kafka_properties() const { return kafka_; }
+
+ private:
+  std::map<std::string, Setting, std::less<>> values_;
+  std::vector<kafka::Property> kafka_;
+};
+
+class Settings {
+ public:
+  Settings(std::map<std::string, Setting> flags, EnvLookup env, std::optional<ConfigFile> file,
+           std::vector<std::string> librdkafka_assignments = {});
+
+  // Loads the config file named by --config or SPEEDLAYER_CONFIG (if any).
+  static Result<Settings> load(const FlagSet& flags, EnvLookup env);
+
+  // Flag `--key`, then the first set environment variable of `env_names`, then the config
+  // file's `key`. Empty when none is set (the caller applies its default).
+  std::optional<Setting> get(std::string_view key,
+                             std::initializer_list<std::string_view> env_names = {}) const;
+  std::string get_or(std::string_view key, std::initializer_list<std::string_view> env_names,
+                     std::string fallback) const;
+  bool flag(std::string_view key) const;  // boolean flag given (or true in env/file)
+
+  const std::optional<ConfigFile>& file() const { return file_; }
+  const std::vector<std::string>& librdkafka_assignments() const { return x_; }
+  const EnvLookup& env() const { return env_; }
+
+ private:
+  std::map<std::string, Setting> flags_;
+  EnvLookup env_;
+  std::optional<ConfigFile> file_;
+  std::vector<std::string> x_;
+};
+
+// The librdkafka properties every client gets from the connection settings, lowest
+// precedence first: config file `kafka:` map, environment (KAFKA_BROKERS, KAFKA_SECURITY_*,
+// KAFKA_SASL_*, KAFKA_SSL_CA_LOCATION), flags (--brokers, --security-protocol, --sasl-*,
+// --ssl-ca), then -X. A password file (--sasl-password-file / KAFKA_SASL_PASSWORD_FILE) is read
+// here; its content is never printed.
+Result<kafka::Properties> connection_properties(const Settings& settings);
+
+// Adds the connection flags above to a command.
+void add_connection_flags(FlagSet& flags);
+
+}  // namespace speedlayer::config

@@ -1,0 +1,123 @@
+#include "config/settings.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace speedlayer::config {
+namespace {
+
+EnvLookup fake_env(std::map<std::string, std::string> vars) {
+  return [vars](std::string_view name) -> std::optional<std::string> {
+    auto it = vars.find(std::string(name));
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() /
+              (name + "-" + std::to_string(::getpid()) + ".yaml");
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+const std::set<std::string> kKeys = {"brokers", "topic", "routes", "sasl-password-file"};
+
+TEST(Settings, FlagBeatsEnvBeatsFileBeatsDefault) {
+  auto file = ConfigFile::load(write_temp("prec", "brokers: file:1\ntopic: file-topic\n"), kKeys);
+  ASSERT_TRUE(file) << file.error().message();
+  Settings s({{"brokers", {"flag:1", "--brokers"}}},
+             fake_env({{"KAFKA_BROKERS", "env:1"}, {"KAFKA_TOPIC", "env-topic"}}), *file);
+  EXPECT_EQ(s.get("brokers", {"KAFKA_BROKERS"})->value, "flag:1");
+  EXPECT_EQ(s.get("topic", {"KAFKA_TOPIC"})->value, "env-topic");
+  EXPECT_EQ(s.get("topic", {"KAFKA_TOPIC"})->origin, "env KAFKA_TOPIC");
+  Settings no_env({}, fake_env({}), *file);
+  EXPECT_EQ(no_env.get("topic", {"KAFKA_TOPIC"})->value, "file-topic");
+  EXPECT_NE(no_env.get("topic", {"KAFKA_TOPIC"})->origin.find(":2"), std::string::npos);
+  EXPECT_EQ(no_env.get_or("routes", {}, "config/routes.yaml"), "config/routes.yaml");
+}
+
+TEST(Settings, SecondEnvNameIsAFallback) {
+  Settings s({}, fake_env({{"BOOTSTRAP_SERVERS", "b:9"}}), std::nullopt);
+  EXPECT_EQ(s.get("brokers", {"KAFKA_BROKERS", "BOOTSTRAP_SERVERS"})->value, "b:9");
+}
+
+TEST(ConfigFile, UnknownKeyNamesFileLineAndAllowedKeys) {
+  auto path = write_temp("typo", "brokers: x\nbrokres: y\n");
+  auto file = ConfigFile::load(path, kKeys);
+  ASSERT_FALSE(file);
+  EXPECT_EQ(file.error().kind, ErrorKind::usage);
+  EXPECT_EQ(file.error().where, path + ":2");
+  EXPECT_NE(file.error().message().find("brokres"), std::string::npos);
+  EXPECT_NE(file.error().message().find("brokers"), std::string::npos);
+}
+
+TEST(ConfigFile, SyntaxErrorNamesLine) {
+  auto path = write_temp("syntax", "brokers: x\ntopic: [unclosed\n");
+  auto file = ConfigFile::load(path, kKeys);
+  ASSERT_FALSE(file);
+  EXPECT_EQ(file.error().where.rfind(path + ":", 0), 0u);
+}
+
+TEST(ConfigFile, MissingFileIsAnIoError) {
+  auto file = ConfigFile::load("/nonexistent/speedlayer.yaml", kKeys);
+  ASSERT_FALSE(file);
+  EXPECT_EQ(file.error().kind, ErrorKind::io);
+  EXPECT_EQ(exit_code(file.error()), 2);
+}
+
+TEST(ConnectionProperties, LayersFileEnvFlagsAndX) {
+  auto file = ConfigFile::load(
+      write_temp("conn", "kafka:\n  linger.ms: 50\n  bootstrap.servers: file:9092\n"), kKeys);
+  ASSERT_TRUE(file);
+  Settings s({{"brokers", {"flag:9092", "--brokers"}}},
+             fake_env({{"KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"}}), *file,
+             {"linger.ms=7", "acks=1"});
+  auto props = connection_properties(s);
+  ASSERT_TRUE(props) << props.error().message();
+  EXPECT_EQ(props->get("bootstrap.servers"), "flag:9092");
+  EXPECT_EQ(props->get("sasl.mechanism"), "SCRAM-SHA-512");
+  EXPECT_EQ(props->get("linger.ms"), "7");
+  EXPECT_EQ(props->find("linger.ms")->origin, "-X linger.ms");
+  EXPECT_EQ(props->get("acks"), "1");
+}
+
+TEST(ConnectionProperties, PasswordFileIsReadAndTrimmed) {
+  auto path = write_temp("secret", "s3cr3t\n");
+  Settings s({{"sasl-password-file", {path, "--sasl-password-file"}}}, fake_env({}), std::nullopt);
+  auto props = connection_properties(s);
+  ASSERT_TRUE(props);
+  EXPECT_EQ(props->get("sasl.password"), "s3cr3t");
+  Settings missing({{"sasl-password-file", {"/nonexistent/pw", "--sasl-password-file"}}},
+                   fake_env({}), std::nullopt);
+  auto bad = connection_properties(missing);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().where, "--sasl-password-file");
+}
+
+TEST(ConnectionProperties, BadXAssignmentIsUsageError) {
+  Settings s({}, fake_env({}), std::nullopt, {"linger.ms"});
+  auto props = connection_properties(s);
+  ASSERT_FALSE(props);
+  EXPECT_EQ(props.error().kind, ErrorKind::usage);
+}
+
+TEST(MakeConf, RejectedPropertyNamesOriginAndHidesSecrets) {
+  kafka::Properties props;
+  props.set("no.such.property", "1", "-X no.such.property");
+  auto conf = kafka::make_conf(props);
+  ASSERT_FALSE(conf);
+  EXPECT_EQ(conf.error().where, "-X no.such.property");
+  kafka::Properties secret;
+  secret.set("sasl.password", "hunter2", "env KAFKA_SASL_PASSWORD");
+  secret.set("sasl.mechanism", "NOT-A-MECHANISM", "--sasl-mechanism");
+  auto conf2 = kafka::make_conf(secret);
+  if (!conf2) {
+    EXPECT_EQ(conf2.error().message().find("hunter2"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace speedlayer::config

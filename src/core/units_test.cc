@@ -1,0 +1,44 @@
+#include "core/units.h"
+
+#include <gtest/gtest.h>
+
+namespace speedlayer {
+namespace {
+
+TEST(ParseDuration, AcceptsTheDocumentedUnits) {
+  EXPECT_EQ(parse_duration("500ms", "--x")->count(), 500);
+  EXPECT_EQ(parse_duration("10s", "--x")->count(), 10'000);
+  EXPECT_EQ(parse_duration("5m", "--x")->count(), 300'000);
+  EXPECT_EQ(parse_duration("1h", "--x")->count(), 3'600'000);
+  EXPECT_EQ(parse_duration("250", "--x")->count(), 250);
+  EXPECT_EQ(parse_duration("1.5s", "--x")->count(), 1500);
+}
+
+TEST(ParseDuration, RejectsGarbageNamingTheFlag) {
+  auto r = parse_duration("ten seconds", "--window");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::usage);
+  EXPECT_EQ(r.error().where, "--window");
+  EXPECT_NE(r.error().message().find("ten seconds"), std::string::npos);
+  EXPECT_FALSE(parse_duration("10y", "--x"));
+  EXPECT_FALSE(parse_duration("-5s", "--x"));
+  EXPECT_FALSE(parse_duration("", "--x"));
+}
+
+TEST(ParseBytes, BinaryAndDecimalUnits) {
+  EXPECT_EQ(*parse_bytes("128Mi", "--m"), 128ull << 20);
+  EXPECT_EQ(*parse_bytes("64M", "--m"), 64'000'000ull);
+  EXPECT_EQ(*parse_bytes("1Gi", "--m"), 1ull << 30);
+  EXPECT_EQ(*parse_bytes("4096", "--m"), 4096ull);
+  EXPECT_FALSE(parse_bytes("12 parsecs", "--m"));
+}
+
+TEST(ErrorMessage, NamesWhereWhatAndHint) {
+  Error e{ErrorKind::usage, "bad value", "routes.yaml:3", "fix it"};
+  EXPECT_EQ(e.message(), "routes.yaml:3: bad value (fix it)");
+  EXPECT_EQ(exit_code(e), 2);
+  EXPECT_EQ(exit_code(Error{ErrorKind::unreachable, "x", "", ""}), 3);
+}
+
+}  // namespace
+}  // namespace speedlayer

@@ -1,0 +1,57 @@
+// JSON text the way the Python tools around speedlayer see it.
+//
+// Kafka producers written in Python (kafka-python with value_serializer=json.dumps) put
+// Python's json.dumps output on the wire. This module reproduces that output byte for byte,
+// checks UTF-8, turns a message value into the text `speedlayer consume` prints, and parses one
+// input line for the producer's --format json.
+//
+//   python_dumps("h\xc3\xa9llo \xf0\x9f\x98\x80")   -> "\"h\\u00e9llo \\ud83d\\ude00\""
+//   find_invalid_utf8("ok\xc0\xaf")                  -> 2 (overlong '/')
+//   decode_for_display("\"Hello\"")                 -> "Hello"
+//   decode_for_display("{ \"a\" : [1, 2] }")         -> "{\"a\":[1,2]}"
+//   decode_for_display("\x00\xff binary")            -> the same bytes, unchanged
+//   auto doc = parse_json_line(line, "input.jsonl:12");
+//   if (!doc) dead_letter(doc.error());             // ErrorKind::invalid_data
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace speedlayer::json {
+
+// Byte offset of the first byte of the first invalid UTF-8 sequence (overlong forms, UTF-16
+// surrogates U+D800..DFFF, > U+10FFFF, truncated sequences, stray continuation bytes are
+// invalid), or std::string_view::npos if valid. Agrees with the `start` of the
+// UnicodeDecodeError Python 3 raises for bytes.decode("utf-8").
+std::size_t find_invalid_utf8(std::string_view bytes);
+
+// Appends exactly the bytes of Python 3's json.dumps(s) (default ensure_ascii=True) for the str
+// s whose UTF-8 is `utf8`: quotes; \" and \\; \n \r \t \b \f short escapes; every other
+// char < 0x20 and every char >= 0x7f as \uXXXX with lowercase hex; characters beyond the BMP as
+// a UTF-16 surrogate pair \ud83d\ude00. Runs of plain ASCII are copied 8 bytes at a time.
+//
+// Precondition: `utf8` is valid UTF-8. Invalid input is still handled safely and matches
+// json.dumps(bytes.decode("utf-8", "replace")): each maximal invalid subpart becomes \ufffd.
+void append_python_dumps(std::string_view utf8, std::string& out);
+std::string python_dumps(std::string_view utf8);
+
+// How `speedlayer consume` prints a Kafka message value:
+//   - a JSON string (e.g. "Hello" with quotes, as kafka-python's json.dumps sends) -> its
+//     decoded text (escapes resolved, UTF-8);
+//   - any other valid JSON (object, array, number, true/false/null) -> compact JSON
+//     (nlohmann dump(): no spaces; numbers are re-printed, so 1.50 shows as 1.5);
+//   - anything else (not JSON, binary, empty) -> the raw bytes unchanged.
+std::string decode_for_display(std::string_view value);
+
+// Parses one line as JSON for the producer's --format json. On failure returns
+// Error{ErrorKind::invalid_data, "invalid JSON: parse error at byte N: <parser's reason>", where}
+// where N counts from 1 (nlohmann's position). The message is at most ~350 bytes and always
+// valid UTF-8. Invalid UTF-8 inside strings is a parse error.
+Result<nlohmann::json> parse_json_line(std::string_view line, std::string_view where);
+
+}  // namespace speedlayer::json

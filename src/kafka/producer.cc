@@ -1,0 +1,120 @@
+#include "kafka/producer.h"
+
+#include <chrono>
+
+namespace speedlayer::kafka {
+
+std::string error_name(rd_kafka_resp_err_t error) { return rd_kafka_err2str(error); }
+
+Result<std::unique_ptr<Producer>> Producer::create(const Properties& props,
+                                                    ProducerEvents* events) {
+  auto conf = make_conf(props);
+  if (!conf) return std::unexpected(conf.error());
+  std::unique_ptr<Producer> producer(new Producer());
+  producer->events_ = events;
+  rd_kafka_conf_set_opaque(conf->get(), producer.get());
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), &Producer::on_delivery_cb);
+  rd_kafka_conf_set_error_cb(conf->get(), &Producer::on_error_cb);
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), err, sizeof err);
+  if (!rk) {
+    return fail(ErrorKind::usage, std::string("cannot create Kafka producer: ") + err,
+                "Kafka client configuration", "check -X properties and security settings");
+  }
+  (void)conf->release();  // rd_kafka_new took ownership
+  producer->rk_.reset(rk);
+  return producer;
+}
+
+Producer::~Producer() = default;
+
+rd_kafka_topic_t* Producer::topic_handle(std::string_view topic) {
+  auto it = topics_.find(topic);
+  if (it != topics_.end()) return it->second.get();
+  std::string name(topic);
+  TopicPtr handle(rd_kafka_topic_new(rk_.get(), name.c_str(), nullptr));
+  rd_kafka_topic_t* raw = handle.get();
+  if (raw) topics_.emplace(std::move(name), std::move(handle));
+  return raw;
+}
+
+rd_kafka_resp_err_t Producer::produce(std::string_view topic, std::string_view key,
+                                      std::string_view value, std::uint64_t tag) {
+  rd_kafka_topic_t* rkt = topic_handle(topic);
+  if (!rkt) return rd_kafka_last_error();
+  int rc = rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+                            const_cast<char*>(value.data()), value.size(),
+                            key.empty() ? nullptr : key.data(), key.size(),
+                            reinterpret_cast<void*>(static_cast<std::uintptr_t>(tag)));
+  return rc == 0 ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_last_error();
+}
+
+void Producer::purge_all() {
+  rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  // Purged messages' delivery reports are served by poll.
+  rd_kafka_poll(rk_.get(), 0);
+}
+
+Status Producer::wait_for_cluster(int timeout_ms, std::string_view bootstrap) {
+  using Clock = std::chrono::steady_clock;
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  rd_kafka_resp_err_t last = RD_KAFKA_RESP_ERR__TRANSPORT;
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) break;
+    const rd_kafka_metadata_t* md = nullptr;
+    int step = static_cast<int>(std::min<std::int64_t>(left.count(), 1000));
+    last = rd_kafka_metadata(rk_.get(), 0, nullptr, &md, step);
+    if (last == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      MetadataPtr owned(md);
+      if (owned->broker_cnt > 0) return {};
+    }
+    rd_kafka_poll(rk_.get(), 0);  // serve error callbacks: they carry the reason
+    if (rd_kafka_fatal_error(rk_.get(), nullptr, 0)) break;
+  }
+  std::string why = last_client_error_.empty() ? error_name(last) : last_client_error_;
+  return fail(ErrorKind::unreachable,
+              "no Kafka broker answered within " + std::to_string(timeout_ms / 1000) +
+                  " s: " + why,
+              "bootstrap servers " + std::string(bootstrap),
+              "check --brokers/KAFKA_BROKERS, that the brokers run and that this host can "
+              "reach them; `speedlayer doctor` tells which step fails");
+}
+
+void Producer::on_delivery_cb(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
+  auto* self = static_cast<Producer*>(opaque);
+  if (!self || !self->events_) return;
+  DeliveryReport report;
+  report.error = msg->err;
+  report.topic = msg->rkt ? rd_kafka_topic_name(msg->rkt) : "";
+  report.partition = msg->partition;
+  report.offset = msg->offset;
+  if (msg->key) report.key = {static_cast<const char*>(msg->key), msg->key_len};
+  if (msg->payload) report.value = {static_cast<const char*>(msg->payload), msg->len};
+  report.tag = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(msg->_private));
+  report.possibly_persisted =
+      rd_kafka_message_status(msg) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
+  self->events_->on_delivery(report);
+}
+
+void Producer::on_error_cb(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+  auto* self = static_cast<Producer*>(opaque);
+  if (!self) return;
+  bool fatal = false;
+  std::string text = reason ? reason : "";
+  if (err == RD_KAFKA_RESP_ERR__FATAL) {
+    char buf[512];
+    auto original = rd_kafka_fatal_error(rk, buf, sizeof buf);
+    err = original;
+    text = buf;
+    fatal = true;
+  }
+  try {
+    self->last_client_error_ = text;
+  } catch (...) {
+  }
+  if (self->events_)
+    self->events_->on_client_error(static_cast<rd_kafka_resp_err_t>(err), text, fatal);
+}
+
+}  // namespace speedlayer::kafka

@@ -1,0 +1,92 @@
+// A thin owner of one librdkafka producer: cached topic handles, delivery reports and client
+// errors forwarded to a handler, connectivity check, purge. It never throws; callbacks run on
+// the thread that calls poll()/flush().
+//
+//   struct Handler : kafka::ProducerEvents { ... };
+//   auto producer = kafka::Producer::create(props, &handler);
+//   if (!producer) return producer.error();
+//   (*producer)->produce("Sport", {}, "\"messi\"", /*tag=*/line_number);
+//   (*producer)->poll(0);
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "kafka/handles.h"
+#include "kafka/properties.h"
+
+namespace speedlayer::kafka {
+
+struct DeliveryReport {
+  rd_kafka_resp_err_t error = RD_KAFKA_RESP_ERR_NO_ERROR;
+  std::string_view topic;
+  std::int32_t partition = -1;
+  std::int64_t offset = -1;
+  std::string_view key;
+  std::string_view value;
+  std::uint64_t tag = 0;  // what the caller passed to produce()
+  // librdkafka's view of whether a failed message may still have been written.
+  bool possibly_persisted = false;
+};
+
+class ProducerEvents {
+ public:
+  virtual ~ProducerEvents() = default;
+  virtual void on_delivery(const DeliveryReport& report) noexcept = 0;
+  // Client-level errors (all brokers down, authentication, fatal idempotence errors...).
+  virtual void on_client_error(rd_kafka_resp_err_t error, std::string_view reason,
+                               bool fatal) noexcept = 0;
+};
+
+class Producer {
+ public:
+  static Result<std::unique_ptr<Producer>> create(const Properties& props, ProducerEvents* events);
+  ~Producer();
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+
+  // Enqueues one message (copied). Returns RD_KAFKA_RESP_ERR__QUEUE_FULL when the local queue is
+  // at its limit: the caller polls and retries (back-pressure, never a drop).
+  rd_kafka_resp_err_t produce(std::string_view topic, std::string_view key,
+                              std::string_view value, std::uint64_t tag);
+  int poll(int timeout_ms) { return rd_kafka_poll(rk_.get(), timeout_ms); }
+  rd_kafka_resp_err_t flush(int timeout_ms) { return rd_kafka_flush(rk_.get(), timeout_ms); }
+  // Drops everything not yet confirmed; each gets a delivery report with a __PURGE_* error.
+  void purge_all();
+  int in_flight() const { return rd_kafka_outq_len(rk_.get()); }
+  rd_kafka_t* handle() const { return rk_.get(); }
+
+  // Waits until a broker answers a metadata request, at most `timeout_ms`. On failure the
+  // error is ErrorKind::unreachable and names the bootstrap servers and the last client error.
+  Status wait_for_cluster(int timeout_ms, std::string_view bootstrap);
+
+  // Why the last client error happened, for diagnostics ("" if none).
+  const std::string& last_client_error() const { return last_client_error_; }
+
+ private:
+  Producer() = default;
+  static void on_delivery_cb(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque);
+  static void on_error_cb(rd_kafka_t*, int err, const char* reason, void* opaque);
+  rd_kafka_topic_t* topic_handle(std::string_view topic);
+
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+
+  ProducerEvents* events_ = nullptr;
+  std::string last_client_error_;
+  KafkaPtr rk_;  // declared before topics_: topic handles are destroyed first
+  std::unordered_map<std::string, TopicPtr, StringHash, std::equal_to<>> topics_;
+};
+
+// librdkafka's text for an error code.
+std::string error_name(rd_kafka_resp_err_t error);
+
+}  // namespace speedlayer::kafka

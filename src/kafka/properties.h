@@ -1,0 +1,50 @@
+// librdkafka configuration as an ordered list of properties, each remembering where it came
+// from (a flag, an environment variable, a config file line), so that a rejected property is
+// reported with its origin.
+//
+//   Properties props;
+//   props.set("bootstrap.servers", "127.0.0.1:9092", "--brokers");
+//   props.set("linger.ms", "5", "-X");
+//   auto conf = make_conf(props);   // Result<ConfPtr>; errors name the property and origin
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "kafka/handles.h"
+
+namespace speedlayer::kafka {
+
+struct Property {
+  std::string name;
+  std::string value;
+  std::string origin;  // "--brokers", "env KAFKA_BROKERS", "config.yaml:4", "default"
+};
+
+class Properties {
+ public:
+  // Later set() of the same name replaces the value (callers apply sources lowest first).
+  void set(std::string name, std::string value, std::string origin);
+  // Only sets when the property is not set yet (for computed defaults).
+  void set_default(std::string name, std::string value, std::string origin = "default");
+  std::optional<std::string> get(std::string_view name) const;
+  const Property* find(std::string_view name) const;
+  const std::vector<Property>& all() const { return props_; }
+
+  // Whether the property is secret (passwords, keys): never printed.
+  static bool is_secret(std::string_view name);
+
+ private:
+  std::vector<Property> props_;
+};
+
+// Builds an rd_kafka_conf_t; every rejected property is an ErrorKind::usage error whose
+// `where` is the property's origin.
+Result<ConfPtr> make_conf(const Properties& props);
+
+// Parses "key=value" as given to -X.
+Result<Property> parse_property_assignment(std::string_view text, std::string_view origin);
+
+}  // namespace speedlayer::kafka

@@ -1,0 +1,425 @@
+#include "produce/produce_service.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <thread>
+
+#include "json/python_json.h"
+#include "kafka/producer.h"
+#include "produce/dead_letter.h"
+#include "produce/generator.h"
+#include "produce/line_reader.h"
+#include "routing/matcher.h"
+
+namespace speedlayer::produce {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string with_commas(std::uint64_t n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  out.reserve(digits.size() + digits.size() / 3);
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return out;
+}
+
+// One run of the producer: owns the counters and reacts to librdkafka's callbacks, which all
+// arrive on this thread (inside poll/flush).
+class ProduceRun final : public kafka::ProducerEvents {
+ public:
+  ProduceRun(const ProduceOptions& options, const std::atomic<bool>& stop,
+             ProduceSummary& summary, DeadLetter& dead_letter, routing::Matcher& matcher)
+      : o_(options), stop_(stop), s_(summary), dlq_(dead_letter), matcher_(matcher) {}
+
+  ExitCode run(kafka::Producer& producer);
+
+  void on_delivery(const kafka::DeliveryReport& r) noexcept override {
+    if (r.tag == waiting_tag_) waiting_done_ = true;
+    if (r.error == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      ++s_.delivered;
+      all_down_since_.reset();
+      try {
+        auto it = s_.per_topic.find(r.topic);
+        if (it == s_.per_topic.end()) it = s_.per_topic.emplace(std::string(r.topic), 0).first;
+        ++it->second;
+        if (o_.sync) {
+          std::fprintf(o_.out, "delivered topic=%.*s partition=%d offset=%lld line=%llu\n",
+                       static_cast<int>(r.topic.size()), r.topic.data(), r.partition,
+                       static_cast<long long>(r.offset), static_cast<unsigned long long>(r.tag));
+        }
+      } catch (...) {
+      }
+      return;
+    }
+    ++s_.failed;
+    try {
+      std::string reason = kafka::error_name(r.error);
+      if (shutting_down_ && (r.error == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                             r.error == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)) {
+        reason = unreachable_ ? "cluster unreachable: " + s_.unreachable_reason
+                              : "not confirmed within --flush-timeout at shutdown";
+      }
+      if (r.possibly_persisted) reason += " (possibly written: check the topic before resending)";
+      dlq_.write_undelivered(r.tag, r.topic, reason, r.value);
+      ++s_.dead_lettered;
+      report_failure(r.tag, r.topic, reason);
+    } catch (...) {
+    }
+  }
+
+  void on_client_error(rd_kafka_resp_err_t error, std::string_view reason,
+                       bool fatal) noexcept override {
+    if (error == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && !all_down_since_) {
+      all_down_since_ = Clock::now();
+    }
+    try {
+      last_error_ = std::string(reason);
+      if (fatal) {
+        fatal_ = true;
+        std::fprintf(o_.err, "speedlayer produce: fatal Kafka client error: %s\n",
+                     last_error_.c_str());
+      }
+    } catch (...) {
+    }
+  }
+
+ private:
+  // Builds value, key and topic for one record; false if it was dead-lettered instead.
+  bool prepare(std::uint64_t line_no, std::string_view line);
+  void send(kafka::Producer& producer, std::uint64_t line_no);
+  void invalid(std::uint64_t line_no, std::string_view reason, std::string_view raw);
+  void report_failure(std::uint64_t line_no, std::string_view topic, std::string_view reason);
+  void check_health(kafka::Producer& producer);
+  void progress(kafka::Producer& producer, bool force);
+  void finish(kafka::Producer& producer);
+
+  const ProduceOptions& o_;
+  const std::atomic<bool>& stop_;
+  ProduceSummary& s_;
+  DeadLetter& dlq_;
+  routing::Matcher& matcher_;
+
+  std::string value_;
+  std::string key_;
+  std::string topic_;
+
+  std::uint64_t waiting_tag_ = 0;  // --sync: the line whose report we wait for (0 = none)
+  bool waiting_done_ = false;
+  bool shutting_down_ = false;
+  bool unreachable_ = false;
+  bool fatal_ = false;
+  std::optional<Clock::time_point> all_down_since_;
+  std::optional<Clock::time_point> stop_seen_;
+  std::string last_error_;
+  std::uint64_t failures_printed_ = 0;
+
+  Clock::time_point started_ = Clock::now();
+  Clock::time_point last_progress_ = started_;
+  std::uint64_t last_progress_delivered_ = 0;
+};
+
+void ProduceRun::invalid(std::uint64_t line_no, std::string_view reason, std::string_view raw) {
+  ++s_.invalid;
+  ++s_.dead_lettered;
+  dlq_.write_invalid(line_no, reason, raw);
+  report_failure(line_no, "", reason);
+}
+
+void ProduceRun::report_failure(std::uint64_t line_no, std::string_view topic,
+                                std::string_view reason) {
+  // The first failures are named one by one; after that only the summary counts them.
+  constexpr std::uint64_t kNamed = 20;
+  if (++failures_printed_ > kNamed) return;
+  std::string where = o_.generate ? "generated message " : (o_.input_path ? *o_.input_path : "stdin");
+  std::fprintf(o_.err, "speedlayer produce: %s%s%llu: %.*s%s%.*s -> dead-letter %s\n",
+               where.c_str(), o_.generate ? "" : ":line ",
+               static_cast<unsigned long long>(line_no), static_cast<int>(reason.size()),
+               reason.data(), topic.empty() ? "" : ", topic ", static_cast<int>(topic.size()),
+               topic.data(), dlq_.path().c_str());
+  if (failures_printed_ == kNamed) {
+    std::fprintf(o_.err, "speedlayer produce: further failures are only counted (see %s)\n",
+                 dlq_.path().c_str());
+  }
+}
+
+bool ProduceRun::prepare(std::uint64_t line_no, std::string_view line) {
+  value_.clear();
+  key_.clear();
+  std::string_view route_text = line;
+  std::string route_buf;
+  if (o_.format == InputFormat::text) {
+    auto bad = json::find_invalid_utf8(line);
+    if (bad != std::string_view::npos) {
+      invalid(line_no, "invalid UTF-8 at byte " + std::to_string(bad + 1), line);
+      return false;
+    }
+    json::append_python_dumps(line, value_);
+  } else {
+    auto parsed = json::parse_json_line(line, "");
+    if (!parsed) {
+      invalid(line_no, parsed.error().what, line);
+      return false;
+    }
+    value_ = parsed->dump();
+    auto field_text = [&](const std::string& field, std::string& out) -> bool {
+      if (!parsed->is_object()) return false;
+      auto it = parsed->find(field);
+      if (it == parsed->end() || it->is_null()) return false;
+      out = it->is_string() ? it->get<std::string>() : it->dump();
+      return true;
+    };
+    if (!o_.key_field.empty()) field_text(o_.key_field, key_);
+    if (!o_.route_field.empty()) {
+      if (field_text(o_.route_field, route_buf)) route_text = route_buf;
+      else route_text = {};
+    }
+  }
+  if (value_.size() > o_.max_message_bytes) {
+    invalid(line_no,
+            "message of " + std::to_string(value_.size()) + " bytes exceeds the limit of " +
+                std::to_string(o_.max_message_bytes) +
+                " bytes (message.max.bytes or the memory budget)",
+            line);
+    return false;
+  }
+  int rule = matcher_.match(route_text);
+  if (rule < 0 && o_.strict) {
+    ++s_.dead_lettered;
+    dlq_.write_undelivered(line_no, "", "no route matched (--strict)", value_);
+    report_failure(line_no, "", "no route matched (--strict)");
+    return false;
+  }
+  topic_ = rule < 0 ? o_.routes.default_topic : o_.routes.routes[static_cast<std::size_t>(rule)].topic;
+  return true;
+}
+
+void ProduceRun::send(kafka::Producer& producer, std::uint64_t line_no) {
+  if (o_.sync) {
+    waiting_tag_ = line_no;
+    waiting_done_ = false;
+  }
+  while (true) {
+    auto err = producer.produce(topic_, key_, value_, line_no);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      // Back-pressure: wait for deliveries to free the queue; never drop.
+      producer.poll(10);
+      check_health(producer);
+      bool give_up = unreachable_ || fatal_ ||
+                     (stop_seen_ && Clock::now() - *stop_seen_ > o_.flush_timeout);
+      if (!give_up) continue;
+      err = unreachable_ ? RD_KAFKA_RESP_ERR__TRANSPORT : RD_KAFKA_RESP_ERR__QUEUE_FULL;
+    }
+    ++s_.failed;
+    ++s_.dead_lettered;
+    std::string reason = "not sent: " + kafka::error_name(err);
+    dlq_.write_undelivered(line_no, topic_, reason, value_);
+    report_failure(line_no, topic_, reason);
+    waiting_tag_ = 0;
+    return;
+  }
+  if (o_.sync) {
+    // librdkafka fails the message itself after message.timeout.ms (= --timeout-ms); the
+    // extra second only guards against a report that never comes.
+    auto give_up = Clock::now() + o_.timeout + std::chrono::seconds(1);
+    while (!waiting_done_ && Clock::now() < give_up) producer.poll(50);
+    waiting_tag_ = 0;
+  }
+}
+
+void ProduceRun::check_health(kafka::Producer& producer) {
+  if (stop_.load(std::memory_order_relaxed) && !stop_seen_) stop_seen_ = Clock::now();
+  if (all_down_since_ && !unreachable_ && producer.in_flight() > 0 &&
+      Clock::now() - *all_down_since_ > o_.connect_timeout) {
+    unreachable_ = true;
+    s_.unreachable = true;
+    s_.unreachable_reason = "no broker reachable for " +
+                            std::to_string(o_.connect_timeout.count() / 1000) + " s (" +
+                            last_error_ + ")";
+    std::fprintf(o_.err, "speedlayer produce: cluster unreachable at %s: %s\n",
+                 o_.bootstrap.c_str(), s_.unreachable_reason.c_str());
+  }
+}
+
+void ProduceRun::progress(kafka::Producer& producer, bool force) {
+  if (!o_.progress) return;
+  auto now = Clock::now();
+  double dt = std::chrono::duration<double>(now - last_progress_).count();
+  if (!force && dt < 1.0) return;
+  double rate = dt > 0 ? (s_.delivered - last_progress_delivered_) / dt : 0;
+  std::fprintf(o_.err,
+               "produce: %s msg/s, in flight %d, read %s, delivered %s, dead-lettered %s\n",
+               with_commas(static_cast<std::uint64_t>(rate)).c_str(), producer.in_flight(),
+               with_commas(s_.read).c_str(), with_commas(s_.delivered).c_str(),
+               with_commas(s_.dead_lettered).c_str());
+  last_progress_ = now;
+  last_progress_delivered_ = s_.delivered;
+}
+
+void ProduceRun::finish(kafka::Producer& producer) {
+  shutting_down_ = true;
+  auto deadline = Clock::now() + o_.flush_timeout;
+  while (producer.in_flight() > 0 && !unreachable_ && Clock::now() < deadline) {
+    producer.flush(100);
+    check_health(producer);
+    progress(producer, false);
+  }
+  if (producer.in_flight() > 0) {
+    // Whatever is left is reported as undelivered, never dropped silently.
+    producer.purge_all();
+    auto purge_deadline = Clock::now() + std::chrono::seconds(5);
+    while (producer.in_flight() > 0 && Clock::now() < purge_deadline) producer.poll(50);
+  }
+}
+
+ExitCode ProduceRun::run(kafka::Producer& producer) {
+  // Sources: the generator, a file, or standard input.
+  std::unique_ptr<Generator> generator;
+  std::unique_ptr<LineReader> reader;
+  int fd = -1;
+  if (o_.generate) {
+    generator = std::make_unique<Generator>(1, o_.rate);
+  } else {
+    fd = o_.input_path ? ::open(o_.input_path->c_str(), O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+    if (fd < 0) {
+      std::fprintf(o_.err, "speedlayer produce: --input %s: cannot open: %s\n",
+                   o_.input_path->c_str(), std::strerror(errno));
+      return ExitCode::usage;
+    }
+    reader = std::make_unique<LineReader>(fd, o_.max_message_bytes, &stop_);
+  }
+
+  std::uint64_t since_poll = 0;
+  bool input_error = false;
+  while (!unreachable_ && !fatal_) {
+    std::string_view line;
+    std::uint64_t line_no;
+    if (generator) {
+      if (stop_.load(std::memory_order_relaxed)) break;
+      if (o_.count && s_.read >= *o_.count) break;
+      auto wait = generator->wait_time();
+      if (wait.count() > 0) {
+        // Serve delivery reports while pacing.
+        producer.poll(static_cast<int>(std::min<std::int64_t>(wait.count() / 1'000'000 + 1, 100)));
+        progress(producer, false);
+        check_health(producer);
+        continue;
+      }
+      line = generator->next();
+      line_no = s_.read + 1;
+    } else {
+      auto status = reader->next(line);
+      line_no = reader->line_number();
+      if (status == LineReader::Status::too_long) {
+        ++s_.read;
+        invalid(line_no,
+                "line of " + std::to_string(reader->skipped_bytes()) +
+                    " bytes exceeds the limit of " + std::to_string(o_.max_message_bytes) +
+                    " bytes (message.max.bytes or the memory budget)",
+                "");
+        continue;
+      }
+      if (status == LineReader::Status::incomplete) {
+        ++s_.read;
+        invalid(line_no, "incomplete line (no newline) when the stop signal came", line);
+        break;
+      }
+      if (status != LineReader::Status::line) {
+        if (status == LineReader::Status::error) {
+          std::fprintf(o_.err, "speedlayer produce: reading %s failed: %s\n",
+                       o_.input_path ? o_.input_path->c_str() : "stdin",
+                       std::strerror(reader->error_number()));
+          input_error = true;
+        }
+        break;
+      }
+    }
+    ++s_.read;
+    if (prepare(line_no, line)) send(producer, line_no);
+    if (++since_poll >= 64) {
+      since_poll = 0;
+      producer.poll(0);
+      check_health(producer);
+      progress(producer, false);
+    }
+  }
+  if (fd > 0) ::close(fd);
+
+  finish(producer);
+  s_.seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+  if (s_.unreachable) return ExitCode::unreachable;
+  if (input_error || fatal_ || s_.dead_lettered > 0 || s_.failed > 0) return ExitCode::partial;
+  return ExitCode::ok;
+}
+
+}  // namespace
+
+std::string format_summary(const ProduceSummary& s) {
+  char rate[64];
+  std::snprintf(rate, sizeof rate, "%.2f s (%s msg/s)", s.seconds,
+                with_commas(static_cast<std::uint64_t>(s.seconds > 0 ? s.delivered / s.seconds : 0))
+                    .c_str());
+  std::string out = "produce: read " + with_commas(s.read) + ", delivered " +
+                    with_commas(s.delivered) + ", failed " + with_commas(s.failed) +
+                    ", invalid " + with_commas(s.invalid) + ", dead-lettered " +
+                    with_commas(s.dead_lettered) + " in " + rate;
+  if (!s.per_topic.empty()) {
+    out += "; per topic:";
+    for (const auto& [topic, n] : s.per_topic) out += " " + topic + "=" + with_commas(n);
+  }
+  return out;
+}
+
+ExitCode run_produce(const ProduceOptions& options, const std::atomic<bool>& stop,
+                     ProduceSummary& summary) {
+  auto matcher = routing::Matcher::compile(options.routes);
+  if (!matcher) {
+    std::fprintf(options.err, "speedlayer produce: %s\n", matcher.error().message().c_str());
+    return exit_code_for(matcher.error().kind);
+  }
+  kafka::Properties props = options.kafka;
+  props.set_default("acks", "all");
+  props.set_default("enable.idempotence", "true");
+  props.set_default("client.id", "speedlayer-produce");
+  // Our own messages explain failures; librdkafka's log lines (retries, reconnects) stay off
+  // unless asked for with -X log_level=7 or -X debug=....
+  props.set_default("log_level", "2");
+  if (options.sync) {
+    props.set("message.timeout.ms", std::to_string(options.timeout.count()), "--timeout-ms");
+  }
+
+  std::string source = options.generate ? "generator" : options.input_path.value_or("stdin");
+  DeadLetter dead_letter(options.dead_letter_path, source);
+  ProduceRun run(options, stop, summary, dead_letter, *matcher);
+  auto producer = kafka::Producer::create(props, &run);
+  if (!producer) {
+    std::fprintf(options.err, "speedlayer produce: %s\n", producer.error().message().c_str());
+    return exit_code_for(producer.error().kind);
+  }
+  auto reachable = (*producer)->wait_for_cluster(
+      static_cast<int>(options.connect_timeout.count()), options.bootstrap);
+  if (!reachable) {
+    summary.unreachable = true;
+    summary.unreachable_reason = reachable.error().what;
+    std::fprintf(options.err, "speedlayer produce: %s\n", reachable.error().message().c_str());
+    return ExitCode::unreachable;
+  }
+  ExitCode code = run.run(**producer);
+  std::fprintf(options.err, "%s\n", format_summary(summary).c_str());
+  if (summary.dead_lettered > 0) {
+    std::fprintf(options.err, "produce: %llu record(s) written to dead-letter file %s\n",
+                 static_cast<unsigned long long>(summary.dead_lettered),
+                 dead_letter.path().c_str());
+  }
+  return code;
+}
+
+}  // namespace speedlayer::produce
