@@ -1,0 +1,364 @@
+#include "kafka/consumer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "kafka/producer.h"  // error_name
+
+namespace speedlayer::kafka {
+
+std::string_view to_string(StartFrom from) {
+  switch (from) {
+    case StartFrom::beginning:
+      return "beginning";
+    case StartFrom::end:
+      return "end";
+    case StartFrom::stored:
+      return "stored";
+  }
+  return "stored";
+}
+
+Result<std::unique_ptr<Consumer>> Consumer::create(const Properties& input, StartFrom start,
+                                                    ConsumerEvents* events) {
+  if (!input.get("group.id")) {
+    return fail(ErrorKind::internal, "a Kafka consumer needs group.id", "Kafka client configuration",
+                "set group.id (a unique throwaway id when no group semantics are wanted)");
+  }
+  Properties props = input;
+  // The at-end tracking depends on partition EOF events.
+  props.set("enable.partition.eof", "true", "speedlayer consumer");
+  props.set_default("auto.offset.reset", "earliest");
+  auto conf = make_conf(props);
+  if (!conf) return std::unexpected(conf.error());
+
+  std::unique_ptr<Consumer> consumer(new Consumer(start));
+  consumer->events_ = events;
+  rd_kafka_conf_set_opaque(conf->get(), consumer.get());
+  rd_kafka_conf_set_rebalance_cb(conf->get(), &Consumer::on_rebalance_cb);
+  rd_kafka_conf_set_error_cb(conf->get(), &Consumer::on_error_cb);
+  rd_kafka_conf_set_offset_commit_cb(conf->get(), &Consumer::on_commit_cb);
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof err);
+  if (!rk) {
+    return fail(ErrorKind::usage, std::string("cannot create Kafka consumer: ") + err,
+                "Kafka client configuration", "check -X properties and security settings");
+  }
+  (void)conf->release();  // rd_kafka_new took ownership
+  consumer->rk_.reset(rk);
+  return consumer;
+}
+
+Consumer::~Consumer() {
+  if (rk_ && !closed_) (void)close();
+}
+
+Status Consumer::subscribe(const std::vector<std::string>& topics_and_patterns) {
+  if (topics_and_patterns.empty()) {
+    return fail(ErrorKind::usage, "nothing to subscribe to", "consumer",
+                "give at least one topic or pattern");
+  }
+  PartitionListPtr list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(topics_and_patterns.size())));
+  for (const auto& t : topics_and_patterns) {
+    rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  if (!forwarded_) {
+    // From now on one queue serves everything: messages, rebalances and error callbacks all
+    // arrive through poll(). (rd_kafka_poll() must not be used after this.)
+    rd_kafka_poll_set_consumer(rk_.get());
+    forwarded_ = true;
+  }
+  rd_kafka_resp_err_t err = rd_kafka_subscribe(rk_.get(), list.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    std::string names;
+    for (const auto& t : topics_and_patterns) names += (names.empty() ? "" : ", ") + t;
+    return fail(ErrorKind::usage, "cannot subscribe: " + error_name(err), names,
+                "check topic names and regex patterns");
+  }
+  return {};
+}
+
+Consumer::PartitionState* Consumer::state_for(const rd_kafka_message_t& msg) {
+  if (msg.rkt == cached_rkt_ && msg.partition == cached_partition_ && cached_state_) {
+    return cached_state_;
+  }
+  if (!msg.rkt) return nullptr;
+  auto it = assigned_.find(TopicPartition{rd_kafka_topic_name(msg.rkt), msg.partition});
+  if (it == assigned_.end()) return nullptr;
+  cached_rkt_ = msg.rkt;
+  cached_partition_ = msg.partition;
+  cached_state_ = &it->second;
+  return cached_state_;
+}
+
+MessagePtr Consumer::poll(int timeout_ms) {
+  MessagePtr msg(rd_kafka_consumer_poll(rk_.get(), timeout_ms));
+  if (!msg) return nullptr;
+  if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    if (PartitionState* s = state_for(*msg)) {
+      s->at_end = true;
+      s->position = msg->offset;
+    }
+    return nullptr;
+  }
+  if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (PartitionState* s = state_for(*msg)) {
+      s->at_end = false;
+      s->position = msg->offset + 1;
+    }
+  }
+  return msg;
+}
+
+bool Consumer::all_assigned_at_end() const {
+  if (!assigned_once_) return false;
+  return std::all_of(assigned_.begin(), assigned_.end(),
+                     [](const auto& entry) { return entry.second.at_end; });
+}
+
+std::vector<TopicPartition> Consumer::assignment() const {
+  std::vector<TopicPartition> out;
+  out.reserve(assigned_.size());
+  for (const auto& [tp, state] : assigned_) out.push_back(tp);
+  return out;
+}
+
+Status Consumer::store(const rd_kafka_message_t& msg) {
+  if (!msg.rkt) return fail(ErrorKind::internal, "message without topic", "offset store");
+  rd_kafka_resp_err_t err = rd_kafka_offset_store(msg.rkt, msg.partition, msg.offset + 1);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return fail(ErrorKind::kafka, "cannot store offset: " + error_name(err),
+                std::string(rd_kafka_topic_name(msg.rkt)) + "[" + std::to_string(msg.partition) +
+                    "]@" + std::to_string(msg.offset));
+  }
+  return {};
+}
+
+Status Consumer::commit() {
+  if (closed_) return {};
+  rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), nullptr, /*async=*/0);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) return {};
+  return fail(ErrorKind::kafka, "offset commit failed: " + error_name(err), "consumer group",
+              "the next run re-reads the messages after the last successful commit");
+}
+
+Status Consumer::close() {
+  if (closed_ || !rk_) return {};
+  closed_ = true;
+  rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk_.get());
+  assigned_.clear();
+  cached_state_ = nullptr;
+  cached_rkt_ = nullptr;
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return fail(ErrorKind::kafka, "consumer close failed: " + error_name(err), "consumer group");
+  }
+  return {};
+}
+
+std::vector<PartitionLag> Consumer::lag(bool query_broker, int timeout_ms) {
+  std::vector<PartitionLag> out;
+  out.reserve(assigned_.size());
+  for (const auto& [tp, state] : assigned_) {
+    PartitionLag l;
+    l.tp = tp;
+    l.position = state.position;
+    l.at_end = state.at_end;
+    std::int64_t low = -1, high = -1;
+    rd_kafka_resp_err_t err =
+        query_broker ? rd_kafka_query_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition,
+                                                        &low, &high, timeout_ms)
+                     : rd_kafka_get_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition,
+                                                      &low, &high);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      l.low = low;
+      l.high = high;
+    }
+    if (l.high >= 0 && l.position >= 0) {
+      l.lag = std::max<std::int64_t>(0, l.high - l.position);
+    } else if (l.high >= 0 && l.low >= 0 && start_ == StartFrom::beginning) {
+      l.lag = l.high - l.low;
+    }
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+Status Consumer::wait_for_cluster(int timeout_ms, std::string_view bootstrap) {
+  using Clock = std::chrono::steady_clock;
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  rd_kafka_resp_err_t last = RD_KAFKA_RESP_ERR__TRANSPORT;
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) break;
+    const rd_kafka_metadata_t* md = nullptr;
+    int step = static_cast<int>(std::min<std::int64_t>(left.count(), 1000));
+    last = rd_kafka_metadata(rk_.get(), 0, nullptr, &md, step);
+    if (last == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      MetadataPtr owned(md);
+      if (owned->broker_cnt > 0) return {};
+    }
+    // Serve error callbacks (they carry the reason) while the main queue is still ours; after
+    // subscribe() only poll() may serve them, or messages would be lost here.
+    if (!forwarded_) rd_kafka_poll(rk_.get(), 0);
+    if (rd_kafka_fatal_error(rk_.get(), nullptr, 0)) break;
+  }
+  std::string why = last_client_error_.empty() ? error_name(last) : last_client_error_;
+  return fail(ErrorKind::unreachable,
+              "no Kafka broker answered within " + std::to_string(timeout_ms / 1000) +
+                  " s: " + why,
+              "bootstrap servers " + std::string(bootstrap),
+              "check --brokers/KAFKA_BROKERS, that the brokers run and that this host can "
+              "reach them; `speedlayer doctor` tells which step fails");
+}
+
+Result<std::vector<std::string>> Consumer::list_topics(int timeout_ms) {
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 1, nullptr, &md, timeout_ms);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return fail(ErrorKind::kafka, "cannot list topics: " + error_name(err), "cluster metadata");
+  }
+  MetadataPtr owned(md);
+  std::vector<std::string> names;
+  names.reserve(static_cast<std::size_t>(owned->topic_cnt));
+  for (int i = 0; i < owned->topic_cnt; ++i) {
+    const auto& t = owned->topics[i];
+    if (t.err == RD_KAFKA_RESP_ERR_NO_ERROR) names.emplace_back(t.topic);
+  }
+  return names;
+}
+
+void Consumer::assign(rd_kafka_topic_partition_list_t* partitions, bool cooperative) {
+  if (!cooperative) assigned_.clear();  // eager: the list is the whole assignment
+  std::vector<TopicPartition> added;
+  added.reserve(static_cast<std::size_t>(partitions->cnt));
+  for (int i = 0; i < partitions->cnt; ++i) {
+    auto& p = partitions->elems[i];
+    TopicPartition tp{p.topic, p.partition};
+    std::int64_t offset = RD_KAFKA_OFFSET_INVALID;  // stored: the group's committed offset
+    if (start_ != StartFrom::stored) {
+      auto seen = resume_.find(tp);
+      if (seen != resume_.end() && seen->second >= 0) offset = seen->second;
+      else offset = start_ == StartFrom::beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+    }
+    p.offset = offset;
+    assigned_[tp] = PartitionState{offset >= 0 ? offset : -1, false};
+    added.push_back(std::move(tp));
+  }
+  std::string failure;
+  if (cooperative) {
+    ErrorPtr error(rd_kafka_incremental_assign(rk_.get(), partitions));
+    if (error) failure = rd_kafka_error_string(error.get());
+  } else {
+    rd_kafka_resp_err_t err = rd_kafka_assign(rk_.get(), partitions);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) failure = error_name(err);
+  }
+  assigned_once_ = true;
+  if (!failure.empty()) {
+    for (const auto& tp : added) assigned_.erase(tp);
+    client_error(RD_KAFKA_RESP_ERR__STATE, "cannot take the assigned partitions: " + failure,
+                 false);
+    return;
+  }
+  if (events_) events_->on_assigned(added);
+}
+
+void Consumer::revoke(rd_kafka_topic_partition_list_t* partitions, bool cooperative) {
+  bool lost = rd_kafka_assignment_lost(rk_.get()) != 0;
+  std::vector<TopicPartition> removed;
+  removed.reserve(static_cast<std::size_t>(partitions->cnt));
+  for (int i = 0; i < partitions->cnt; ++i) {
+    TopicPartition tp{partitions->elems[i].topic, partitions->elems[i].partition};
+    auto it = assigned_.find(tp);
+    if (it != assigned_.end()) {
+      if (it->second.position >= 0) resume_[tp] = it->second.position;
+      assigned_.erase(it);
+    }
+    removed.push_back(std::move(tp));
+  }
+  std::string failure;
+  if (cooperative) {
+    ErrorPtr error(rd_kafka_incremental_unassign(rk_.get(), partitions));
+    if (error) failure = rd_kafka_error_string(error.get());
+  } else {
+    for (const auto& [tp, state] : assigned_) {
+      if (state.position >= 0) resume_[tp] = state.position;
+    }
+    assigned_.clear();
+    rd_kafka_resp_err_t err = rd_kafka_assign(rk_.get(), nullptr);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) failure = error_name(err);
+  }
+  if (!failure.empty()) {
+    client_error(RD_KAFKA_RESP_ERR__STATE, "cannot give up revoked partitions: " + failure, false);
+  }
+  if (events_) events_->on_revoked(removed, lost);
+}
+
+void Consumer::rebalance(rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t* partitions) noexcept {
+  cached_state_ = nullptr;
+  cached_rkt_ = nullptr;
+  try {
+    // "COOPERATIVE" for cooperative-sticky; "EAGER" for range/roundrobin; "NONE" before a join.
+    const char* protocol = rd_kafka_rebalance_protocol(rk_.get());
+    bool cooperative = protocol && std::strcmp(protocol, "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      assign(partitions, cooperative);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+      revoke(partitions, cooperative);
+    } else {
+      // Any other error: librdkafka asks the application to drop the whole assignment.
+      for (const auto& [tp, state] : assigned_) {
+        if (state.position >= 0) resume_[tp] = state.position;
+      }
+      assigned_.clear();
+      rd_kafka_assign(rk_.get(), nullptr);
+      client_error(err, "group rebalance failed: " + error_name(err), false);
+    }
+  } catch (...) {
+    // Out of memory while bookkeeping: keep librdkafka consistent, report nothing more.
+    if (err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) rd_kafka_assign(rk_.get(), nullptr);
+  }
+}
+
+void Consumer::client_error(rd_kafka_resp_err_t err, std::string text, bool fatal) noexcept {
+  try {
+    last_client_error_ = text;
+  } catch (...) {
+  }
+  if (events_) events_->on_client_error(err, text, fatal);
+}
+
+void Consumer::on_rebalance_cb(rd_kafka_t*, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+  auto* self = static_cast<Consumer*>(opaque);
+  if (self) self->rebalance(err, partitions);
+}
+
+void Consumer::on_error_cb(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+  auto* self = static_cast<Consumer*>(opaque);
+  if (!self) return;
+  bool fatal = false;
+  try {
+    std::string text = reason ? reason : "";
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+      char buf[512];
+      err = rd_kafka_fatal_error(rk, buf, sizeof buf);
+      text = buf;
+      fatal = true;
+    }
+    self->client_error(static_cast<rd_kafka_resp_err_t>(err), std::move(text), fatal);
+  } catch (...) {
+  }
+}
+
+void Consumer::on_commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t*, void* opaque) {
+  auto* self = static_cast<Consumer*>(opaque);
+  if (!self || !self->events_) return;
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
+  self->events_->on_commit_error(err);
+}
+
+}  // namespace speedlayer::kafka

@@ -1,0 +1,178 @@
+// A thin owner of one librdkafka high-level (group) consumer: subscription to topics and regex
+// patterns, a rebalance callback that places each newly assigned partition per a StartFrom
+// policy, partition-EOF tracking ("has every assigned partition been read to its end?"),
+// offset store/commit, per-partition lag, and a connectivity check. It never throws; every
+// callback runs on the thread that calls poll() (or close()).
+//
+//   kafka::Properties props = ...;                   // bootstrap.servers, group.id, security
+//   auto consumer = kafka::Consumer::create(props, kafka::StartFrom::beginning);
+//   if (!consumer) return consumer.error();
+//   if (auto up = (*consumer)->wait_for_cluster(30'000, bootstrap); !up) return up.error();
+//   (*consumer)->subscribe({"Sport", "^AI.*"});      // a leading '^' makes a regex
+//   while (!(*consumer)->all_assigned_at_end()) {
+//     kafka::MessagePtr msg = (*consumer)->poll(100);
+//     if (!msg) continue;                              // nothing yet, or a partition EOF
+//     if (msg->err) { report(kafka::error_name(msg->err)); continue; }
+//     print(msg.get());
+//   }
+//   (*consumer)->close();                              // also done by the destructor
+//
+// Group ids are required (librdkafka's subscribe() needs one); a caller that wants no group
+// semantics passes a unique throwaway id and enable.auto.commit=false.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+#include "kafka/handles.h"
+#include "kafka/properties.h"
+
+namespace speedlayer::kafka {
+
+// Where a consumer starts reading a partition newly assigned to it.
+enum class StartFrom {
+  beginning,  // the oldest retained offset
+  end,        // only messages produced after the assignment
+  stored,     // the group's committed offset; without one, auto.offset.reset (default earliest)
+};
+std::string_view to_string(StartFrom from);
+
+struct TopicPartition {
+  std::string topic;
+  std::int32_t partition = -1;
+  auto operator<=>(const TopicPartition&) const = default;
+};
+
+// Lag of one assigned partition. Offsets are -1 when unknown.
+struct PartitionLag {
+  TopicPartition tp;
+  std::int64_t position = -1;  // next offset this consumer reads
+  std::int64_t low = -1;       // low watermark: oldest retained offset
+  std::int64_t high = -1;      // high watermark: offset the next produced message gets
+  // high - position. Before the position is known (nothing read and no EOF yet): high - low
+  // when starting from the beginning, else -1. Also -1 when the watermarks are unknown.
+  std::int64_t lag = -1;
+  bool at_end = false;  // the partition EOF event for the current position was seen
+};
+
+class ConsumerEvents {
+ public:
+  virtual ~ConsumerEvents() = default;
+  // Partitions added to this consumer's assignment (after their start offsets were set).
+  virtual void on_assigned(const std::vector<TopicPartition>& added) noexcept { (void)added; }
+  // Partitions taken away; `lost` when the group session was lost (no commit was possible).
+  virtual void on_revoked(const std::vector<TopicPartition>& removed, bool lost) noexcept {
+    (void)removed;
+    (void)lost;
+  }
+  // Client-level errors (all brokers down, authentication, a failed assign, fatal errors...).
+  virtual void on_client_error(rd_kafka_resp_err_t error, std::string_view reason,
+                               bool fatal) noexcept {
+    (void)error;
+    (void)reason;
+    (void)fatal;
+  }
+  // A commit failed: automatic ones (enable.auto.commit), the one close() makes, and explicit
+  // commit() calls (which also return the error).
+  virtual void on_commit_error(rd_kafka_resp_err_t error) noexcept { (void)error; }
+};
+
+class Consumer {
+ public:
+  // `props` must hold bootstrap.servers and group.id. Sets enable.partition.eof=true (the
+  // at-end tracking needs it) and, unless given, auto.offset.reset=earliest.
+  static Result<std::unique_ptr<Consumer>> create(const Properties& props, StartFrom start,
+                                                  ConsumerEvents* events = nullptr);
+  ~Consumer();  // close()s the consumer if still open, then destroys the handle
+  Consumer(const Consumer&) = delete;
+  Consumer& operator=(const Consumer&) = delete;
+
+  // Replaces the subscription. A name starting with '^' is a regular expression matched
+  // against all topic names (librdkafka semantics: POSIX extended regex, unanchored at the
+  // end unless the pattern ends with '$'); other names are literal topics.
+  Status subscribe(const std::vector<std::string>& topics_and_patterns);
+
+  // The next message, or a consumer error as a message with err != 0 (e.g.
+  // UNKNOWN_TOPIC_OR_PART, TOPIC_AUTHORIZATION_FAILED), or null when nothing arrived within
+  // `timeout_ms`. Partition-EOF events are not returned: they update the at-end state and
+  // poll() returns null. Rebalance and error callbacks run inside this call.
+  MessagePtr poll(int timeout_ms);
+
+  // True once the group assigned this consumer its partitions (at least one rebalance
+  // completed, possibly with an empty assignment) and every assigned partition's EOF was
+  // seen with no message after it. An empty assignment counts as at end.
+  bool all_assigned_at_end() const;
+  // Whether at least one assignment happened (even an empty one).
+  bool assigned_once() const { return assigned_once_; }
+  std::vector<TopicPartition> assignment() const;
+
+  // Marks `msg` as processed: its offset + 1 becomes the stored offset that the next
+  // (auto or explicit) commit sends. Needs enable.auto.offset.store=false to be meaningful.
+  Status store(const rd_kafka_message_t& msg);
+  // Synchronously commits the stored offsets (or, with automatic offset store, the consumed
+  // positions). Having nothing to commit is not an error.
+  Status commit();
+  // Leaves the group (committing when enable.auto.commit is on) and stops fetching.
+  // Idempotent; the destructor calls it.
+  Status close();
+
+  // Lag of every assigned partition. With `query_broker` the watermarks are asked from the
+  // partition leaders (blocking, at most `timeout_ms` per partition); otherwise the values
+  // cached from the last fetch responses are used (cheap, for periodic metrics; the low
+  // watermark is only cached when statistics.interval.ms is set).
+  std::vector<PartitionLag> lag(bool query_broker, int timeout_ms = 1000);
+
+  // Waits until a broker answers a metadata request, at most `timeout_ms`. On failure the
+  // error is ErrorKind::unreachable and names the bootstrap servers and the last client
+  // error. Safe at any time: before subscribe() it serves error callbacks itself (so the
+  // reason is known); after, it never consumes messages and the reason is the last error
+  // poll() saw.
+  Status wait_for_cluster(int timeout_ms, std::string_view bootstrap);
+
+  // Names of all topics in the cluster (one metadata request).
+  Result<std::vector<std::string>> list_topics(int timeout_ms);
+
+  const std::string& last_client_error() const { return last_client_error_; }
+  rd_kafka_t* handle() const { return rk_.get(); }
+
+ private:
+  struct PartitionState {
+    std::int64_t position = -1;  // next offset to read, -1 unknown
+    bool at_end = false;
+  };
+
+  explicit Consumer(StartFrom start) : start_(start) {}
+  static void on_rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                              rd_kafka_topic_partition_list_t* partitions, void* opaque);
+  static void on_error_cb(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  static void on_commit_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t* offsets, void* opaque);
+  void rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) noexcept;
+  void assign(rd_kafka_topic_partition_list_t* partitions, bool cooperative);
+  void revoke(rd_kafka_topic_partition_list_t* partitions, bool cooperative);
+  void client_error(rd_kafka_resp_err_t err, std::string text, bool fatal) noexcept;
+  PartitionState* state_for(const rd_kafka_message_t& msg);
+
+  StartFrom start_;
+  ConsumerEvents* events_ = nullptr;
+  bool closed_ = false;
+  bool forwarded_ = false;  // main queue forwarded to the consumer queue (by subscribe())
+  bool assigned_once_ = false;
+  std::string last_client_error_;
+  std::map<TopicPartition, PartitionState> assigned_;
+  // Positions reached in partitions read before, kept across revocations so that a partition
+  // coming back after a rebalance continues where this consumer left off (beginning/end).
+  std::map<TopicPartition, std::int64_t> resume_;
+  // One-entry cache for state_for(): consecutive messages mostly come from one partition.
+  const rd_kafka_topic_t* cached_rkt_ = nullptr;
+  std::int32_t cached_partition_ = -1;
+  PartitionState* cached_state_ = nullptr;
+  KafkaPtr rk_;
+};
+
+}  // namespace speedlayer::kafka
