@@ -2,6 +2,8 @@
 // main only wires the subcommands together; each lives in its own module.
 #include <CLI/CLI.hpp>
 
+#include "consume/consume_command.h"
+#include "demo/demo_command.h"
 #include "produce/produce_command.h"
 
 int main(int argc, char** argv) {
@@ -9,6 +11,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "speedlayer 0.1.0");
   speedlayer::produce::ProduceCommand produce(app);
+  speedlayer::consume::ConsumeCommand consume(app);
+  speedlayer::demo::DemoCommand demo(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -16,5 +20,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;  // bad usage is exit 2 (DESIGN.md)
   }
   if (produce.selected()) return produce.run();
+  if (consume.selected()) return consume.run();
+  if (demo.selected()) return demo.run();
   return 2;
 }

@@ -266,4 +266,30 @@ Result<nlohmann::json> parse_json_line(std::string_view line, std::string_view w
   }
 }
 
+bool is_valid_json(std::string_view text) {
+  return nlohmann::json::accept(text.begin(), text.end());
+}
+
+std::string minify_json(std::string_view valid_json) {
+  std::string out;
+  out.reserve(valid_json.size());
+  bool in_string = false;
+  for (std::size_t i = 0; i < valid_json.size(); ++i) {
+    char c = valid_json[i];
+    if (in_string) {
+      out.push_back(c);
+      if (c == '\\' && i + 1 < valid_json.size()) {
+        out.push_back(valid_json[++i]);  // the escaped character, even a quote
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
+    if (c == '"') in_string = true;
+    out.push_back(c);
+  }
+  return out;
+}
+
 }  // namespace speedlayer::json

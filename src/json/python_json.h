@@ -54,4 +54,11 @@ std::string decode_for_display(std::string_view value);
 // valid UTF-8. Invalid UTF-8 inside strings is a parse error.
 Result<nlohmann::json> parse_json_line(std::string_view line, std::string_view where);
 
+// Whether `text` is one valid JSON value (no DOM is built: cheap).
+bool is_valid_json(std::string_view text);
+
+// `valid_json` without insignificant whitespace. Everything else is kept byte for byte: key
+// order, number spelling (1.50 stays 1.50), string escapes. Precondition: valid JSON.
+std::string minify_json(std::string_view valid_json);
+
 }  // namespace speedlayer::json

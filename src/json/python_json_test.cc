@@ -390,5 +390,21 @@ TEST(PythonCrossCheck, FindInvalidUtf8MatchesPythonDecodeError) {
   }
 }
 
+TEST(MinifyJson, KeepsKeyOrderNumbersAndEscapes) {
+  EXPECT_EQ(minify_json(R"( { "z" : 1.50 , "a" : [ 1 , 2e3 ] , "s" : "a \" b\\" , "u": "\u00e9 x" } )"),
+            R"({"z":1.50,"a":[1,2e3],"s":"a \" b\\","u":"\u00e9 x"})");
+  EXPECT_EQ(minify_json("\"keep  inner\tspace\""), "\"keep  inner\tspace\"");
+  EXPECT_EQ(minify_json(" true "), "true");
+}
+
+TEST(IsValidJson, AcceptsValuesRejectsGarbage) {
+  EXPECT_TRUE(is_valid_json(R"({"a": [1, null]})"));
+  EXPECT_TRUE(is_valid_json("\"x\""));
+  EXPECT_FALSE(is_valid_json("{"));
+  EXPECT_FALSE(is_valid_json("hello"));
+  EXPECT_FALSE(is_valid_json(""));
+  EXPECT_FALSE(is_valid_json("\"\xff\""));
+}
+
 }  // namespace
 }  // namespace speedlayer::json

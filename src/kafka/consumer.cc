@@ -128,7 +128,8 @@ std::vector<TopicPartition> Consumer::assignment() const {
 Status Consumer::store(const rd_kafka_message_t& msg) {
   if (!msg.rkt) return fail(ErrorKind::internal, "message without topic", "offset store");
   rd_kafka_resp_err_t err = rd_kafka_offset_store(msg.rkt, msg.partition, msg.offset + 1);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+  // _STATE: the partition is no longer assigned; its new owner reads from the last commit.
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__STATE) {
     return fail(ErrorKind::kafka, "cannot store offset: " + error_name(err),
                 std::string(rd_kafka_topic_name(msg.rkt)) + "[" + std::to_string(msg.partition) +
                     "]@" + std::to_string(msg.offset));
@@ -277,6 +278,7 @@ void Consumer::revoke(rd_kafka_topic_partition_list_t* partitions, bool cooperat
     }
     removed.push_back(std::move(tp));
   }
+  if (events_) events_->on_revoked(removed, lost);
   std::string failure;
   if (cooperative) {
     ErrorPtr error(rd_kafka_incremental_unassign(rk_.get(), partitions));
@@ -292,7 +294,6 @@ void Consumer::revoke(rd_kafka_topic_partition_list_t* partitions, bool cooperat
   if (!failure.empty()) {
     client_error(RD_KAFKA_RESP_ERR__STATE, "cannot give up revoked partitions: " + failure, false);
   }
-  if (events_) events_->on_revoked(removed, lost);
 }
 
 void Consumer::rebalance(rd_kafka_resp_err_t err,

@@ -65,7 +65,9 @@ class ConsumerEvents {
   virtual ~ConsumerEvents() = default;
   // Partitions added to this consumer's assignment (after their start offsets were set).
   virtual void on_assigned(const std::vector<TopicPartition>& added) noexcept { (void)added; }
-  // Partitions taken away; `lost` when the group session was lost (no commit was possible).
+  // Partitions about to be taken away, called before they are given up (like Java's
+  // onPartitionsRevoked): the last moment to store() offsets of messages from them. `lost`
+  // when the group session was lost (another member may own them already; commits fail).
   virtual void on_revoked(const std::vector<TopicPartition>& removed, bool lost) noexcept {
     (void)removed;
     (void)lost;
@@ -112,7 +114,8 @@ class Consumer {
   std::vector<TopicPartition> assignment() const;
 
   // Marks `msg` as processed: its offset + 1 becomes the stored offset that the next
-  // (auto or explicit) commit sends. Needs enable.auto.offset.store=false to be meaningful.
+  // (auto or explicit) commit sends. Needs enable.auto.offset.store=false. A message from a
+  // partition no longer assigned is skipped without error (its new owner re-reads it).
   Status store(const rd_kafka_message_t& msg);
   // Synchronously commits the stored offsets (or, with automatic offset store, the consumed
   // positions). Having nothing to commit is not an error.

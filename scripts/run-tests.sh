@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# README command 2: install everything the tests need (Debian packages, the Kafka broker's jars
+# from Maven Central, the Python interop packages from PyPI), build, and run the whole suite:
+#   1. unit and integration tests (CTest labels `unit`, `integration`; CTest starts and stops
+#      the real Kafka brokers the integration tests need),
+#   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# SPEEDLAYER_SKIP_SANITIZERS=1 skips step 2.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SPEEDLAYER_DEPS_MODE=--test bash "$root/scripts/build.sh" "$root/build"
+bash "$root/scripts/kafka-broker.sh" fetch
+bash "$root/scripts/python-env.sh" >/dev/null
+
+status=0
+(cd "$root/build" && ctest --output-on-failure --timeout 1200) || status=$?
+
+if [[ "${SPEEDLAYER_SKIP_SANITIZERS:-0}" != 1 ]]; then
+  echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+  cmake -S "$root" -B "$root/build-asan" -G Ninja -DSPEEDLAYER_SANITIZE=address,undefined \
+    -DSPEEDLAYER_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
+  cmake --build "$root/build-asan" --parallel "$(nproc)"
+  (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    ctest -L unit --output-on-failure) || status=$?
+fi
+exit $status

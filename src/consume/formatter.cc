@@ -1,0 +1,228 @@
+#include "consume/formatter.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "json/python_json.h"
+
+namespace speedlayer::consume {
+namespace {
+
+void append_int(std::int64_t v, std::string& out) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  (void)ec;
+  out.append(buf, end);
+}
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 when it is invalid; in that case
+// *bad is the length of the maximal invalid subpart (>= 1) to replace by one U+FFFD.
+std::size_t utf8_sequence(std::string_view s, std::size_t i, std::size_t* bad) {
+  auto b0 = static_cast<unsigned char>(s[i]);
+  std::size_t need;
+  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (b0 < 0x80) return 1;
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    need = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    need = 3;
+    if (b0 == 0xE0) lo = 0xA0;  // overlong
+    if (b0 == 0xED) hi = 0x9F;  // UTF-16 surrogates
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    need = 4;
+    if (b0 == 0xF0) lo = 0x90;  // overlong
+    if (b0 == 0xF4) hi = 0x8F;  // > U+10FFFF
+  } else {
+    *bad = 1;
+    return 0;
+  }
+  std::size_t k = 1;
+  for (; k < need; ++k) {
+    if (i + k >= s.size()) break;
+    auto b = static_cast<unsigned char>(s[i + k]);
+    unsigned char l = k == 1 ? lo : 0x80, h = k == 1 ? hi : 0xBF;
+    if (b < l || b > h) break;
+  }
+  if (k == need) return need;
+  *bad = k;
+  return 0;
+}
+
+}  // namespace
+
+MessageView view_of(const rd_kafka_message_t& msg, bool with_headers) {
+  MessageView m;
+  if (msg.rkt) m.topic = rd_kafka_topic_name(msg.rkt);
+  m.partition = msg.partition;
+  m.offset = msg.offset;
+  rd_kafka_timestamp_type_t tstype = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+  m.timestamp = rd_kafka_message_timestamp(&msg, &tstype);
+  m.tstype = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME       ? TimestampType::create
+             : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? TimestampType::log_append
+                                                            : TimestampType::unknown;
+  m.broker = rd_kafka_message_broker_id(&msg);
+  if (msg.key) m.key = std::string_view(static_cast<const char*>(msg.key), msg.key_len);
+  if (msg.payload) m.payload = std::string_view(static_cast<const char*>(msg.payload), msg.len);
+  if (with_headers) {
+    rd_kafka_headers_t* hdrs = nullptr;
+    // rd_kafka_message_headers() takes a non-const message: it parses and caches the headers.
+    if (rd_kafka_message_headers(const_cast<rd_kafka_message_t*>(&msg), &hdrs) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR &&
+        hdrs) {
+      m.has_headers = true;
+      const char* name = nullptr;
+      const void* value = nullptr;
+      std::size_t size = 0;
+      for (std::size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) ==
+                              RD_KAFKA_RESP_ERR_NO_ERROR;
+           ++i) {
+        std::optional<std::string_view> v;
+        if (value) v = std::string_view(static_cast<const char*>(value), size);
+        m.headers.emplace_back(std::string_view(name), v);
+      }
+    }
+  }
+  return m;
+}
+
+void append_text(const MessageView& m, std::string& out) {
+  if (m.payload) out += json::decode_for_display(*m.payload);
+  out.push_back('\n');
+}
+
+bool append_json_string(std::string_view s, std::string& out) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  bool valid = true;
+  out.push_back('"');
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      std::size_t bad = 0;
+      std::size_t n = utf8_sequence(s, i, &bad);
+      if (n == 0) {
+        out += "\xEF\xBF\xBD";  // U+FFFD
+        valid = false;
+        i += bad;
+      } else {
+        out.append(s.data() + i, n);
+        i += n;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 0xF]);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+    ++i;
+  }
+  out.push_back('"');
+  return valid;
+}
+
+void append_base64(std::string_view bytes, std::string& out) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::size_t i = 0;
+  auto at = [&](std::size_t k) { return static_cast<unsigned char>(bytes[k]); };
+  for (; i + 3 <= bytes.size(); i += 3) {
+    std::uint32_t v = (at(i) << 16) | (at(i + 1) << 8) | at(i + 2);
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    out.push_back(kAlphabet[(v >> 6) & 63]);
+    out.push_back(kAlphabet[v & 63]);
+  }
+  std::size_t rest = bytes.size() - i;
+  if (rest == 0) return;
+  std::uint32_t v = at(i) << 16;
+  if (rest == 2) v |= at(i + 1) << 8;
+  out.push_back(kAlphabet[(v >> 18) & 63]);
+  out.push_back(kAlphabet[(v >> 12) & 63]);
+  out.push_back(rest == 2 ? kAlphabet[(v >> 6) & 63] : '=');
+  out.push_back('=');
+}
+
+void append_kcat_json(const MessageView& m, std::string& out) {
+  out += "{\"topic\":";
+  append_json_string(m.topic, out);
+  out += ",\"partition\":";
+  append_int(m.partition, out);
+  out += ",\"offset\":";
+  append_int(m.offset, out);
+  out += ",\"tstype\":";
+  out += m.tstype == TimestampType::create       ? "\"create\""
+         : m.tstype == TimestampType::log_append ? "\"logappend\""
+                                                 : "\"unknown\"";
+  out += ",\"ts\":";
+  append_int(m.timestamp, out);
+  out += ",\"broker\":";
+  append_int(m.broker, out);
+  if (m.has_headers) {
+    out += ",\"headers\":[";
+    bool first = true;
+    for (const auto& [name, value] : m.headers) {
+      if (!first) out.push_back(',');
+      first = false;
+      append_json_string(name, out);
+      out.push_back(',');
+      if (value) append_json_string(*value, out);
+      else out += "null";
+    }
+    out.push_back(']');
+  }
+  // Each field with its lossless base64 twin when the bytes are not valid UTF-8.
+  auto field = [&](const char* name, const std::optional<std::string_view>& bytes) {
+    out += ",\"";
+    out += name;
+    out += "\":";
+    if (!bytes) {
+      out += "null";
+      return;
+    }
+    if (append_json_string(*bytes, out)) return;
+    out += ",\"";
+    out += name;
+    out += "_base64\":\"";
+    append_base64(*bytes, out);
+    out.push_back('"');
+  };
+  field("key", m.key);
+  field("payload", m.payload);
+  out += "}\n";
+}
+
+std::string format_partitions(std::vector<kafka::TopicPartition> partitions) {
+  std::sort(partitions.begin(), partitions.end());
+  std::string out;
+  std::string_view current;
+  bool open = false;
+  for (const auto& tp : partitions) {
+    if (!open || tp.topic != current) {
+      if (open) out += "], ";
+      out += tp.topic;
+      out.push_back('[');
+      current = tp.topic;
+      open = true;
+    } else {
+      out.push_back(',');
+    }
+    out += std::to_string(tp.partition);
+  }
+  if (open) out.push_back(']');
+  return out;
+}
+
+}  // namespace speedlayer::consume

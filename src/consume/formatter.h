@@ -1,0 +1,77 @@
+// How `speedlayer consume` prints one Kafka message. Pure functions over a MessageView, so
+// they are tested without a broker.
+//
+//   MessageView m = view_of(*msg, /*with_headers=*/format == OutputFormat::json);
+//   append_text(m, out);        // decode_for_display(value) + "\n"
+//   append_kcat_json(m, out);   // one kcat -J line + "\n"
+//
+// Text: the value decoded with json::decode_for_display (a JSON string prints as its text, other
+// JSON compact, anything else as raw bytes), then a newline. A null value (tombstone) prints as
+// an empty line, so there is exactly one line per message unless a value itself holds
+// newlines (those print as they are).
+//
+// JSON: the envelope of `kcat -C -J` (kcat 1.7, checked against Kafka 4.1), same field names,
+// order and types:
+//   {"topic":"t","partition":0,"offset":5,"tstype":"create","ts":1718000000000,"broker":1,
+//    "headers":["h1","v1","h2",null],"key":"k","payload":"\"Hello\""}
+// tstype is "create", "logappend" or "unknown" (ts then -1); broker is -1 when unknown;
+// "headers" (name, value, name, value...) appears only when the message has headers; key and
+// payload are JSON strings of the raw bytes, or null when absent. Strings are escaped like
+// kcat's JSON generator (yajl): \" \\ \b \f \n \r \t, other control characters as \u00XX with
+// uppercase hex, everything else (including '/', DEL and UTF-8) as is.
+// Where kcat differs on purpose: kcat copies bytes that are not valid UTF-8 into its output,
+// making the line invalid JSON. Here each maximal invalid sequence becomes U+FFFD, and the
+// exact bytes are added as "key_base64" / "payload_base64" (standard base64, after "key" /
+// "payload") so nothing is lost; valid UTF-8 gives the same line as kcat. Header values that
+// are not valid UTF-8 only get the U+FFFD replacement.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "kafka/consumer.h"
+
+namespace speedlayer::consume {
+
+enum class OutputFormat { text, json };
+
+enum class TimestampType { unknown, create, log_append };
+
+struct MessageView {
+  std::string_view topic;
+  std::int32_t partition = -1;
+  std::int64_t offset = -1;
+  TimestampType tstype = TimestampType::unknown;
+  std::int64_t timestamp = -1;  // ms since the epoch
+  std::int32_t broker = -1;
+  std::optional<std::string_view> key;      // nullopt: no key (null)
+  std::optional<std::string_view> payload;  // nullopt: null value (tombstone)
+  bool has_headers = false;
+  std::vector<std::pair<std::string_view, std::optional<std::string_view>>> headers;
+};
+
+// Views into `msg` (valid while it lives). Headers are only read when asked for.
+MessageView view_of(const rd_kafka_message_t& msg, bool with_headers);
+
+void append_text(const MessageView& m, std::string& out);
+void append_kcat_json(const MessageView& m, std::string& out);
+inline void append_message(OutputFormat format, const MessageView& m, std::string& out) {
+  if (format == OutputFormat::json) append_kcat_json(m, out);
+  else append_text(m, out);
+}
+
+// A JSON string of `bytes` the way kcat's yajl writes it (see above), invalid UTF-8 replaced
+// by U+FFFD. Returns false when a replacement happened.
+bool append_json_string(std::string_view bytes, std::string& out);
+void append_base64(std::string_view bytes, std::string& out);
+
+// "AI[0], Sport[0,1,2]" for status lines (sorted by topic, then partition).
+std::string format_partitions(std::vector<kafka::TopicPartition> partitions);
+
+}  // namespace speedlayer::consume

@@ -1,0 +1,111 @@
+// The producer under a real 128 MiB memory cgroup (the pod's limit) while the broker stalls
+// (SIGSTOP): it must size its buffers from the cgroup limit, wait (back-pressure) instead of
+// growing, survive, and deliver everything once the broker resumes.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "produce/produce_test_support.h"
+
+namespace speedlayer::testing {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+// A child of this process's own memory cgroup with `limit` bytes, or "" if not possible here.
+struct MemoryCgroup {
+  explicit MemoryCgroup(std::uint64_t limit) {
+    std::ifstream in("/proc/self/cgroup");
+    std::string line, v1_path, v2_path;
+    while (std::getline(in, line)) {
+      auto a = line.find(':'), b = line.find(':', a + 1);
+      std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+      if (controllers == "memory" || controllers.find("memory,") == 0 ||
+          controllers.find(",memory") != std::string::npos)
+        v1_path = path;
+      if (controllers.empty()) v2_path = path;
+    }
+    std::string name = "speedlayer-memtest-" + std::to_string(::getpid());
+    if (!v1_path.empty() && fs::exists("/sys/fs/cgroup/memory")) {
+      dir = "/sys/fs/cgroup/memory" + v1_path + "/" + name;
+      limit_file = "memory.limit_in_bytes";
+      peak_file = "memory.max_usage_in_bytes";
+    } else if (fs::exists("/sys/fs/cgroup" + v2_path + "/cgroup.controllers")) {
+      dir = "/sys/fs/cgroup" + v2_path + "/" + name;
+      limit_file = "memory.max";
+      peak_file = "memory.peak";
+    }
+    std::error_code ec;
+    if (dir.empty() || !fs::create_directories(dir, ec)) {
+      why = "cannot create a memory cgroup here (" + (dir.empty() ? "no memory controller" : ec.message()) + ")";
+      dir.clear();
+      return;
+    }
+    std::ofstream(dir + "/" + limit_file) << limit;
+    std::ifstream check(dir + "/" + limit_file);
+    std::uint64_t got = 0;
+    check >> got;
+    if (got != limit) why = "the cgroup did not take the limit";
+  }
+  ~MemoryCgroup() {
+    if (!dir.empty()) ::rmdir(dir.c_str());
+  }
+  std::string dir, limit_file, peak_file, why;
+};
+
+std::string broker_pid_file(const std::string& fixture) {
+  std::ifstream nodes(fixture_dir(fixture) + "/nodes");
+  std::string id, port, pid_file;
+  nodes >> id >> port >> pid_file;
+  return pid_file;
+}
+
+TEST(ProduceMemory, StaysUnder128MiBWhileTheBrokerStalls) {
+  constexpr std::uint64_t kLimit = 128ull << 20;
+  MemoryCgroup cgroup(kLimit);
+  if (!cgroup.why.empty() || cgroup.dir.empty()) GTEST_SKIP() << cgroup.why;
+  const std::string brokers = bootstrap("single");
+  const std::string dir = temp_dir("memory");
+  const std::string topic = unique_topic("memory");
+  std::ofstream(dir + "/no-routes.yaml") << "routes: []\n";
+  // 2,000 lines of 100 KB: 200 MB of input, far more than the pod may hold.
+  constexpr int kLines = 2000;
+  {
+    std::ofstream in(dir + "/in.txt");
+    std::string filler(100'000, 'x');
+    for (int i = 1; i <= kLines; ++i) in << numbered_line(i, filler) << '\n';
+  }
+  int broker_pid = 0;
+  std::ifstream(broker_pid_file("single")) >> broker_pid;
+  ASSERT_GT(broker_pid, 1) << "no broker pid in " << fixture_dir("single");
+
+  // As in the pod: the process finds its limit in its cgroup (no --memory-limit flag).
+  ChildProcess p({"sh", "-c", "echo $$ > \"$0/cgroup.procs\" && exec \"$@\"", cgroup.dir,
+                  speedlayer_bin(), "produce", "--brokers", brokers, "--topic", topic, "--routes",
+                  dir + "/no-routes.yaml", "--input", dir + "/in.txt", "--progress",
+                  "--dead-letter", dir + "/dlq.jsonl"});
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (p.err().find("delivered") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_FALSE(p.wait_for(20ms)) << p.err();
+  }
+  ::kill(broker_pid, SIGSTOP);
+  auto stalled = p.wait_for(8s);
+  ::kill(broker_pid, SIGCONT);
+  ASSERT_FALSE(stalled) << "the producer exited while the broker was stalled: " << *stalled << "\n"
+                        << p.err();
+  auto code = p.wait_for(240s);
+  ASSERT_TRUE(code) << p.err();
+  EXPECT_EQ(*code, 0) << "exit " << *code << " (137 = killed by the OOM killer)\n" << p.err();
+  auto summary = parse_summary(p.err());
+  EXPECT_EQ(summary["delivered"], kLines) << p.err();
+  std::printf("peak RSS under a 128 MiB cgroup with a stalled broker: %.1f MiB\n",
+              p.max_rss_bytes() / 1048576.0);
+  EXPECT_LT(p.max_rss_bytes(), kLimit);
+  EXPECT_EQ(read_topic_with_kcat(brokers, topic).size(), static_cast<std::size_t>(kLines));
+}
+
+}  // namespace
+}  // namespace speedlayer::testing
