@@ -5,6 +5,7 @@
 #include "consume/consume_command.h"
 #include "demo/demo_command.h"
 #include "produce/produce_command.h"
+#include "serve/serve_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"speedlayer: the speed layer of a Lambda architecture on Apache Kafka"};
@@ -12,6 +13,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "speedlayer 0.1.0");
   speedlayer::produce::ProduceCommand produce(app);
   speedlayer::consume::ConsumeCommand consume(app);
+  speedlayer::serve::ServeCommand serve(app);
   speedlayer::demo::DemoCommand demo(app);
   try {
     app.parse(argc, argv);
@@ -21,6 +23,7 @@ int main(int argc, char** argv) {
   }
   if (produce.selected()) return produce.run();
   if (consume.selected()) return consume.run();
+  if (serve.selected()) return serve.run();
   if (demo.selected()) return demo.run();
   return 2;
 }

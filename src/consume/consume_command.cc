@@ -170,6 +170,11 @@ Result<ConsumeOptions> build_consume_options(const config::Settings& settings) {
                                   : kafka::StartFrom::stored;
 
   o.exit_at_end = settings.flag("exit-at-end");
+  if (o.exit_at_end) {
+    // The end of a partition is only known from an empty fetch, which the broker holds for
+    // fetch.wait.max.ms (default 500): a shorter wait makes short reads end sooner.
+    o.kafka.set_default("fetch.wait.max.ms", "100", "--exit-at-end");
+  }
   auto count_setting = settings.get("count");
   SL_ASSIGN_OR_RETURN(o.count, config::to_uint(count_setting));
   if (o.count && *o.count == 0) {
@@ -190,6 +195,9 @@ Result<ConsumeOptions> build_consume_options(const config::Settings& settings) {
   o.quiet = settings.flag("quiet");
 
   o.kafka.set_default("client.id", "speedlayer-consume");
+  // A topic that does not exist yet, or a new topic matching --pattern, is only noticed at the
+  // next metadata refresh: every 5 s instead of librdkafka's 5 min.
+  o.kafka.set_default("topic.metadata.refresh.interval.ms", "5000");
   // Our own messages explain failures; librdkafka's log lines (reconnects...) stay off unless
   // asked for with -X log_level=7 or -X debug=....
   o.kafka.set_default("log_level", "2");

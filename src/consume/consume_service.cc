@@ -61,7 +61,7 @@ class ConsumeRun final : public kafka::ConsumerEvents {
   void on_revoked(const std::vector<kafka::TopicPartition>& removed, bool lost) noexcept override {
     // Print and store what was read from these partitions while they are still ours.
     if (consumer_) flush_output(*consumer_);
-    if (o_.quiet || removed.empty()) return;
+    if (o_.quiet || removed.empty() || closing_) return;
     try {
       std::fprintf(o_.err, "consume: %s %s\n", lost ? "lost" : "revoked",
                    format_partitions(removed).c_str());
@@ -96,7 +96,7 @@ class ConsumeRun final : public kafka::ConsumerEvents {
   // Transient problems: printed (unless --quiet), the same text at most every 10 s.
   void warn(const std::string& text) {
     ++s_.errors;
-    if (o_.quiet) return;
+    if (o_.quiet || connecting_) return;
     auto now = Clock::now();
     if (text == last_warning_ && now - last_warning_at_ < kWarningInterval) return;
     last_warning_ = text;
@@ -129,6 +129,9 @@ class ConsumeRun final : public kafka::ConsumerEvents {
   Clock::time_point last_warning_at_{};
   std::set<std::string> unknown_topics_warned_;
   bool store_failure_reported_ = false;
+  bool closing_ = false;     // close() revokes everything: not worth a status line
+ public:
+  bool connecting_ = false;  // wait_for_cluster() names the last error itself
 };
 
 void ConsumeRun::flush_output(kafka::Consumer& consumer) noexcept {
@@ -193,13 +196,16 @@ void ConsumeRun::on_consumer_error(const rd_kafka_message_t& msg) {
   std::string topic = msg.rkt ? rd_kafka_topic_name(msg.rkt) : "";
   std::string text = rd_kafka_message_errstr(&msg);
   if (is_unknown_topic_error(msg.err)) {
+    // librdkafka 2.0.2 reports a regex subscription that matches no topic the same way, with
+    // the regex as the topic name.
+    bool pattern = !topic.empty() && topic[0] == '^';
+    std::string what = pattern ? "no topic matches --pattern " + topic
+                               : "topic " + topic + " does not exist";
     if (o_.exit_at_end) {
-      error((topic.empty() ? std::string("subscription") : "topic " + topic) +
-            ": topic does not exist at " + o_.bootstrap + " (" + text + ")");
+      error(what + " at " + o_.bootstrap + " (" + text + ")");
       fatal_ = true;
     } else if (unknown_topics_warned_.insert(topic).second && !o_.quiet) {
-      std::fprintf(o_.err, "consume: topic %s does not exist yet; waiting for it\n",
-                   topic.c_str());
+      std::fprintf(o_.err, "consume: %s yet; waiting for it\n", what.c_str());
     }
     return;
   }
@@ -242,10 +248,6 @@ bool ConsumeRun::still_reachable(kafka::Consumer& consumer) {
 
 ExitCode ConsumeRun::run(kafka::Consumer& consumer) {
   consumer_ = &consumer;
-  if (!check_topics(consumer)) return ExitCode::partial;
-
-  std::vector<std::string> subscription = o_.topics;
-  subscription.insert(subscription.end(), o_.patterns.begin(), o_.patterns.end());
   if (!o_.quiet) {
     std::string what;
     for (const auto& t : o_.topics) what += (what.empty() ? "" : ", ") + t;
@@ -254,6 +256,9 @@ ExitCode ConsumeRun::run(kafka::Consumer& consumer) {
                  std::string(kafka::to_string(o_.from)).c_str(),
                  o_.commit ? "group" : "throwaway group (no commits)", o_.group.c_str());
   }
+  if (!check_topics(consumer)) return ExitCode::partial;
+  std::vector<std::string> subscription = o_.topics;
+  subscription.insert(subscription.end(), o_.patterns.begin(), o_.patterns.end());
   if (auto subscribed = consumer.subscribe(subscription); !subscribed) {
     std::fprintf(o_.err, "speedlayer consume: %s\n", subscribed.error().message().c_str());
     return exit_code_for(subscribed.error().kind);
@@ -314,6 +319,7 @@ ExitCode ConsumeRun::run(kafka::Consumer& consumer) {
       commit_failed = true;
     }
   }
+  closing_ = true;
   if (!unreachable) (void)consumer.close();  // leaves the group now, not after a session timeout
 
   if (unreachable) return ExitCode::unreachable;
@@ -337,7 +343,9 @@ std::string format_summary(const ConsumeSummary& s) {
 ExitCode run_consume(const ConsumeOptions& options, const std::atomic<bool>& stop,
                      ConsumeSummary& summary) {
   ConsumeRun run(options, stop, summary);
-  auto consumer = kafka::Consumer::create(options.kafka, options.from, &run);
+  run.connecting_ = true;
+  auto consumer = kafka::Consumer::create(
+      options.kafka, {.start = options.from, .fresh_group = !options.commit, .events = &run});
   if (!consumer) {
     std::fprintf(options.err, "speedlayer consume: %s\n", consumer.error().message().c_str());
     return exit_code_for(consumer.error().kind);
@@ -348,6 +356,7 @@ ExitCode run_consume(const ConsumeOptions& options, const std::atomic<bool>& sto
     std::fprintf(options.err, "speedlayer consume: %s\n", reachable.error().message().c_str());
     return ExitCode::unreachable;
   }
+  run.connecting_ = false;
   ExitCode code = run.run(**consumer);
   if (!options.quiet) std::fprintf(options.err, "%s\n", format_summary(summary).c_str());
   return code;

@@ -20,8 +20,8 @@ std::string_view to_string(StartFrom from) {
   return "stored";
 }
 
-Result<std::unique_ptr<Consumer>> Consumer::create(const Properties& input, StartFrom start,
-                                                    ConsumerEvents* events) {
+Result<std::unique_ptr<Consumer>> Consumer::create(const Properties& input,
+                                                    const ConsumerOptions& options) {
   if (!input.get("group.id")) {
     return fail(ErrorKind::internal, "a Kafka consumer needs group.id", "Kafka client configuration",
                 "set group.id (a unique throwaway id when no group semantics are wanted)");
@@ -29,12 +29,17 @@ Result<std::unique_ptr<Consumer>> Consumer::create(const Properties& input, Star
   Properties props = input;
   // The at-end tracking depends on partition EOF events.
   props.set("enable.partition.eof", "true", "speedlayer consumer");
-  props.set_default("auto.offset.reset", "earliest");
+  if (options.fresh_group && options.start == StartFrom::beginning) {
+    props.set("auto.offset.reset", "earliest", "start from the beginning (fresh group)");
+  } else if (options.fresh_group && options.start == StartFrom::end) {
+    props.set("auto.offset.reset", "latest", "start from the end (fresh group)");
+  } else {
+    props.set_default("auto.offset.reset", "earliest");
+  }
   auto conf = make_conf(props);
   if (!conf) return std::unexpected(conf.error());
 
-  std::unique_ptr<Consumer> consumer(new Consumer(start));
-  consumer->events_ = events;
+  std::unique_ptr<Consumer> consumer(new Consumer(options));
   rd_kafka_conf_set_opaque(conf->get(), consumer.get());
   rd_kafka_conf_set_rebalance_cb(conf->get(), &Consumer::on_rebalance_cb);
   rd_kafka_conf_set_error_cb(conf->get(), &Consumer::on_error_cb);
@@ -127,7 +132,8 @@ std::vector<TopicPartition> Consumer::assignment() const {
 
 Status Consumer::store(const rd_kafka_message_t& msg) {
   if (!msg.rkt) return fail(ErrorKind::internal, "message without topic", "offset store");
-  rd_kafka_resp_err_t err = rd_kafka_offset_store(msg.rkt, msg.partition, msg.offset + 1);
+  // The legacy per-partition API adds the 1 itself (unlike rd_kafka_offsets_store()).
+  rd_kafka_resp_err_t err = rd_kafka_offset_store(msg.rkt, msg.partition, msg.offset);
   // _STATE: the partition is no longer assigned; its new owner reads from the last commit.
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__STATE) {
     return fail(ErrorKind::kafka, "cannot store offset: " + error_name(err),
@@ -237,11 +243,15 @@ void Consumer::assign(rd_kafka_topic_partition_list_t* partitions, bool cooperat
   for (int i = 0; i < partitions->cnt; ++i) {
     auto& p = partitions->elems[i];
     TopicPartition tp{p.topic, p.partition};
-    std::int64_t offset = RD_KAFKA_OFFSET_INVALID;  // stored: the group's committed offset
+    // INVALID: the group's committed offset, else auto.offset.reset.
+    std::int64_t offset = RD_KAFKA_OFFSET_INVALID;
     if (start_ != StartFrom::stored) {
       auto seen = resume_.find(tp);
-      if (seen != resume_.end() && seen->second >= 0) offset = seen->second;
-      else offset = start_ == StartFrom::beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+      if (seen != resume_.end() && seen->second >= 0) {
+        offset = seen->second;  // read here before: continue, whatever the policy
+      } else if (!fresh_group_) {
+        offset = start_ == StartFrom::beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+      }
     }
     p.offset = offset;
     assigned_[tp] = PartitionState{offset >= 0 ? offset : -1, false};

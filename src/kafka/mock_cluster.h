@@ -17,7 +17,9 @@
 //   - a fetch that finds no data waits the consumer's full fetch.wait.max.ms (default 500 ms)
 //     before answering: lower it (e.g. -X fetch.wait.max.ms=10) for snappy tests;
 //   - the first join of a consumer group waits about 3 s (the mock's initial rebalance delay)
-//     before partitions are assigned;
+//     before partitions are assigned; a join after a member left (e.g. the next consumer of
+//     the same group.id) waits session.timeout.ms - 1 s (44 s by default): set
+//     session.timeout.ms=6000 on consumers that reuse a group;
 //   - offset lookup by timestamp (ListOffsets with a time) returns -1;
 //   - the mock does not implement the CreateTopics Admin API: create topics with
 //     create_topic() (a producer's metadata request for a missing topic auto-creates it with

@@ -43,7 +43,8 @@ rd_kafka_resp_err_t Producer::produce(std::string_view topic, std::string_view k
   rd_kafka_topic_t* rkt = topic_handle(topic);
   if (!rkt) return rd_kafka_last_error();
   int rc = rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                            const_cast<char*>(value.data()), value.size(),
+                            value.data() ? const_cast<char*>(value.data()) : nullptr,
+                            value.data() ? value.size() : 0,
                             key.empty() ? nullptr : key.data(), key.size(),
                             reinterpret_cast<void*>(static_cast<std::uintptr_t>(tag)));
   return rc == 0 ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_last_error();

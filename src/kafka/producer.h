@@ -49,7 +49,8 @@ class Producer {
   Producer(const Producer&) = delete;
   Producer& operator=(const Producer&) = delete;
 
-  // Enqueues one message (copied). Returns RD_KAFKA_RESP_ERR__QUEUE_FULL when the local queue is
+  // Enqueues one message (copied). A `value` whose data() is null is sent as a null value (a
+  // tombstone in a compacted topic), unlike an empty one. Returns RD_KAFKA_RESP_ERR__QUEUE_FULL when the local queue is
   // at its limit: the caller polls and retries (back-pressure, never a drop).
   rd_kafka_resp_err_t produce(std::string_view topic, std::string_view key,
                               std::string_view value, std::uint64_t tag);

@@ -3,16 +3,33 @@
 #include <hs/hs.h>
 
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <unordered_map>
 #include <utility>
 
 namespace speedlayer::routing {
 namespace {
 
-bool is_word_char(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+// [A-Za-z0-9_], as Hyperscan's \w without HS_FLAG_UCP: bytes outside ASCII are non-word.
+constexpr std::array<bool, 256> kWordChar = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c)
+    t[static_cast<std::size_t>(c)] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                     (c >= '0' && c <= '9') || c == '_';
+  return t;
+}();
+
+bool is_word_char(unsigned char c) { return kWordChar[c]; }
+
+// ASCII lower case (Hyperscan's HS_FLAG_CASELESS folds ASCII letters only).
+std::string folded(std::string_view s) {
+  std::string out(s);
+  for (char& ch : out)
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  return out;
 }
 
 std::string where_of(const Route& route, std::size_t index) {
@@ -25,18 +42,33 @@ std::string shown(const std::string& keyword) {
   return keyword.size() <= 60 ? keyword : keyword.substr(0, 57) + "...";
 }
 
-// Scan state: the lowest route index seen so far.
-struct ScanState {
+}  // namespace
+
+// Scan state: the text, the compiled keywords, and the lowest route index seen so far.
+struct Matcher::ScanState {
+  const unsigned char* text;
+  unsigned long long length;
+  const Keyword* keywords;
   unsigned int best = UINT_MAX;
 };
 
-int on_match(unsigned int id, unsigned long long /*from*/, unsigned long long /*to*/,
-             unsigned int /*flags*/, void* context) {
+// Called for every occurrence of a keyword's literal, in order of `to` (its end offset). Keeps
+// the occurrence only if it is a whole word: the bytes on either side of it are not word
+// characters (or are outside the text).
+int Matcher::on_literal(unsigned int id, unsigned long long /*from*/, unsigned long long to,
+                        unsigned int /*flags*/, void* context) {
   auto* state = static_cast<ScanState*>(context);
-  state->best = std::min(state->best, id);
+  const Keyword& k = state->keywords[id];
+  if (k.route >= state->best) return 0;  // cannot improve: skip the boundary check
+  const unsigned long long from = to - k.length;
+  if (from > 0 && kWordChar[state->text[from - 1]]) return 0;
+  if (to < state->length && kWordChar[state->text[to]]) return 0;
+  state->best = k.route;
   // Route 0 cannot be beaten: stop scanning (hs_scan then returns HS_SCAN_TERMINATED).
-  return id == 0 ? 1 : 0;
+  return k.route == 0 ? 1 : 0;
 }
+
+namespace {
 
 [[noreturn]] void die(const char* what, hs_error_t rc) {
   // Only reachable through a bug (e.g. one Matcher used from two threads at once).
@@ -77,22 +109,29 @@ Result<Matcher> Matcher::compile(const RouteTable& table) {
   Matcher m;
   m.table_ = table;
 
-  std::vector<std::string> patterns;
-  std::vector<unsigned int> ids;
-  std::vector<std::pair<std::size_t, std::size_t>> origin;  // (route, keyword) per pattern
+  // One literal per distinct keyword (ignoring ASCII case, as the scan does): a repeat can
+  // only name a later route, which never beats the first.
+  std::vector<std::string> literals;
+  std::vector<std::pair<std::size_t, std::size_t>> origin;  // (route, keyword) per literal
+  std::unordered_map<std::string, std::size_t> seen;
   for (std::size_t r = 0; r < table.routes.size(); ++r) {
     const Route& route = table.routes[r];
     for (std::size_t k = 0; k < route.keywords.size(); ++k) {
-      if (route.keywords[k].empty())
+      const std::string& keyword = route.keywords[k];
+      if (keyword.empty())
         return fail(ErrorKind::usage, "route '" + route.topic + "' has an empty keyword",
                     where_of(route, r), "remove it or write a word");
-      patterns.push_back(keyword_pattern(route.keywords[k]));
-      ids.push_back(static_cast<unsigned int>(r));
+      ++m.pattern_count_;
+      if (!seen.emplace(folded(keyword), literals.size()).second) continue;
+      literals.push_back(keyword);
       origin.emplace_back(r, k);
+      m.keywords_.push_back(
+          Keyword{static_cast<unsigned int>(r),
+                  static_cast<unsigned int>(std::min<std::size_t>(keyword.size(), UINT_MAX))});
+      m.min_length_ = m.min_length_ == 0 ? keyword.size() : std::min(m.min_length_, keyword.size());
     }
   }
-  m.pattern_count_ = patterns.size();
-  if (patterns.empty()) return m;  // Hyperscan cannot compile zero patterns; match() says -1.
+  if (literals.empty()) return m;  // Hyperscan cannot compile zero patterns; match() says -1.
 
   if (hs_valid_platform() != HS_SUCCESS)
     return fail(ErrorKind::usage,
@@ -100,17 +139,26 @@ Result<Matcher> Matcher::compile(const RouteTable& table) {
                 "routing rules", "run on a machine with SSSE3 (any x86-64 CPU since 2006)");
 
   std::vector<const char*> expressions;
-  expressions.reserve(patterns.size());
-  for (const std::string& p : patterns) expressions.push_back(p.c_str());
-  const std::vector<unsigned int> flags(patterns.size(),
-                                        HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH);
+  std::vector<std::size_t> lengths;
+  std::vector<unsigned int> ids;
+  expressions.reserve(literals.size());
+  lengths.reserve(literals.size());
+  ids.reserve(literals.size());
+  for (const std::string& l : literals) {
+    ids.push_back(static_cast<unsigned int>(expressions.size()));
+    expressions.push_back(l.data());
+    lengths.push_back(l.size());
+  }
+  // No HS_FLAG_SINGLEMATCH: the first occurrence of a keyword may fail the whole-word check
+  // while a later one passes ("messiah messi").
+  const std::vector<unsigned int> flags(literals.size(), HS_FLAG_CASELESS);
 
   hs_database_t* db = nullptr;
   hs_compile_error_t* err = nullptr;
   const hs_error_t rc =
-      hs_compile_multi(expressions.data(), flags.data(), ids.data(),
-                       static_cast<unsigned int>(expressions.size()), HS_MODE_BLOCK, nullptr, &db,
-                       &err);
+      hs_compile_lit_multi(expressions.data(), flags.data(), ids.data(), lengths.data(),
+                           static_cast<unsigned int>(expressions.size()), HS_MODE_BLOCK, nullptr,
+                           &db, &err);
   if (rc != HS_SUCCESS) {
     std::string message = err != nullptr && err->message != nullptr ? err->message : "unknown";
     const int index = err != nullptr ? err->expression : -1;
@@ -142,6 +190,8 @@ Result<Matcher> Matcher::clone() const {
   Matcher m;
   m.table_ = table_;
   m.pattern_count_ = pattern_count_;
+  m.keywords_ = keywords_;
+  m.min_length_ = min_length_;
   if (!db_) return m;
 
   char* bytes = nullptr;
@@ -170,13 +220,14 @@ Result<Matcher> Matcher::clone() const {
 }
 
 int Matcher::match(std::string_view text) {
-  // No keywords, or nothing to scan (keywords are never empty; hs_scan rejects a null pointer).
-  if (!db_ || text.empty()) return -1;
+  // No keywords, or a text shorter than every keyword (this covers the empty text: keywords are
+  // never empty; hs_scan rejects a null pointer).
+  if (!db_ || text.size() < min_length_) return -1;
   // Kafka messages are far below 4 GiB; hs_scan takes an unsigned int length.
   const auto length = static_cast<unsigned int>(std::min<std::size_t>(text.size(), UINT_MAX));
-  ScanState state;
-  const hs_error_t rc =
-      hs_scan(db_.get(), text.data(), length, 0, scratch_.get(), on_match, &state);
+  ScanState state{reinterpret_cast<const unsigned char*>(text.data()), length, keywords_.data()};
+  const hs_error_t rc = hs_scan(db_.get(), text.data(), length, 0, scratch_.get(),
+                                on_literal, &state);
   if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) die("hs_scan failed", rc);
   return state.best == UINT_MAX ? -1 : static_cast<int>(state.best);
 }

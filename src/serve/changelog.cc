@@ -1,0 +1,153 @@
+#include "serve/changelog.h"
+
+#include <chrono>
+#include <unistd.h>
+
+namespace speedlayer::serve {
+
+Result<std::unique_ptr<ChangelogReader>> ChangelogReader::create(const kafka::Properties& props,
+                                                                  const std::string& topic,
+                                                                  int timeout_ms) {
+  kafka::Properties p = props;
+  // A group id is required by librdkafka's consumer, but no group is joined (assign only)
+  // and nothing is committed.
+  p.set("group.id", "speedlayer-changelog-reader-" + std::to_string(::getpid()), "serve");
+  p.set("enable.auto.commit", "false", "serve");
+  p.set("enable.auto.offset.store", "false", "serve");
+  p.set("isolation.level", "read_committed", "serve");
+  p.set("enable.partition.eof", "true", "serve");
+  p.set("auto.offset.reset", "earliest", "serve");
+  p.set_default("log_level", "3");
+  auto conf = kafka::make_conf(p);
+  if (!conf) return std::unexpected(conf.error());
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof err);
+  if (!rk) return fail(ErrorKind::usage, std::string("cannot create changelog reader: ") + err, topic);
+  (void)conf->release();
+  std::unique_ptr<ChangelogReader> reader(new ChangelogReader());
+  reader->rk_.reset(rk);
+  reader->topic_ = topic;
+
+  kafka::TopicPtr rkt(rd_kafka_topic_new(rk, topic.c_str(), nullptr));
+  const rd_kafka_metadata_t* md = nullptr;
+  auto e = rd_kafka_metadata(rk, 0, rkt.get(), &md, timeout_ms);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return fail(ErrorKind::unreachable, "cannot read metadata of " + topic + ": " + rd_kafka_err2str(e),
+                "changelog topic " + topic);
+  }
+  kafka::MetadataPtr owned(md);
+  if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
+    return fail(ErrorKind::kafka, "changelog topic " + topic + " has no partitions",
+                "changelog topic " + topic);
+  }
+  kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt));
+  for (int i = 0; i < md->topics[0].partition_cnt; ++i) {
+    std::int32_t id = md->topics[0].partitions[i].id;
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), id)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    reader->position_[id] = 0;
+  }
+  if (auto ae = rd_kafka_assign(rk, list.get()); ae != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return fail(ErrorKind::kafka, std::string("cannot assign changelog partitions: ") + rd_kafka_err2str(ae),
+                topic);
+  }
+  return reader;
+}
+
+bool ChangelogReader::deliver(rd_kafka_message_t* msg, const RecordFn& f) {
+  if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    position_[msg->partition] = msg->offset;
+    return false;
+  }
+  if (msg->err) return false;
+  position_[msg->partition] = msg->offset + 1;
+  std::string_view key(static_cast<const char*>(msg->key), msg->key ? msg->key_len : 0);
+  std::optional<std::string_view> value;
+  if (msg->payload) value = std::string_view(static_cast<const char*>(msg->payload), msg->len);
+  f(key, value);
+  return true;
+}
+
+Status ChangelogReader::read_to_end(const RecordFn& f, int timeout_ms) {
+  using Clock = std::chrono::steady_clock;
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  // With read_committed, the high watermark ListOffsets answers is the last stable offset.
+  std::map<std::int32_t, std::int64_t> target;
+  for (const auto& [partition, pos] : position_) {
+    std::int64_t low = 0, high = 0;
+    auto e = rd_kafka_query_watermark_offsets(rk_.get(), topic_.c_str(), partition, &low, &high,
+                                              timeout_ms);
+    if (e) {
+      return fail(ErrorKind::kafka, std::string("cannot read the end of the changelog: ") + rd_kafka_err2str(e),
+                  topic_ + " partition " + std::to_string(partition));
+    }
+    target[partition] = high;
+  }
+  auto done = [&] {
+    for (const auto& [partition, end] : target) {
+      if (position_[partition] < end) return false;
+    }
+    return true;
+  };
+  while (!done()) {
+    if (Clock::now() > deadline) {
+      return fail(ErrorKind::kafka, "changelog not read to its end in time", topic_,
+                  "is a transaction of a stopped replica still open? it is aborted after "
+                  "transaction.timeout.ms");
+    }
+    kafka::MessagePtr msg(rd_kafka_consumer_poll(rk_.get(), 100));
+    if (msg) deliver(msg.get(), f);
+  }
+  return {};
+}
+
+int ChangelogReader::poll_some(const RecordFn& f, int timeout_ms) {
+  int n = 0;
+  kafka::MessagePtr msg(rd_kafka_consumer_poll(rk_.get(), timeout_ms));
+  while (msg) {
+    if (deliver(msg.get(), f)) ++n;
+    if (n >= 10000) break;
+    msg.reset(rd_kafka_consumer_poll(rk_.get(), 0));
+  }
+  return n;
+}
+
+Status ensure_topic(rd_kafka_t* rk, const std::string& topic, int partitions,
+                    const std::vector<std::pair<std::string, std::string>>& configs,
+                    int timeout_ms) {
+  // Already there (e.g. a KafkaTopic resource, or the demo's mock cluster, which has no
+  // CreateTopics)? Asking for all topics never auto-creates one.
+  const rd_kafka_metadata_t* md = nullptr;
+  if (rd_kafka_metadata(rk, 1, nullptr, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    kafka::MetadataPtr owned(md);
+    for (int i = 0; i < md->topic_cnt; ++i) {
+      if (topic == md->topics[i].topic && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+    }
+  }
+  char err[256];
+  kafka::NewTopicPtr nt(rd_kafka_NewTopic_new(topic.c_str(), partitions, -1, err, sizeof err));
+  if (!nt) return fail(ErrorKind::usage, err, "topic " + topic);
+  for (const auto& [k, v] : configs) rd_kafka_NewTopic_set_config(nt.get(), k.c_str(), v.c_str());
+  kafka::QueuePtr queue(rd_kafka_queue_new(rk));
+  rd_kafka_NewTopic_t* list[] = {nt.get()};
+  rd_kafka_CreateTopics(rk, list, 1, nullptr, queue.get());
+  kafka::EventPtr ev(rd_kafka_queue_poll(queue.get(), timeout_ms));
+  if (!ev) return fail(ErrorKind::unreachable, "no answer creating topic " + topic, "topic " + topic);
+  if (rd_kafka_event_error(ev.get())) {
+    return fail(ErrorKind::kafka, std::string("cannot create topic: ") + rd_kafka_event_error_string(ev.get()),
+                "topic " + topic);
+  }
+  const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev.get());
+  size_t n = 0;
+  const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
+  for (size_t i = 0; i < n; ++i) {
+    auto e = rd_kafka_topic_result_error(results[i]);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      const char* msg = rd_kafka_topic_result_error_string(results[i]);
+      return fail(ErrorKind::kafka, std::string("cannot create topic: ") + (msg ? msg : rd_kafka_err2str(e)),
+                  "topic " + topic, "create it beforehand (e.g. a KafkaTopic) or grant Create");
+    }
+  }
+  return {};
+}
+
+}  // namespace speedlayer::serve

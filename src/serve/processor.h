@@ -1,0 +1,127 @@
+// The exactly-once heart of `speedlayer serve`: consumes the input topics in a consumer group
+// and, in one Kafka transaction per commit interval, writes the changed partial aggregates to
+// the compacted changelog, closed windows to the output topic, and the consumed offsets
+// (send_offsets_to_transaction). State and offsets therefore move together: after kill -9 a
+// restart (or the replica that takes the partitions over) restores the partials of exactly the
+// committed offsets from the changelog and goes on, neither losing nor double-counting.
+//
+//   Processor p(options, wall_clock);
+//   if (auto st = p.start(); !st) ...;
+//   while (!stop) p.step();     // one poll; commits when the interval has passed
+//   p.shutdown();               // commits what is pending, leaves the group
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "kafka/consumer.h"
+#include "http/metrics.h"
+#include "kafka/producer.h"
+#include "views/views.h"
+
+namespace speedlayer::serve {
+
+struct ServeOptions {
+  kafka::Properties kafka;  // connection settings
+  std::string bootstrap;
+  std::string group = "speedlayer-serve";
+  std::vector<std::string> topics;  // literal names and '^regex' patterns
+  std::string text_field = "text";
+  std::string time_field;
+  views::WindowConfig window;
+  std::string listen = "0.0.0.0:8080";
+  std::string output_topic = "speedlayer.views";
+  std::string changelog_topic = "speedlayer.changelog";
+  int changelog_partitions = 6;
+  std::string transactional_id;  // default: speedlayer-serve-<group>-<hostname>
+  std::chrono::milliseconds commit_interval{100};
+  std::chrono::milliseconds connect_timeout{30'000};
+  std::size_t max_value_bytes = 1 << 20;
+};
+
+using WallClock = std::function<views::Millis()>;
+views::Millis system_wall_clock();
+
+// Counters the HTTP layer exposes; written by the processor thread, read by scrapes.
+struct ProcessorStats {
+  std::mutex mu;
+  std::map<std::string, std::uint64_t> consumed, late;                 // per topic
+  std::map<std::string, std::map<std::string, std::uint64_t>> malformed;  // topic -> reason
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> lag;    // per partition
+  std::uint64_t transactions = 0, aborted_transactions = 0;
+  std::string not_ready_reason = "starting";  // "" when ready
+};
+
+class Processor final : public kafka::ConsumerEvents, public kafka::ProducerEvents {
+ public:
+  Processor(const ServeOptions& options, WallClock clock);
+  ~Processor() override;
+
+  // Connects, creates the changelog/output topics if needed, initializes transactions,
+  // subscribes. Errors: unreachable (exit 3), usage (exit 2), kafka (exit 1).
+  Status start();
+  // One poll and whatever is due (restore, commit, window closing). A fatal error ends it.
+  Status step();
+  // Commits what is pending and leaves the group.
+  void shutdown();
+
+  bool ready() const { return ready_.load(); }
+  ProcessorStats& stats() { return stats_; }
+  // Event time to processing latency of each record (set before start()).
+  void set_latency_histogram(http::Histogram* h) { latency_ = h; }
+  // Drops windows ending at or before `before` (a batch watermark) from the owned partitions,
+  // with tombstones in the changelog; applied at the next commit.
+  void request_expire(views::Millis before) { expire_request_.store(before); }
+
+  // ConsumerEvents / ProducerEvents (called inside poll; never throw).
+  void on_assigned(const std::vector<kafka::TopicPartition>& added) noexcept override;
+  void on_revoked(const std::vector<kafka::TopicPartition>& removed, bool lost) noexcept override;
+  void on_client_error(rd_kafka_resp_err_t error, std::string_view reason, bool fatal) noexcept override;
+  void on_delivery(const kafka::DeliveryReport& report) noexcept override;
+
+ private:
+  struct Owned {
+    std::unique_ptr<views::PartitionAggregator> agg;
+    std::int64_t next_offset = -1;     // to commit: last processed + 1
+    std::vector<views::Millis> to_emit;        // windows closed in this transaction
+    std::vector<views::Millis> to_tombstone;   // windows expired in this transaction
+    bool progressed = false;
+  };
+
+  Status restore_pending();
+  std::string compute_not_ready_reason() const;
+  Status begin_if_needed();
+  Status commit();
+  Status recover_from_abort(const std::string& why);
+  void process(const rd_kafka_message_t& msg);
+  void housekeeping();
+
+  const ServeOptions& o_;
+  WallClock clock_;
+  std::unique_ptr<kafka::Producer> producer_;
+  std::unique_ptr<kafka::Consumer> consumer_;
+  std::map<kafka::TopicPartition, Owned> owned_;
+  std::set<kafka::TopicPartition> pending_restore_;
+  bool in_txn_ = false;
+  bool txn_failed_ = false;
+  std::string txn_failure_;
+  bool fatal_ = false;
+  std::string fatal_reason_;
+  std::chrono::steady_clock::time_point txn_started_;
+  std::chrono::steady_clock::time_point last_housekeeping_;
+  std::atomic<bool> ready_{false};
+  std::atomic<views::Millis> expire_request_{-1};
+  ProcessorStats stats_;
+  http::Histogram* latency_ = nullptr;
+  std::string last_error_;
+};
+
+}  // namespace speedlayer::serve

@@ -1,0 +1,185 @@
+#include "serve/serve_service.h"
+
+#include <cstdio>
+#include <thread>
+
+#include "http/server.h"
+#include "serve/changelog.h"
+
+namespace speedlayer::serve {
+namespace {
+
+double as_double(std::uint64_t v) { return static_cast<double>(v); }
+
+void register_metrics(http::Registry& registry, views::ViewStore& store, Processor& processor,
+                      const WallClock& clock, std::atomic<std::uint64_t>& changelog_records,
+                      std::atomic<std::uint64_t>& changelog_bad) {
+  // Totals across all replicas, exact: they come from the committed changelog.
+  registry.counter_callback("speedlayer_records_consumed_total",
+                            "Records consumed per topic (all replicas, committed)", [&store] {
+                              std::vector<http::Sample> out;
+                              for (const auto& t : store.totals())
+                                out.push_back({{{"topic", t.topic}}, as_double(t.consumed)});
+                              return out;
+                            });
+  registry.counter_callback("speedlayer_records_counted_total",
+                            "Records counted in kept windows per topic", [&store] {
+                              std::vector<http::Sample> out;
+                              for (const auto& t : store.totals())
+                                out.push_back({{{"topic", t.topic}}, as_double(t.count)});
+                              return out;
+                            });
+  registry.counter_callback("speedlayer_late_records_total",
+                            "Records that arrived after their window's grace period, per topic",
+                            [&store] {
+                              std::vector<http::Sample> out;
+                              for (const auto& t : store.totals())
+                                out.push_back({{{"topic", t.topic}}, as_double(t.late)});
+                              return out;
+                            });
+  registry.counter_callback("speedlayer_malformed_records_total",
+                            "Records skipped as malformed, per topic and reason", [&store] {
+                              std::vector<http::Sample> out;
+                              for (const auto& t : store.totals())
+                                for (const auto& [reason, n] : t.malformed)
+                                  out.push_back({{{"topic", t.topic}, {"reason", reason}}, as_double(n)});
+                              return out;
+                            });
+  registry.gauge_callback("speedlayer_open_windows", "Windows not final yet",
+                          [&store, &clock] { return as_double(store.open_windows(clock())); });
+  registry.gauge_callback("speedlayer_consumer_lag",
+                          "Records behind the end, per assigned input partition", [&processor] {
+                            std::vector<http::Sample> out;
+                            std::lock_guard lock(processor.stats().mu);
+                            for (const auto& [tp, lag] : processor.stats().lag)
+                              out.push_back({{{"topic", tp.first}, {"partition", std::to_string(tp.second)}},
+                                             static_cast<double>(lag)});
+                            return out;
+                          });
+  registry.counter_callback("speedlayer_transactions_total", "Committed transactions", [&processor] {
+    std::lock_guard lock(processor.stats().mu);
+    return as_double(processor.stats().transactions);
+  });
+  registry.counter_callback("speedlayer_transactions_aborted_total",
+                            "Aborted transactions (state restored from the changelog)", [&processor] {
+                              std::lock_guard lock(processor.stats().mu);
+                              return as_double(processor.stats().aborted_transactions);
+                            });
+  registry.counter_callback("speedlayer_changelog_records_total", "Changelog records read",
+                            [&changelog_records] { return as_double(changelog_records.load()); });
+  registry.counter_callback("speedlayer_changelog_bad_records_total",
+                            "Changelog records that could not be decoded",
+                            [&changelog_bad] { return as_double(changelog_bad.load()); });
+}
+
+}  // namespace
+
+int run_serve(const ServeOptions& o, const std::atomic<bool>& stop, WallClock clock,
+              std::function<void(int port)> on_listening) {
+  auto listen = http::parse_listen(o.listen);
+  if (!listen) {
+    std::fprintf(stderr, "speedlayer serve: %s\n", listen.error().message().c_str());
+    return exit_code(listen.error());
+  }
+  http::Registry registry;
+  views::ViewStore store(o.window);
+  Processor processor(o, clock);
+  processor.set_latency_histogram(&registry.histogram(
+      "speedlayer_processing_latency_seconds",
+      "From a record's timestamp to its processing by this replica"));
+  std::atomic<bool> follower_caught_up{false};
+  std::atomic<bool> healthy{true};
+  std::atomic<std::uint64_t> changelog_records{0}, changelog_bad{0};
+  std::string unhealthy_reason;
+  std::mutex reason_mu;
+  register_metrics(registry, store, processor, clock, changelog_records, changelog_bad);
+
+  http::Server server(*listen);
+  server
+      .on_healthz([&] {
+        std::lock_guard lock(reason_mu);
+        return http::Health{healthy.load(), unhealthy_reason};
+      })
+      .on_readyz([&] {
+        if (!follower_caught_up.load()) return http::Health{false, "reading the changelog"};
+        std::lock_guard lock(processor.stats().mu);
+        const auto& reason = processor.stats().not_ready_reason;
+        return http::Health{reason.empty(), reason};
+      })
+      .on_metrics(registry)
+      .on_views([&](const std::string& topic, std::optional<std::int64_t> from,
+                    std::optional<std::int64_t> to) -> std::optional<std::string> {
+        auto view = store.view(topic, from, to, clock());
+        if (!view) return std::nullopt;
+        return views::to_json(*view);
+      })
+      .on_topics([&] { return views::to_json(store.totals()); })
+      .on_expire([&](std::int64_t before) {
+        std::size_t n = store.expire_before(before);
+        processor.request_expire(before);
+        return "{\"expired\":" + std::to_string(n) + ",\"before\":" + std::to_string(before) + "}";
+      });
+  if (auto st = server.start(); !st) {
+    std::fprintf(stderr, "speedlayer serve: %s\n", st.error().message().c_str());
+    return exit_code(st.error());
+  }
+  std::fprintf(stderr, "speedlayer serve: HTTP on %s (views: %s/v1/views?topic=T)\n",
+               server.url().c_str(), server.url().c_str());
+  if (on_listening) on_listening(server.port());
+
+  if (auto st = processor.start(); !st) {
+    std::fprintf(stderr, "speedlayer serve: %s\n", st.error().message().c_str());
+    return exit_code(st.error());
+  }
+
+  // The follower: every replica reads every partial, so it can serve whole topics.
+  std::atomic<bool> stop_follower{false};
+  std::string follower_error;  // written before follower_failed is set
+  std::atomic<bool> follower_failed{false};
+  std::thread follower([&] {
+    auto apply = [&](std::string_view key, std::optional<std::string_view> value) {
+      ++changelog_records;
+      if (!store.apply(key, value)) ++changelog_bad;
+    };
+    auto reader = ChangelogReader::create(o.kafka, o.changelog_topic,
+                                          static_cast<int>(o.connect_timeout.count()));
+    if (!reader) {
+      follower_error = reader.error().message();
+      follower_failed = true;
+      return;
+    }
+    while (!stop_follower.load()) {
+      auto st = (*reader)->read_to_end(apply, 60'000);
+      if (st) break;
+      std::fprintf(stderr, "speedlayer serve: %s (retrying)\n", st.error().message().c_str());
+    }
+    follower_caught_up = true;
+    while (!stop_follower.load()) (*reader)->poll_some(apply, 100);
+  });
+
+  int code = 0;
+  while (!stop.load()) {
+    if (auto st = processor.step(); !st) {
+      std::fprintf(stderr, "speedlayer serve: %s\n", st.error().message().c_str());
+      {
+        std::lock_guard lock(reason_mu);
+        unhealthy_reason = st.error().message();
+      }
+      healthy = false;
+      code = exit_code(st.error());
+      break;
+    }
+    if (follower_failed.load()) {
+      std::fprintf(stderr, "speedlayer serve: %s\n", follower_error.c_str());
+      code = 1;
+      break;
+    }
+  }
+  processor.shutdown();
+  stop_follower = true;
+  follower.join();
+  server.stop();
+  return code;
+}
+
+}  // namespace speedlayer::serve

@@ -1,0 +1,949 @@
+// Tumbling-window partials, their changelog encoding, and the merged views (see views.h).
+#include "views/views.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <exception>
+#include <functional>
+#include <limits>
+#include <set>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "json/python_json.h"
+
+namespace speedlayer::views {
+namespace {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+constexpr Millis kMaxMillis = std::numeric_limits<Millis>::max();
+constexpr Millis kMinMillis = std::numeric_limits<Millis>::min();
+
+// a + b, saturated (event times come from outside: a JSON field can say anything).
+Millis sat_add(Millis a, Millis b) {
+  Millis r;
+  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? kMaxMillis : kMinMillis;
+  return r;
+}
+
+template <class J>
+std::string dump(const J& j) {
+  // Never throws: invalid UTF-8 in a term (only possible for unvalidated input) is replaced.
+  return j.dump(-1, ' ', false, J::error_handler_t::replace);
+}
+
+// ---- text extraction ------------------------------------------------------------------------
+
+// Bytes < 0x20 other than \t \n \r, and DEL.
+bool has_control(std::string_view s) {
+  for (unsigned char c : s) {
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) return true;
+  }
+  return false;
+}
+
+bool is_json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+unsigned days_in_month(std::int64_t y, unsigned m) {
+  static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 29;
+  return kDays[m - 1];
+}
+
+class Cursor {
+ public:
+  explicit Cursor(std::string_view s) : s_(s) {}
+  bool done() const { return i_ == s_.size(); }
+  char peek() const { return done() ? '\0' : s_[i_]; }
+  bool eat(char c) {
+    if (peek() != c) return false;
+    ++i_;
+    return true;
+  }
+  // Exactly n digits.
+  bool digits(int n, int& out) {
+    out = 0;
+    for (int k = 0; k < n; ++k) {
+      if (done() || s_[i_] < '0' || s_[i_] > '9') return false;
+      out = out * 10 + (s_[i_++] - '0');
+    }
+    return true;
+  }
+  bool is_digit() const { return !done() && s_[i_] >= '0' && s_[i_] <= '9'; }
+  void skip() { ++i_; }
+
+ private:
+  std::string_view s_;
+  std::size_t i_ = 0;
+};
+
+// "YYYY-MM-DD[(T|t| )hh:mm[:ss[(.|,)fff...]]][Z|z|+hh[:mm]|-hh[:mm]|+hhmm]".
+std::optional<Millis> parse_iso8601(std::string_view s) {
+  Cursor c(s);
+  int year, month, day, hour = 0, minute = 0, second = 0, millis = 0;
+  if (!c.digits(4, year) || !c.eat('-') || !c.digits(2, month) || !c.eat('-') ||
+      !c.digits(2, day))
+    return std::nullopt;
+  if (month < 1 || month > 12 || day < 1 ||
+      day > static_cast<int>(days_in_month(year, static_cast<unsigned>(month))))
+    return std::nullopt;
+  Millis offset_ms = 0;
+  if (c.eat('T') || c.eat('t') || c.eat(' ')) {
+    if (!c.digits(2, hour) || !c.eat(':') || !c.digits(2, minute)) return std::nullopt;
+    if (c.eat(':')) {
+      if (!c.digits(2, second)) return std::nullopt;
+      if (c.eat('.') || c.eat(',')) {
+        if (!c.is_digit()) return std::nullopt;
+        int scale = 100;
+        for (int k = 0; c.is_digit(); ++k) {
+          if (k < 3) millis += (c.peek() - '0') * scale, scale /= 10;
+          if (k >= 9) return std::nullopt;
+          c.skip();
+        }
+      }
+    }
+    if (hour > 23 || minute > 59 || second > 60) return std::nullopt;
+    if (c.eat('Z') || c.eat('z')) {
+    } else if (c.peek() == '+' || c.peek() == '-') {
+      const bool negative = c.peek() == '-';
+      c.skip();
+      int oh, om = 0;
+      if (!c.digits(2, oh)) return std::nullopt;
+      if (c.eat(':')) {
+        if (!c.digits(2, om)) return std::nullopt;
+      } else if (c.is_digit()) {
+        if (!c.digits(2, om)) return std::nullopt;
+      }
+      if (oh > 23 || om > 59) return std::nullopt;
+      offset_ms = (oh * 60 + om) * 60'000LL * (negative ? -1 : 1);
+    }
+  }
+  if (!c.done()) return std::nullopt;
+  const std::int64_t days = days_from_civil(year, static_cast<unsigned>(month),
+                                            static_cast<unsigned>(day));
+  return days * 86'400'000LL + hour * 3'600'000LL + minute * 60'000LL + second * 1'000LL +
+         millis - offset_ms;
+}
+
+constexpr double kMaxExactMillis = 9007199254740992.0;  // 2^53
+
+std::optional<Millis> parse_time(const json& v) {
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<std::uint64_t>();
+    if (u >= static_cast<std::uint64_t>(kMaxExactMillis)) return std::nullopt;
+    return static_cast<Millis>(u);
+  }
+  if (v.is_number_integer()) {
+    const auto i = v.get<std::int64_t>();
+    if (i <= -static_cast<std::int64_t>(kMaxExactMillis) ||
+        i >= static_cast<std::int64_t>(kMaxExactMillis))
+      return std::nullopt;
+    return i;
+  }
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (!std::isfinite(d) || std::fabs(d) >= kMaxExactMillis) return std::nullopt;
+    return static_cast<Millis>(std::floor(d));
+  }
+  if (v.is_string()) {
+    const auto& s = v.get_ref<const std::string&>();
+    if (!s.empty() && s.size() <= 16 &&
+        std::all_of(s.begin() + (s[0] == '-' ? 1 : 0), s.end(),
+                    [](char ch) { return ch >= '0' && ch <= '9'; }) &&
+        s != "-") {
+      Millis ms = 0;
+      auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), ms);
+      if (ec == std::errc() && ptr == s.data() + s.size()) return ms;
+      return std::nullopt;
+    }
+    return parse_iso8601(s);
+  }
+  return std::nullopt;
+}
+
+// ---- top terms --------------------------------------------------------------------------------
+
+template <class Map>
+std::vector<TermCount> top_terms(const Map& terms, std::size_t k) {
+  std::vector<std::pair<std::string_view, std::uint64_t>> all;
+  all.reserve(terms.size());
+  for (const auto& [term, count] : terms) all.emplace_back(term, count);
+  auto before = [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  };
+  const std::size_t n = std::min(k, all.size());
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(), before);
+  std::vector<TermCount> out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) out.push_back({std::string(all[i].first), all[i].second});
+  return out;
+}
+
+// ---- decoding helpers -------------------------------------------------------------------------
+
+std::unexpected<Error> bad_value(std::string_view what_kind, std::string reason) {
+  return fail(ErrorKind::invalid_data, "invalid " + std::string(what_kind) + ": " + reason, "",
+              "the changelog record was not written by this speedlayer version or is corrupt; "
+              "it is skipped");
+}
+
+bool get_u64(const json& obj, const char* field, bool required, std::uint64_t& out,
+             std::string& reason) {
+  auto it = obj.find(field);
+  if (it == obj.end()) {
+    if (required) reason = std::string("missing field \"") + field + "\"";
+    return !required;
+  }
+  if (!it->is_number_unsigned()) {
+    reason = std::string("field \"") + field + "\" is not a non-negative integer";
+    return false;
+  }
+  out = it->get<std::uint64_t>();
+  return true;
+}
+
+template <class Map>
+bool get_count_map(const json& obj, const char* field, Map& out, std::string& reason) {
+  auto it = obj.find(field);
+  if (it == obj.end()) return true;
+  if (!it->is_object()) {
+    reason = std::string("field \"") + field + "\" is not an object";
+    return false;
+  }
+  for (auto e = it->begin(); e != it->end(); ++e) {
+    if (!e.value().is_number_unsigned()) {
+      reason = std::string("field \"") + field + "\": value of \"" + e.key() +
+               "\" is not a non-negative integer";
+      return false;
+    }
+    out.emplace(e.key(), e.value().get<std::uint64_t>());
+  }
+  return true;
+}
+
+bool parse_int(std::string_view s, std::int64_t& out) {
+  if (s.empty()) return false;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && ptr == s.data() + s.size();
+}
+
+}  // namespace
+
+// ---- windows ----------------------------------------------------------------------------------
+
+Millis window_start(Millis event_time, Millis size_ms) {
+  if (size_ms <= 0) return event_time;
+  Millis r = event_time % size_ms;
+  if (r < 0) r += size_ms;
+  return event_time - r;
+}
+
+std::string_view malformed_name(Malformed m) {
+  switch (m) {
+    case Malformed::none: return "none";
+    case Malformed::invalid_utf8: return "invalid_utf8";
+    case Malformed::too_large: return "too_large";
+    case Malformed::binary: return "binary";
+    case Malformed::no_text: return "no_text";
+  }
+  return "unknown";
+}
+
+Extracted extract_text(std::string_view value, const std::string& text_field,
+                       const std::string& time_field, std::size_t max_bytes) {
+  Extracted out;
+  if (value.size() > max_bytes) {
+    out.problem = Malformed::too_large;
+    return out;
+  }
+  if (has_control(value)) {
+    out.problem = Malformed::binary;
+    return out;
+  }
+  if (speedlayer::json::find_invalid_utf8(value) != std::string_view::npos) {
+    out.problem = Malformed::invalid_utf8;
+    return out;
+  }
+  std::size_t b = 0, e = value.size();
+  while (b < e && is_json_ws(value[b])) ++b;
+  while (e > b && is_json_ws(value[e - 1])) --e;
+  const std::string_view trimmed = value.substr(b, e - b);
+  if (trimmed.size() >= 2 && trimmed.front() == '"' && trimmed.back() == '"') {
+    const std::string_view inner = trimmed.substr(1, trimmed.size() - 2);
+    // (not find_first_of: libstdc++'s calls memchr once per byte)
+    if (std::none_of(inner.begin(), inner.end(),
+                     [](char ch) { return ch == '"' || ch == '\\'; })) {  // no escapes
+      out.text.assign(inner);
+      return out;
+    }
+  }
+  if (!trimmed.empty() && (trimmed.front() == '"' || trimmed.front() == '{')) {
+    try {
+      json doc = json::parse(trimmed, nullptr, /*allow_exceptions=*/false);
+      if (doc.is_string()) {
+        out.text = std::move(doc.get_ref<std::string&>());
+        if (has_control(out.text)) {
+          out.text.clear();
+          out.problem = Malformed::binary;
+        }
+        return out;
+      }
+      if (doc.is_object()) {
+        auto t = text_field.empty() ? doc.end() : doc.find(text_field);
+        if (t == doc.end() || !t->is_string()) {
+          out.problem = Malformed::no_text;
+          return out;
+        }
+        out.text = std::move(t->get_ref<std::string&>());
+        if (has_control(out.text)) {
+          out.text.clear();
+          out.problem = Malformed::binary;
+          return out;
+        }
+        if (!time_field.empty()) {
+          auto tf = doc.find(time_field);
+          if (tf != doc.end()) out.event_time = parse_time(*tf);
+        }
+        return out;
+      }
+    } catch (const std::exception&) {
+      // Not JSON after all: raw text below.
+    }
+  }
+  out.text.assign(value);
+  return out;
+}
+
+// ---- PartitionAggregator ----------------------------------------------------------------------
+
+PartitionAggregator::PartitionAggregator(std::string topic, std::int32_t partition,
+                                         const WindowConfig& config)
+    : topic_(std::move(topic)), partition_(partition), config_(config) {
+  if (config_.size_ms <= 0) config_.size_ms = 1;
+  if (config_.grace_ms < 0) config_.grace_ms = 0;
+  if (config_.idle_ms < 0) config_.idle_ms = 0;
+  if (config_.max_terms == 0) config_.max_terms = 1;
+}
+
+void PartitionAggregator::restore_window(Millis start, Partial partial) {
+  Slot& slot = windows_[start];
+  slot.partial = std::move(partial);
+  slot.drop_index();
+}
+
+void PartitionAggregator::restore_state(PartitionState state) { state_ = std::move(state); }
+
+PartitionAggregator::Slot& PartitionAggregator::slot_for(Millis start) {
+  return windows_.try_emplace(start).first->second;
+}
+
+void PartitionAggregator::mark_dirty(Millis start, Slot& slot) {
+  if (!slot.dirty) {
+    slot.dirty = true;
+    dirty_.push_back(start);
+  }
+}
+
+PartitionAggregator::Outcome PartitionAggregator::add(Millis event_time, std::string_view text) {
+  ++state_.consumed;
+  state_dirty_ = true;
+  if (event_time > state_.stream_time) state_.stream_time = event_time;
+  const Millis start = window_start(event_time, config_.size_ms);
+  if (sat_add(sat_add(start, config_.size_ms), config_.grace_ms) <= state_.stream_time) {
+    ++state_.late;
+    return Outcome::late;
+  }
+  Slot& slot = slot_for(start);
+  slot.partial.closed = false;  // reopens a window the wall-clock fallback closed
+  ++slot.partial.count;
+  mark_dirty(start, slot);
+  for_each_term(text, [&](std::string_view term) { add_term(slot, term); });
+  return Outcome::counted;
+}
+
+void PartitionAggregator::rebuild_index(Slot& slot, std::size_t min_entries) {
+  std::size_t size = 16;
+  while (size < 2 * (std::max(min_entries, slot.partial.terms.size()) + 1)) size *= 2;
+  slot.index.assign(size, IndexEntry{});
+  const std::size_t mask = size - 1;
+  for (auto& item : slot.partial.terms) {
+    const std::uint64_t h = TermHash{}(item.first);
+    std::size_t i = h & mask;
+    while (slot.index[i].item != nullptr) i = (i + 1) & mask;
+    slot.index[i] = {h, &item};
+  }
+  slot.indexed = slot.partial.terms.size();
+}
+
+void PartitionAggregator::add_term(Slot& slot, std::string_view term) {
+  TermCounts& terms = slot.partial.terms;
+  if (slot.index.empty() || slot.indexed != terms.size()) rebuild_index(slot, 0);
+  const std::uint64_t h = TermHash{}(term);
+  const std::size_t mask = slot.index.size() - 1;
+  std::size_t i = h & mask;
+  for (;;) {
+    IndexEntry& e = slot.index[i];
+    if (e.item == nullptr) break;
+    if (e.hash == h && e.item->first == term) {
+      ++e.item->second;
+      return;
+    }
+    i = (i + 1) & mask;
+  }
+  if (terms.size() < config_.max_terms) {
+    auto it = terms.emplace(std::string(term), 1).first;
+    slot.index[i] = {h, &*it};
+    if (++slot.indexed * 2 > slot.index.size()) rebuild_index(slot, slot.indexed * 2);
+    return;
+  }
+  evict_and_insert(slot, term, h);
+}
+
+void PartitionAggregator::refill_low(Slot& slot) {
+  TermCounts& terms = slot.partial.terms;
+  std::vector<std::uint64_t> counts;
+  counts.reserve(terms.size());
+  for (const auto& e : terms) counts.push_back(e.second);
+  const std::size_t k = std::max<std::size_t>(1, counts.size() / 4);
+  std::nth_element(counts.begin(), counts.begin() + static_cast<std::ptrdiff_t>(k - 1),
+                   counts.end());
+  slot.low_limit = counts[k - 1];
+  slot.low.clear();
+  for (auto& e : terms)
+    if (e.second <= slot.low_limit) slot.low.emplace_back(e.second, &e);
+  std::make_heap(slot.low.begin(), slot.low.end(), std::greater<>{});
+}
+
+// Space-Saving: `term` (not kept; `hash` its hash) replaces a term with the minimum count m and
+// gets m + 1.
+void PartitionAggregator::evict_and_insert(Slot& slot, std::string_view term,
+                                           std::uint64_t hash) {
+  TermCounts& terms = slot.partial.terms;
+  auto push = [&slot](std::uint64_t count, TermCounts::value_type* e) {
+    slot.low.emplace_back(count, e);
+    std::push_heap(slot.low.begin(), slot.low.end(), std::greater<>{});
+  };
+  TermCounts::value_type* item = nullptr;
+  while (item == nullptr) {
+    if (slot.low.empty()) refill_low(slot);
+    std::pop_heap(slot.low.begin(), slot.low.end(), std::greater<>{});
+    auto [recorded, e] = slot.low.back();
+    slot.low.pop_back();
+    if (e->second == recorded) {
+      item = e;
+    } else if (e->second <= slot.low_limit) {
+      push(e->second, e);  // counted again since: re-file under its current count
+    }
+  }
+  const std::uint64_t m = item->second;
+  auto it = terms.find(std::string_view(item->first));
+
+  // Unindex the victim (backward-shift deletion keeps linear probing valid); the new term then
+  // goes where its probe ends now.
+  const std::size_t mask = slot.index.size() - 1;
+  std::size_t hole = TermHash{}(item->first) & mask;
+  while (slot.index[hole].item != item) hole = (hole + 1) & mask;
+  for (std::size_t j = hole;;) {
+    j = (j + 1) & mask;
+    if (slot.index[j].item == nullptr) break;
+    const std::size_t home = slot.index[j].hash & mask;
+    const bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+    if (!stays) {
+      slot.index[hole] = slot.index[j];
+      hole = j;
+    }
+  }
+  slot.index[hole] = {};
+  std::size_t pos = hash & mask;
+  while (slot.index[pos].item != nullptr) pos = (pos + 1) & mask;
+
+  // Re-key the victim's node in place: the element keeps its address.
+  auto node = terms.extract(it);
+  node.key().assign(term);
+  node.mapped() = m + 1;
+  terms.insert(std::move(node));
+  slot.index[pos] = {hash, item};
+  slot.partial.term_error = std::max(slot.partial.term_error, m);
+  if (m + 1 <= slot.low_limit) push(m + 1, item);
+}
+
+void PartitionAggregator::add_malformed(Malformed reason) {
+  ++state_.consumed;
+  ++state_.malformed[std::string(malformed_name(reason))];
+  state_dirty_ = true;
+}
+
+std::vector<Millis> PartitionAggregator::close_due(Millis wall_now) {
+  std::vector<Millis> closed;
+  for (auto& [start, slot] : windows_) {
+    const Millis due = sat_add(sat_add(start, config_.size_ms), config_.grace_ms);
+    // Later windows are due later: stop at the first one not due.
+    if (state_.stream_time < due && wall_now < sat_add(due, config_.idle_ms)) break;
+    if (slot.partial.closed) continue;
+    slot.partial.closed = true;
+    slot.drop_index();  // closed windows rarely change (rebuilt if one reopens)
+    mark_dirty(start, slot);
+    closed.push_back(start);
+  }
+  return closed;
+}
+
+std::vector<Millis> PartitionAggregator::expire(Millis before) {
+  std::vector<Millis> expired;
+  auto it = windows_.begin();
+  while (it != windows_.end() && sat_add(it->first, config_.size_ms) <= before) {
+    expired.push_back(it->first);
+    it = windows_.erase(it);
+  }
+  return expired;
+}
+
+std::vector<Millis> PartitionAggregator::take_dirty_windows() {
+  std::vector<Millis> out;
+  out.reserve(dirty_.size());
+  for (Millis start : dirty_) {
+    auto it = windows_.find(start);
+    if (it != windows_.end() && it->second.dirty) {
+      it->second.dirty = false;
+      out.push_back(start);
+    }
+  }
+  dirty_.clear();
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool PartitionAggregator::take_state_dirty() { return std::exchange(state_dirty_, false); }
+
+const Partial* PartitionAggregator::window(Millis start) const {
+  auto it = windows_.find(start);
+  return it == windows_.end() ? nullptr : &it->second.partial;
+}
+
+// ---- changelog encoding -----------------------------------------------------------------------
+
+std::string changelog_window_key(std::string_view topic, std::int32_t partition, Millis start) {
+  std::string key = "w|";
+  key.append(topic);
+  key += '|';
+  key += std::to_string(partition);
+  key += '|';
+  key += std::to_string(start);
+  return key;
+}
+
+std::string changelog_state_key(std::string_view topic, std::int32_t partition) {
+  std::string key = "p|";
+  key.append(topic);
+  key += '|';
+  key += std::to_string(partition);
+  return key;
+}
+
+std::string encode_partial(const Partial& p) {
+  json j = json::object();
+  j["count"] = p.count;
+  json& terms = j["terms"] = json::object();
+  for (const auto& [term, count] : p.terms) terms[term] = count;
+  j["term_error"] = p.term_error;
+  j["closed"] = p.closed;
+  return dump(j);
+}
+
+std::string encode_state(const PartitionState& s) {
+  json j = json::object();
+  j["stream_time"] = s.stream_time;
+  j["late"] = s.late;
+  j["consumed"] = s.consumed;
+  json& malformed = j["malformed"] = json::object();
+  for (const auto& [reason, count] : s.malformed) malformed[reason] = count;
+  return dump(j);
+}
+
+Result<ChangelogKey> parse_changelog_key(std::string_view key) {
+  auto bad = [&](std::string reason) {
+    return fail(ErrorKind::invalid_data, "invalid changelog key: " + reason, std::string(key),
+                "expected \"w|<topic>|<partition>|<start>\" or \"p|<topic>|<partition>\"");
+  };
+  std::vector<std::string_view> parts;
+  std::size_t pos = 0;
+  for (;;) {
+    const std::size_t bar = key.find('|', pos);
+    parts.push_back(key.substr(pos, bar == std::string_view::npos ? bar : bar - pos));
+    if (bar == std::string_view::npos) break;
+    pos = bar + 1;
+  }
+  ChangelogKey out;
+  if (parts[0] == "w") {
+    if (parts.size() != 4) return bad("a window key has 4 fields separated by '|'");
+    out.is_window = true;
+  } else if (parts[0] == "p") {
+    if (parts.size() != 3) return bad("a state key has 3 fields separated by '|'");
+  } else {
+    return bad("unknown kind (not 'w' or 'p')");
+  }
+  if (parts[1].empty()) return bad("empty topic");
+  out.topic.assign(parts[1]);
+  std::int64_t partition = 0;
+  if (!parse_int(parts[2], partition) || partition < 0 ||
+      partition > std::numeric_limits<std::int32_t>::max())
+    return bad("partition is not a non-negative 32-bit integer");
+  out.partition = static_cast<std::int32_t>(partition);
+  if (out.is_window && !parse_int(parts[3], out.start))
+    return bad("window start is not a 64-bit integer");
+  return out;
+}
+
+Result<Partial> decode_partial(std::string_view text) {
+  try {
+    json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return bad_value("window partial", "not JSON");
+    if (!j.is_object()) return bad_value("window partial", "not a JSON object");
+    Partial p;
+    std::string reason;
+    if (!get_u64(j, "count", true, p.count, reason) ||
+        !get_u64(j, "term_error", false, p.term_error, reason))
+      return bad_value("window partial", reason);
+    auto terms = j.find("terms");
+    if (terms == j.end()) return bad_value("window partial", "missing field \"terms\"");
+    if (!get_count_map(j, "terms", p.terms, reason)) return bad_value("window partial", reason);
+    if (auto c = j.find("closed"); c != j.end()) {
+      if (!c->is_boolean()) return bad_value("window partial", "field \"closed\" is not a boolean");
+      p.closed = c->get<bool>();
+    }
+    return p;
+  } catch (const std::exception& e) {
+    return bad_value("window partial", e.what());
+  }
+}
+
+Result<PartitionState> decode_state(std::string_view text) {
+  try {
+    json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return bad_value("partition state", "not JSON");
+    if (!j.is_object()) return bad_value("partition state", "not a JSON object");
+    PartitionState s;
+    auto st = j.find("stream_time");
+    if (st == j.end()) return bad_value("partition state", "missing field \"stream_time\"");
+    if (!st->is_number_integer())
+      return bad_value("partition state", "field \"stream_time\" is not an integer");
+    if (st->is_number_unsigned()) {
+      const auto u = st->get<std::uint64_t>();
+      if (u > static_cast<std::uint64_t>(kMaxMillis))
+        return bad_value("partition state", "field \"stream_time\" is out of range");
+      s.stream_time = static_cast<Millis>(u);
+    } else {
+      s.stream_time = st->get<std::int64_t>();
+    }
+    std::string reason;
+    if (!get_u64(j, "late", true, s.late, reason) ||
+        !get_u64(j, "consumed", true, s.consumed, reason) ||
+        !get_count_map(j, "malformed", s.malformed, reason))
+      return bad_value("partition state", reason);
+    return s;
+  } catch (const std::exception& e) {
+    return bad_value("partition state", e.what());
+  }
+}
+
+std::string output_key(std::string_view topic, Millis start, std::int32_t partition) {
+  std::string key(topic);
+  key += '|';
+  key += std::to_string(start);
+  key += '|';
+  key += std::to_string(partition);
+  return key;
+}
+
+std::string encode_output(std::string_view topic, std::int32_t partition, Millis start,
+                          const Partial& p, const WindowConfig& config) {
+  ordered_json head = ordered_json::object();
+  head["topic"] = std::string(topic);
+  head["partition"] = partition;
+  head["start"] = start;
+  head["end"] = sat_add(start, config.size_ms);
+  head["count"] = p.count;
+  ordered_json& top = head["top"] = ordered_json::array();
+  for (auto& tc : top_terms(p.terms, config.top_k)) {
+    ordered_json e = ordered_json::object();
+    e["term"] = std::move(tc.term);
+    e["count"] = tc.count;
+    top.push_back(std::move(e));
+  }
+  // terms through json (std::map: sorted, O(log n) inserts; ordered_json inserts are O(n)).
+  json terms = json::object();
+  for (const auto& [term, count] : p.terms) terms[term] = count;
+  std::string out = dump(head);
+  out.pop_back();  // '}'
+  out += ",\"terms\":";
+  out += dump(terms);
+  out += ",\"term_error\":";
+  out += std::to_string(p.term_error);
+  out += '}';
+  return out;
+}
+
+// ---- ViewStore --------------------------------------------------------------------------------
+
+namespace {
+
+using PartitionWindows = std::map<std::int32_t, std::map<Millis, Partial>>;
+using PartitionStates = std::map<std::int32_t, PartitionState>;
+
+struct Merged {
+  std::vector<const Partial*> parts;
+  bool all_closed = true;
+};
+
+// Window start -> the partitions' partials, for from <= start < to.
+std::map<Millis, Merged> merge_windows(const PartitionWindows* windows, std::optional<Millis> from,
+                                       std::optional<Millis> to) {
+  std::map<Millis, Merged> merged;
+  if (windows == nullptr) return merged;
+  for (const auto& [partition, starts] : *windows) {
+    auto it = from ? starts.lower_bound(*from) : starts.begin();
+    for (; it != starts.end() && (!to || it->first < *to); ++it) {
+      Merged& m = merged[it->first];
+      m.parts.push_back(&it->second);
+      m.all_closed = m.all_closed && it->second.closed;
+    }
+  }
+  return merged;
+}
+
+Millis max_stream_time(const PartitionStates* states) {
+  Millis max = kMinMillis;
+  if (states != nullptr)
+    for (const auto& [partition, s] : *states) max = std::max(max, s.stream_time);
+  return max;
+}
+
+bool is_final(Millis start, const Merged& m, Millis max_stream, Millis wall_now,
+              const WindowConfig& config) {
+  const Millis due = sat_add(sat_add(start, config.size_ms), config.grace_ms);
+  return m.all_closed || max_stream >= due || wall_now >= sat_add(due, config.idle_ms);
+}
+
+}  // namespace
+
+ViewStore::ViewStore(WindowConfig config) : config_(config) {
+  if (config_.size_ms <= 0) config_.size_ms = 1;
+}
+
+Status ViewStore::apply(std::string_view key, std::optional<std::string_view> value) {
+  SL_ASSIGN_OR_RETURN(ChangelogKey k, parse_changelog_key(key));
+  if (k.is_window) {
+    if (!value) {
+      std::lock_guard lock(mu_);
+      auto t = windows_.find(k.topic);
+      if (t == windows_.end()) return {};
+      auto p = t->second.find(k.partition);
+      if (p == t->second.end()) return {};
+      p->second.erase(k.start);
+      if (p->second.empty()) t->second.erase(p);
+      if (t->second.empty()) windows_.erase(t);
+      return {};
+    }
+    auto partial = decode_partial(*value);
+    if (!partial) {
+      partial.error().where = std::string(key);
+      return std::unexpected(std::move(partial.error()));
+    }
+    std::lock_guard lock(mu_);
+    windows_[k.topic][k.partition][k.start] = std::move(*partial);
+    return {};
+  }
+  if (!value) {
+    std::lock_guard lock(mu_);
+    auto t = states_.find(k.topic);
+    if (t == states_.end()) return {};
+    t->second.erase(k.partition);
+    if (t->second.empty()) states_.erase(t);
+    return {};
+  }
+  auto state = decode_state(*value);
+  if (!state) {
+    state.error().where = std::string(key);
+    return std::unexpected(std::move(state.error()));
+  }
+  std::lock_guard lock(mu_);
+  states_[k.topic][k.partition] = std::move(*state);
+  return {};
+}
+
+void ViewStore::restore_into(PartitionAggregator& agg) const {
+  std::lock_guard lock(mu_);
+  if (auto t = windows_.find(agg.topic()); t != windows_.end()) {
+    if (auto p = t->second.find(agg.partition()); p != t->second.end())
+      for (const auto& [start, partial] : p->second) agg.restore_window(start, partial);
+  }
+  if (auto t = states_.find(agg.topic()); t != states_.end()) {
+    if (auto p = t->second.find(agg.partition()); p != t->second.end())
+      agg.restore_state(p->second);
+  }
+}
+
+std::optional<TopicView> ViewStore::view(const std::string& topic, std::optional<Millis> from,
+                                         std::optional<Millis> to, Millis wall_now) const {
+  std::lock_guard lock(mu_);
+  auto wt = windows_.find(topic);
+  auto st = states_.find(topic);
+  if (wt == windows_.end() && st == states_.end()) return std::nullopt;
+  const PartitionWindows* windows = wt == windows_.end() ? nullptr : &wt->second;
+  const PartitionStates* states = st == states_.end() ? nullptr : &st->second;
+
+  TopicView v;
+  v.topic = topic;
+  v.window_ms = config_.size_ms;
+  if (states != nullptr)
+    for (const auto& [partition, s] : *states) v.late += s.late;
+  const Millis max_stream = max_stream_time(states);
+  const auto merged = merge_windows(windows, from, to);
+  v.windows.reserve(merged.size());
+  for (const auto& [start, m] : merged) {
+    WindowView w;
+    w.start = start;
+    w.end = sat_add(start, config_.size_ms);
+    w.final = is_final(start, m, max_stream, wall_now, config_);
+    for (const Partial* p : m.parts) w.count += p->count;
+    if (m.parts.size() == 1) {
+      w.top = top_terms(m.parts[0]->terms, config_.top_k);
+    } else {
+      std::unordered_map<std::string_view, std::uint64_t> sums;
+      std::size_t largest = 0;
+      for (const Partial* p : m.parts) largest = std::max(largest, p->terms.size());
+      sums.reserve(largest * 2);
+      for (const Partial* p : m.parts)
+        for (const auto& [term, count] : p->terms) sums[term] += count;
+      w.top = top_terms(sums, config_.top_k);
+    }
+    v.windows.push_back(std::move(w));
+  }
+  return v;
+}
+
+std::vector<TopicTotals> ViewStore::totals() const {
+  std::lock_guard lock(mu_);
+  std::set<std::string> topics;
+  for (const auto& [topic, _] : windows_) topics.insert(topic);
+  for (const auto& [topic, _] : states_) topics.insert(topic);
+  std::vector<TopicTotals> out;
+  out.reserve(topics.size());
+  for (const auto& topic : topics) {
+    TopicTotals t;
+    t.topic = topic;
+    std::set<std::int32_t> partitions;
+    std::set<Millis> starts;
+    if (auto wt = windows_.find(topic); wt != windows_.end()) {
+      for (const auto& [partition, windows] : wt->second) {
+        partitions.insert(partition);
+        for (const auto& [start, p] : windows) {
+          t.count += p.count;
+          starts.insert(start);
+        }
+      }
+    }
+    if (auto st = states_.find(topic); st != states_.end()) {
+      for (const auto& [partition, s] : st->second) {
+        partitions.insert(partition);
+        t.late += s.late;
+        t.consumed += s.consumed;
+        for (const auto& [reason, n] : s.malformed) t.malformed[reason] += n;
+      }
+    }
+    t.windows = starts.size();
+    t.partitions = partitions.size();
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+std::size_t ViewStore::open_windows(Millis wall_now) const {
+  std::lock_guard lock(mu_);
+  std::size_t open = 0;
+  for (const auto& [topic, windows] : windows_) {
+    auto st = states_.find(topic);
+    const Millis max_stream = max_stream_time(st == states_.end() ? nullptr : &st->second);
+    for (const auto& [start, m] : merge_windows(&windows, std::nullopt, std::nullopt))
+      if (!is_final(start, m, max_stream, wall_now, config_)) ++open;
+  }
+  return open;
+}
+
+std::size_t ViewStore::expire_before(Millis before) {
+  std::lock_guard lock(mu_);
+  std::size_t dropped = 0;
+  for (auto t = windows_.begin(); t != windows_.end();) {
+    for (auto p = t->second.begin(); p != t->second.end();) {
+      auto& starts = p->second;
+      auto w = starts.begin();
+      while (w != starts.end() && sat_add(w->first, config_.size_ms) <= before) {
+        w = starts.erase(w);
+        ++dropped;
+      }
+      p = starts.empty() ? t->second.erase(p) : std::next(p);
+    }
+    t = t->second.empty() ? windows_.erase(t) : std::next(t);
+  }
+  return dropped;
+}
+
+// ---- HTTP bodies ------------------------------------------------------------------------------
+
+std::string to_json(const TopicView& view) {
+  ordered_json j = ordered_json::object();
+  j["topic"] = view.topic;
+  j["window_ms"] = view.window_ms;
+  j["late"] = view.late;
+  ordered_json& windows = j["windows"] = ordered_json::array();
+  for (const auto& w : view.windows) {
+    ordered_json wj = ordered_json::object();
+    wj["start"] = w.start;
+    wj["end"] = w.end;
+    wj["count"] = w.count;
+    wj["final"] = w.final;
+    ordered_json& top = wj["top"] = ordered_json::array();
+    for (const auto& tc : w.top) {
+      ordered_json e = ordered_json::object();
+      e["term"] = tc.term;
+      e["count"] = tc.count;
+      top.push_back(std::move(e));
+    }
+    windows.push_back(std::move(wj));
+  }
+  return dump(j);
+}
+
+std::string to_json(const std::vector<TopicTotals>& totals) {
+  ordered_json j = ordered_json::object();
+  ordered_json& topics = j["topics"] = ordered_json::array();
+  for (const auto& t : totals) {
+    ordered_json e = ordered_json::object();
+    e["topic"] = t.topic;
+    e["count"] = t.count;
+    e["late"] = t.late;
+    e["consumed"] = t.consumed;
+    e["windows"] = t.windows;
+    e["partitions"] = t.partitions;
+    ordered_json& malformed = e["malformed"] = ordered_json::object();
+    for (const auto& [reason, n] : t.malformed) malformed[reason] = n;
+    topics.push_back(std::move(e));
+  }
+  return dump(j);
+}
+
+}  // namespace speedlayer::views

@@ -1,0 +1,368 @@
+// The speed layer's real-time views: tumbling-window aggregates of message counts and term
+// frequencies per topic, kept as additive *partials* per (topic, input partition, window), so
+// that state and consumed offsets can move together in one Kafka transaction, and any replica
+// can serve a whole topic by merging every partition's partials from the changelog.
+//
+//   WindowConfig cfg;                                  // 60 s windows, 10 s grace, top 10
+//   PartitionAggregator agg("Sport", 0, cfg);          // owned by the processor
+//   auto text = extract_text(value, "text", "", 1 << 20);
+//   agg.add(event_time_ms, text.text);                 // counted or late
+//   for (auto start : agg.take_dirty_windows())        // -> changelog records
+//     send(changelog_window_key("Sport", 0, start), encode_partial(*agg.window(start)));
+//
+//   ViewStore store;                                   // fed by the changelog reader
+//   store.apply(key, value);                           // value nullopt = tombstone
+//   auto view = store.view("Sport", {}, {}, now_ms);   // merged across partitions
+//
+// Semantics (as Kafka Streams' TimeWindows): windows [start, start + size) aligned to the
+// epoch; stream time = highest event time seen on the input partition; a record whose window
+// end + grace <= stream time is *late*: not added, counted per partition (never silently
+// dropped). A window is closed (final) when stream time passes end + grace, or, for an idle
+// partition, when wall-clock time passes end + grace + idle (wall-clock fallback).
+//
+// A record for a window that the wall-clock fallback closed but that is not late by stream
+// time is still counted (exactness first): the window reopens (closed = false, dirty), and
+// the next close_due closes it again, so the processor re-emits its output record (keyed per
+// input partition, it supersedes the earlier one).
+//
+// Term counts and their error bound (Space-Saving, Metwally et al. 2005). A partial keeps at
+// most `max_terms` distinct terms. While it has fewer, counts are exact (term_error = 0). A new
+// term arriving at a full partial replaces the term with the smallest count m, and gets count
+// m + 1; term_error = max(term_error, m). Then for every kept term:
+//     true count <= kept count <= true count + term_error,
+// a term not kept has true count <= term_error, and term_error <= occurrences / max_terms
+// (occurrences = all term occurrences added to the partial). So every term occurring more than
+// occurrences / max_terms times is kept. Merged across partitions (the ViewStore sums counts
+// per term), the overestimate of a merged count is at most the sum of the partials'
+// term_error, and a term missing from some partial may be undercounted by that partial's
+// term_error.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/error.h"
+
+namespace speedlayer::views {
+
+using Millis = std::int64_t;
+
+struct WindowConfig {
+  Millis size_ms = 60'000;
+  Millis grace_ms = 10'000;
+  Millis idle_ms = 10'000;          // wall-clock fallback for idle partitions
+  Millis retention_ms = 7'200'000;  // windows kept this long behind stream time
+  std::size_t top_k = 10;
+  // Distinct terms kept per partial; beyond it, Space-Saving replaces the least counted term
+  // (each kept count then overestimates by at most the evicted minimum, recorded in
+  // Partial::term_error).
+  std::size_t max_terms = 10'000;
+};
+
+Millis window_start(Millis event_time, Millis size_ms);  // floor to the epoch-aligned window
+                                                         // (also for negative times)
+
+// ---- Text extraction and terms ----------------------------------------------------------
+enum class Malformed { none, invalid_utf8, too_large, binary, no_text };
+std::string_view malformed_name(Malformed m);  // "invalid_utf8", ...
+
+struct Extracted {
+  std::string text;
+  Malformed problem = Malformed::none;
+  std::optional<Millis> event_time;  // from time_field, when given and present (ms since epoch)
+};
+// A value is a JSON string (its text), a JSON object (its `text_field` string; `time_field`
+// as a number of ms or an ISO-8601 string), or raw UTF-8 text. Invalid UTF-8, NUL/control
+// bytes (binary) and values over `max_bytes` are malformed.
+//   Checked in this order: too_large (value.size() > max_bytes), binary (a byte < 0x20 other
+//   than \t \n \r, or 0x7f; also in a decoded JSON string), invalid_utf8, no_text (a JSON
+//   object whose `text_field` is missing or not a string). Anything that is not a JSON string
+//   or object (other JSON, or not JSON) is raw text. time_field (empty = none): a JSON number
+//   of ms (integral, |ms| < 2^53), a string of digits (ms), or ISO-8601
+//   "YYYY-MM-DD[(T| )hh:mm[:ss[.fff...]]][Z|+hh:mm|-hh:mm|+hhmm]" (no zone = UTC); otherwise
+//   (absent or unparsable) event_time stays nullopt and the caller uses the Kafka timestamp.
+// Never throws.
+Extracted extract_text(std::string_view value, const std::string& text_field,
+                       const std::string& time_field, std::size_t max_bytes);
+// Lowercased ASCII words ([a-z0-9'] runs; other bytes separate; non-ASCII UTF-8 letters kept
+// inside words, lowercased only for ASCII). Calls f(std::string_view term) per occurrence.
+template <class F>
+void for_each_term(std::string_view text, F&& f);
+
+// ---- Partials ---------------------------------------------------------------------------
+// Hash for term maps with heterogeneous lookup: terms.find(std::string_view) allocates nothing.
+// Inline (8 bytes a step, then a 64-bit finalizer): terms are short words.
+struct TermHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    constexpr std::uint64_t k = 0x9E3779B97F4A7C15ull;
+    const char* p = s.data();
+    std::size_t n = s.size();
+    std::uint64_t h = k ^ (n * 0xff51afd7ed558ccdull);
+    while (n >= 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p, 8);
+      h = (h ^ w) * k;
+      h ^= h >> 29;
+      p += 8;
+      n -= 8;
+    }
+    if (n > 0) {
+      std::uint64_t w = 0;
+      std::memcpy(&w, p, n);
+      h = (h ^ w) * k;
+    }
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ull;
+    h ^= h >> 32;
+    return static_cast<std::size_t>(h);
+  }
+};
+}  // namespace speedlayer::views
+
+#ifdef __GLIBCXX__
+// libstdc++ keeps each node's hash code only for hashers it deems slow; without it, every
+// lookup re-hashes the neighbouring keys of a bucket to find the bucket's end.
+template <>
+struct std::__is_fast_hash<speedlayer::views::TermHash> : std::false_type {};
+#endif
+
+namespace speedlayer::views {
+
+using TermCounts = std::unordered_map<std::string, std::uint64_t, TermHash, std::equal_to<>>;
+
+struct Partial {
+  std::uint64_t count = 0;
+  TermCounts terms;
+  std::uint64_t term_error = 0;  // Space-Saving error bound (0 = exact)
+  bool closed = false;
+};
+
+struct PartitionState {
+  Millis stream_time = -1;  // -1: nothing seen yet
+  std::uint64_t late = 0;
+  std::uint64_t consumed = 0;
+  std::map<std::string, std::uint64_t> malformed;  // by reason name
+};
+
+class PartitionAggregator {
+ public:
+  PartitionAggregator(std::string topic, std::int32_t partition, const WindowConfig& config);
+
+  void restore_window(Millis start, Partial partial);
+  void restore_state(PartitionState state);
+
+  enum class Outcome { counted, late };
+  // Hot path. consumed++ always; late (state.late++) when window end + grace <= stream time.
+  Outcome add(Millis event_time, std::string_view text);
+  void add_malformed(Malformed reason);  // consumed++, malformed[name]++ (state dirty)
+
+  // Marks due windows closed (see header comment) and returns their starts (ascending).
+  std::vector<Millis> close_due(Millis wall_now);
+  // Drops windows with end <= `before` (retention or a batch watermark); returns their starts
+  // (the caller writes tombstones). A later record for a dropped window that is not late by
+  // stream time starts it again (only possible when `before` is ahead of stream time - grace).
+  std::vector<Millis> expire(Millis before);
+
+  std::vector<Millis> take_dirty_windows();  // changed since the last call
+  bool take_state_dirty();
+
+  const Partial* window(Millis start) const;  // nullptr if not kept
+  std::size_t window_count() const { return windows_.size(); }
+  const PartitionState& state() const { return state_; }
+  const std::string& topic() const { return topic_; }
+  std::int32_t partition() const { return partition_; }
+
+ private:
+  // Hot-path index of an open window's terms: open addressing (linear probing, power-of-two
+  // size, at most half full) from a term's hash to its element in Partial::terms (elements of
+  // an unordered_map keep their address). Avoids the map's modulo and node chasing per term.
+  // Built lazily, dropped when the window closes; never copied (rebuilt from the map).
+  struct IndexEntry {
+    std::uint64_t hash = 0;
+    TermCounts::value_type* item = nullptr;  // nullptr: empty
+  };
+  struct Slot {
+    Partial partial;
+    bool dirty = false;
+    // Space-Saving eviction candidates: a lazy min-heap of (recorded count, element of
+    // partial.terms) holding every term whose count is <= low_limit, with a recorded count <=
+    // its current count (counts never decrease; an evicted element is re-keyed in place). A
+    // popped entry whose count is unchanged is a current minimum; a stale one is pushed again
+    // if still <= low_limit. When the heap is empty, a scan refills it with the lowest quarter.
+    std::vector<std::pair<std::uint64_t, TermCounts::value_type*>> low;
+    std::uint64_t low_limit = 0;
+    std::vector<IndexEntry> index;
+    std::size_t indexed = 0;
+
+    Slot() = default;
+    Slot(const Slot& o) : partial(o.partial), dirty(o.dirty) {}
+    Slot& operator=(const Slot& o) {
+      if (this != &o) {
+        partial = o.partial;
+        dirty = o.dirty;
+        drop_index();
+      }
+      return *this;
+    }
+    Slot(Slot&&) = default;
+    Slot& operator=(Slot&&) = default;
+    void drop_index() {
+      std::vector<IndexEntry>().swap(index);
+      indexed = 0;
+      std::vector<std::pair<std::uint64_t, TermCounts::value_type*>>().swap(low);
+    }
+  };
+  Slot& slot_for(Millis start);
+  void mark_dirty(Millis start, Slot& slot);
+  void add_term(Slot& slot, std::string_view term);
+  void evict_and_insert(Slot& slot, std::string_view term, std::uint64_t hash);
+  static void refill_low(Slot& slot);
+  static void rebuild_index(Slot& slot, std::size_t min_entries);
+
+  std::string topic_;
+  std::int32_t partition_;
+  WindowConfig config_;
+  PartitionState state_;
+  std::map<Millis, Slot> windows_;
+  std::vector<Millis> dirty_;  // starts whose Slot::dirty went true since the last take
+  bool state_dirty_ = false;
+};
+
+// ---- Changelog encoding -----------------------------------------------------------------
+// Keys: "w|<topic>|<partition>|<start>" (a window partial) and "p|<topic>|<partition>"
+// (partition state). Kafka topic names cannot contain '|'.
+// Values (compact JSON): partial {"count":N,"terms":{"t":N,...},"term_error":E,"closed":B};
+// state {"stream_time":T,"late":L,"consumed":C,"malformed":{"reason":N,...}}. Decoding
+// returns ErrorKind::invalid_data with the reason for any other shape; never throws.
+std::string changelog_window_key(std::string_view topic, std::int32_t partition, Millis start);
+std::string changelog_state_key(std::string_view topic, std::int32_t partition);
+std::string encode_partial(const Partial& p);        // JSON
+std::string encode_state(const PartitionState& s);   // JSON
+struct ChangelogKey {
+  bool is_window = false;
+  std::string topic;
+  std::int32_t partition = -1;
+  Millis start = 0;
+};
+Result<ChangelogKey> parse_changelog_key(std::string_view key);
+Result<Partial> decode_partial(std::string_view json);
+Result<PartitionState> decode_state(std::string_view json);
+
+// Closed-window record for the output topic (the serving layer merges it with batch views):
+// key "<topic>|<start>|<partition>", value JSON {"topic","partition","start","end","count",
+// "top":[{"term","count"}...],"terms":{...},"term_error":E}: partials of one window are
+// additive (sum count and terms per window start; term_error bounds are additive too).
+std::string output_key(std::string_view topic, Millis start, std::int32_t partition);
+std::string encode_output(std::string_view topic, std::int32_t partition, Millis start,
+                          const Partial& p, const WindowConfig& config);
+
+// ---- The merged, served view ------------------------------------------------------------
+struct TermCount {
+  std::string term;
+  std::uint64_t count = 0;
+};
+struct WindowView {
+  Millis start = 0, end = 0;
+  std::uint64_t count = 0;
+  bool final = false;
+  std::vector<TermCount> top;  // by count desc, then term asc; top_k entries at most
+};
+struct TopicView {
+  std::string topic;
+  Millis window_ms = 0;
+  std::uint64_t late = 0;
+  std::vector<WindowView> windows;  // oldest first
+};
+struct TopicTotals {
+  std::string topic;
+  std::uint64_t count = 0;     // messages counted in kept windows
+  std::uint64_t late = 0;
+  std::uint64_t consumed = 0;  // records consumed (counted + late + malformed)
+  std::size_t windows = 0;
+  std::size_t partitions = 0;
+  std::map<std::string, std::uint64_t> malformed;
+};
+
+// Thread-safe: the changelog reader applies, HTTP handlers read.
+class ViewStore {
+ public:
+  explicit ViewStore(WindowConfig config);
+  // Applies one changelog record; nullopt value = tombstone. Bad records are errors (the
+  // caller counts them), never a crash; they leave the store unchanged.
+  Status apply(std::string_view key, std::optional<std::string_view> value);
+  // Window partials and state of one input partition (for restoring an aggregator).
+  void restore_into(PartitionAggregator& agg) const;
+
+  // Merges the topic's partitions per window start (counts and terms summed; top from the
+  // sums). final: every partition holding the window has it closed, or the highest stream
+  // time among the topic's partitions >= end + grace, or wall_now >= end + grace + idle.
+  // late: sum over partitions. Windows with from <= start < to, oldest first. nullopt for a
+  // topic with neither windows nor state.
+  std::optional<TopicView> view(const std::string& topic, std::optional<Millis> from,
+                                std::optional<Millis> to, Millis wall_now) const;
+  std::vector<TopicTotals> totals() const;  // by topic name
+  std::size_t open_windows(Millis wall_now) const;  // merged windows, all topics, not final
+  // Drops windows with end <= before locally (the processor writes tombstones for its own).
+  // Returns the number of partials dropped.
+  std::size_t expire_before(Millis before);
+
+ private:
+  WindowConfig config_;
+  mutable std::mutex mu_;
+  // topic -> partition -> window start -> partial
+  std::map<std::string, std::map<std::int32_t, std::map<Millis, Partial>>> windows_;
+  std::map<std::string, std::map<std::int32_t, PartitionState>> states_;
+};
+
+std::string to_json(const TopicView& view);                      // the /v1/views body
+std::string to_json(const std::vector<TopicTotals>& totals);     // the /v1/topics body
+
+// ---- template implementation ------------------------------------------------------------
+namespace detail {
+// 0: separator, 1: word byte kept as is ([a-z0-9'] and bytes >= 0x80), 2: ASCII upper case.
+inline constexpr struct TermClass {
+  unsigned char v[256];
+  constexpr TermClass() : v{} {
+    for (int c = 0; c < 256; ++c) {
+      if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '\'' || c >= 0x80) v[c] = 1;
+      if (c >= 'A' && c <= 'Z') v[c] = 2;
+    }
+  }
+} kTermClass;
+}  // namespace detail
+
+// Terms without upper case are passed as views into `text` (no copy); others are lowercased
+// into one buffer reused across the call.
+template <class F>
+void for_each_term(std::string_view text, F&& f) {
+  const auto* const p = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  std::string lower;
+  std::size_t i = 0;
+  while (i < n) {
+    while (i < n && detail::kTermClass.v[p[i]] == 0) ++i;
+    if (i == n) break;
+    const std::size_t begin = i;
+    unsigned char classes = 0;
+    while (i < n && detail::kTermClass.v[p[i]] != 0) classes |= detail::kTermClass.v[p[i++]];
+    if (!(classes & 2)) {
+      f(std::string_view(text.data() + begin, i - begin));
+    } else {
+      lower.assign(text.data() + begin, i - begin);
+      for (char& c : lower)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      f(std::string_view(lower));
+    }
+  }
+}
+
+}  // namespace speedlayer::views
