@@ -3,6 +3,7 @@
 #
 #   kafka-broker.sh fetch
 #   kafka-broker.sh start --dir DIR [--brokers 1|3] [--partitions N] [--config KEY=VALUE]...
+#                         [--secure] [--advertise HOST[:PORT]]
 #   kafka-broker.sh stop --dir DIR [--clean]
 #   kafka-broker.sh status --dir DIR
 #   kafka-broker.sh bootstrap --dir DIR
@@ -24,13 +25,33 @@
 #   node-N/server.properties, node-N/pid, node-N/broker.log (log4j, INFO),
 #   node-N/console.log (JVM stdout/stderr), node-N/data/
 #
+# --secure adds a SASL_SSL listener on every node (TLS with a CA and a broker certificate
+# made with openssl at start, SAN IP:127.0.0.1 and DNS:localhost; SASL SCRAM-SHA-512 with
+# users created at format time). The PLAINTEXT listener stays (admin, readiness, inter-broker).
+# It writes:
+#   bootstrap-secure     host:port,... of the SASL_SSL listeners
+#   ca.pem               the CA that signed the broker certificate (clients' ssl.ca.location)
+#   untrusted-ca.pem     another CA, which did not sign it (for tests of TLS failures)
+#   sasl-username, sasl-password   the SCRAM-SHA-512 user (alice; the password file holds
+#                        only the password, like a mounted Kubernetes Secret)
+#   tls/                 CA key, broker key and certificate
+# --advertise HOST[:PORT] (one node only) adds a plaintext listener EXTERNAL on a free
+# 127.0.0.1 port that advertises HOST:PORT instead of its own address (PORT: a free port
+# when omitted), as a misconfigured nodeport listener does: bootstrap works, the broker
+# address the metadata hands out does not. Writes bootstrap-external (where it listens) and
+# advertised-external (what it advertises).
+#
 # Environment: SPEEDLAYER_CACHE, SPEEDLAYER_KAFKA_LIBS (use these jars, never fetch),
 # SPEEDLAYER_KAFKA_HEAP_OPTS (replaces the -Xmx/-Xms defaults), SPEEDLAYER_KAFKA_JVM_OPTS
 # (appended), SPEEDLAYER_KAFKA_TIMEOUT (readiness timeout, seconds, default 120),
-# SPEEDLAYER_KAFKA_CDS=0 (no class data sharing archive, see below), JAVA_HOME.
+# SPEEDLAYER_KAFKA_CDS=0 (no class data sharing archive, see below), JAVA_HOME,
+# SPEEDLAYER_KAFKA_VERSION (another Kafka release, e.g. 3.9.1; default the pinned one).
 set -euo pipefail
 
-readonly KAFKA_VERSION=4.1.1
+readonly DEFAULT_KAFKA_VERSION=4.1.1
+# SPEEDLAYER_KAFKA_VERSION picks another release of the same Maven artifacts (the secure
+# fixture uses it, see tests/CMakeLists.txt); each version has its own jar cache.
+readonly KAFKA_VERSION="${SPEEDLAYER_KAFKA_VERSION:-$DEFAULT_KAFKA_VERSION}"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly SCRIPT_DIR
 readonly POM="$SCRIPT_DIR/kafka/pom.xml"
@@ -45,10 +66,16 @@ readonly STOP_TIMEOUT=20
 # lost quorum can no longer approve.)
 readonly STOP_CLEAN_TIMEOUT=8
 readonly HOST=127.0.0.1
+readonly SCRAM_USER=alice
+readonly SCRAM_PASSWORD=alice-secret
+# Set by cmd_start: per node id, the SASL_SSL and EXTERNAL listener ports (empty: none).
+declare -A SECURE_PORT=() EXTERNAL_PORT=()
+SECURE=0
+ADVERTISE="" # HOST:PORT advertised by the EXTERNAL listener
 
 log() { printf 'kafka-broker: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 now_ms() { date +%s%3N; }
 since() { awk -v a="$1" -v b="$(now_ms)" 'BEGIN { printf "%.1f s", (b - a) / 1000 }'; }
 
@@ -133,7 +160,11 @@ cds_collect() { # cds_collect CLEAN: after a stop, adopt an archive a node wrote
   done
 }
 
-pom_hash() { sha256sum "$POM" | cut -d' ' -f1; }
+pom_hash() { # the fetch stamp: the pom's hash (plus the version when not the default)
+  local h
+  h=$(sha256sum "$POM" | cut -d' ' -f1)
+  if [[ "$KAFKA_VERSION" == "$DEFAULT_KAFKA_VERSION" ]]; then echo "$h"; else echo "$h $KAFKA_VERSION"; fi
+}
 jars_complete() {
   if [[ -n "${SPEEDLAYER_KAFKA_LIBS:-}" ]]; then # the user's own jars: use as they are
     compgen -G "$LIBS/kafka_2.13-*.jar" >/dev/null
@@ -160,7 +191,8 @@ cmd_fetch() {
     t0=$(now_ms)
     rm -rf "$tmp"
     log "fetching Kafka $KAFKA_VERSION jars from Maven Central into $LIBS"
-    if ! mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies -DoutputDirectory="$tmp" >&2; then
+    if ! mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
+      -Dkafka.version="$KAFKA_VERSION" -DoutputDirectory="$tmp" >&2; then
       rm -rf "$tmp"
       die "mvn dependency:copy-dependencies failed (network? proxy? see output above)"
     fi
@@ -256,6 +288,11 @@ node_pid() {
 
 node_port() { sed -n 's/^listeners=PLAINTEXT:\/\/[^:]*:\([0-9]*\),.*/\1/p' "$(node_dir "$1")/server.properties"; }
 
+client_ports() { # client_ports ID: ports of every listener of node ID but the controller's
+  sed -n 's/^listeners=//p' "$(node_dir "$1")/server.properties" | tr ',' '\n' |
+    grep -v '^CONTROLLER:' | sed -n 's/.*:\([0-9]*\)$/\1/p'
+}
+
 node_ids() { # ids of the nodes recorded in DIR/nodes
   [[ -f "$DIR/nodes" ]] || return 0
   cut -d' ' -f1 "$DIR/nodes"
@@ -308,9 +345,30 @@ write_config() { # write_config ID PORT CONTROLLER_PORT VOTERS NBROKERS PARTITIO
     echo "process.roles=broker,controller"
     echo "node.id=$id"
     echo "controller.quorum.voters=$voters"
-    echo "listeners=PLAINTEXT://$HOST:$port,CONTROLLER://$HOST:$cport"
-    echo "advertised.listeners=PLAINTEXT://$HOST:$port"
-    echo "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+    local listeners="PLAINTEXT://$HOST:$port,CONTROLLER://$HOST:$cport"
+    local advertised="PLAINTEXT://$HOST:$port"
+    local protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+    if [[ -n "${SECURE_PORT[$id]:-}" ]]; then
+      listeners+=",SASL_SSL://$HOST:${SECURE_PORT[$id]}"
+      advertised+=",SASL_SSL://$HOST:${SECURE_PORT[$id]}"
+      protocols+=",SASL_SSL:SASL_SSL"
+    fi
+    if [[ -n "${EXTERNAL_PORT[$id]:-}" ]]; then
+      listeners+=",EXTERNAL://$HOST:${EXTERNAL_PORT[$id]}"
+      advertised+=",EXTERNAL://$ADVERTISE"
+      protocols+=",EXTERNAL:PLAINTEXT"
+    fi
+    echo "listeners=$listeners"
+    echo "advertised.listeners=$advertised"
+    echo "listener.security.protocol.map=$protocols"
+    if [[ -n "${SECURE_PORT[$id]:-}" ]]; then
+      echo "sasl.enabled.mechanisms=SCRAM-SHA-512"
+      echo "listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512"
+      echo "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+      echo "listener.name.sasl_ssl.ssl.keystore.type=PEM"
+      echo "listener.name.sasl_ssl.ssl.keystore.location=$DIR/tls/broker-keystore.pem"
+      echo "listener.name.sasl_ssl.ssl.client.auth=none"
+    fi
     echo "controller.listener.names=CONTROLLER"
     echo "inter.broker.listener.name=PLAINTEXT"
     echo "log.dirs=$nd/data"
@@ -348,9 +406,10 @@ metadata_brokers() {
 }
 
 node_ready() { # node_ready ID MIN_BROKERS
-  local port n
+  local port n p
   port=$(node_port "$1")
   port_open "$port" || return 1
+  for p in $(client_ports "$1"); do port_open "$p" || return 1; done
   n=$(metadata_brokers "$port") || return 1
   [[ -n "$n" ]] && ((n >= $2))
 }
@@ -431,8 +490,41 @@ stop_nodes() { # stop_nodes [GRACE]: SIGTERM all, wait up to GRACE s (STOP_TIMEO
 
 clean_dir() { # remove only what start created
   [[ -d "$DIR" ]] || return 0
-  rm -rf "$DIR"/node-[0-9]* "$DIR/bootstrap" "$DIR/nodes" "$DIR/cluster-id"
+  rm -rf "$DIR"/node-[0-9]* "$DIR/bootstrap" "$DIR/nodes" "$DIR/cluster-id" \
+    "$DIR/bootstrap-secure" "$DIR/ca.pem" "$DIR/untrusted-ca.pem" "$DIR/sasl-username" \
+    "$DIR/sasl-password" "$DIR/tls" "$DIR/bootstrap-external" "$DIR/advertised-external"
   rmdir "$DIR" 2>/dev/null || true
+}
+
+# make_certs: DIR/tls/{ca.key,ca.pem,broker.key,broker.pem,broker-keystore.pem}, DIR/ca.pem and
+# DIR/untrusted-ca.pem (a CA that signed nothing here). Fresh keys at every start.
+make_certs() {
+  command -v openssl >/dev/null || apt_install openssl
+  local t tc
+  t="$DIR/tls"
+  tc=$(now_ms)
+  rm -rf "$t"
+  mkdir -p "$t"
+  chmod 700 "$t"
+  local quiet=(-batch)
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 "${quiet[@]}" -subj "/CN=speedlayer test CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$t/ca.key" -out "$t/ca.pem" 2>/dev/null || die "openssl: cannot make the CA"
+  openssl req -newkey rsa:2048 -nodes "${quiet[@]}" -subj "/CN=localhost" \
+    -keyout "$t/broker.key" -out "$t/broker.csr" 2>/dev/null || die "openssl: cannot make the broker key"
+  printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+    "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >"$t/broker.ext"
+  openssl x509 -req -in "$t/broker.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" -CAcreateserial \
+    -days 30 -extfile "$t/broker.ext" -out "$t/broker.pem" 2>/dev/null ||
+    die "openssl: cannot sign the broker certificate"
+  # Kafka's PEM key store: the (unencrypted PKCS#8) key, then the certificate chain.
+  cat "$t/broker.key" "$t/broker.pem" "$t/ca.pem" >"$t/broker-keystore.pem"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 "${quiet[@]}" -subj "/CN=untrusted test CA" \
+    -keyout "$t/untrusted-ca.key" -out "$t/untrusted-ca.pem" 2>/dev/null ||
+    die "openssl: cannot make the untrusted CA"
+  cp "$t/ca.pem" "$DIR/ca.pem"
+  cp "$t/untrusted-ca.pem" "$DIR/untrusted-ca.pem"
+  log "TLS certificates made in $(since "$tc") (CA $DIR/ca.pem, SAN IP:127.0.0.1 DNS:localhost)"
 }
 
 # Same format as `kafka.tools.StorageTool random-uuid` (base64url of 16 random bytes, not
@@ -449,20 +541,40 @@ random_uuid() {
 start_once() { # start_once N PARTITIONS EXTRA... -> 0 ready, 1 failed, 3 port collision
   local n=$1 parts=$2
   shift 2
+  # Per node: PLAINTEXT, CONTROLLER, then SASL_SSL (--secure); EXTERNAL (--advertise) and
+  # the advertised port (when not given) come last.
+  local per=2 extra_ports=0
+  ((SECURE)) && per=3
+  [[ -n "$ADVERTISE_HOST" ]] && extra_ports=1
+  [[ -n "$ADVERTISE_HOST" && -z "$ADVERTISE_PORT" ]] && extra_ports=2
   local -a ports
-  read -r -a ports <<<"$(pick_ports $((2 * n)))"
-  ((${#ports[@]} == 2 * n)) || die "could not pick ports"
-  local id voters="" bootstrap=""
+  read -r -a ports <<<"$(pick_ports $((per * n + extra_ports)))"
+  ((${#ports[@]} == per * n + extra_ports)) || die "could not pick ports"
+  local id voters="" bootstrap="" secure_bootstrap="" base
+  SECURE_PORT=()
+  EXTERNAL_PORT=()
   for ((id = 1; id <= n; id++)); do
-    voters+="${voters:+,}$id@$HOST:${ports[2 * id - 1]}"
-    bootstrap+="${bootstrap:+,}$HOST:${ports[2 * id - 2]}"
+    base=$((per * (id - 1)))
+    voters+="${voters:+,}$id@$HOST:${ports[base + 1]}"
+    bootstrap+="${bootstrap:+,}$HOST:${ports[base]}"
+    if ((SECURE)); then
+      SECURE_PORT[$id]=${ports[base + 2]}
+      secure_bootstrap+="${secure_bootstrap:+,}$HOST:${ports[base + 2]}"
+    fi
   done
+  if [[ -n "$ADVERTISE_HOST" ]]; then
+    EXTERNAL_PORT[1]=${ports[per * n]}
+    ADVERTISE="$ADVERTISE_HOST:${ADVERTISE_PORT:-${ports[per * n + 1]}}"
+  fi
   mkdir -p "$DIR"
   : >"$DIR/nodes"
   for ((id = 1; id <= n; id++)); do
-    write_config "$id" "${ports[2 * id - 2]}" "${ports[2 * id - 1]}" "$voters" "$n" "$parts" "$@"
-    echo "$id ${ports[2 * id - 2]} $(node_dir "$id")/pid" >>"$DIR/nodes"
+    base=$((per * (id - 1)))
+    write_config "$id" "${ports[base]}" "${ports[base + 1]}" "$voters" "$n" "$parts" "$@"
+    echo "$id ${ports[base]} $(node_dir "$id")/pid" >>"$DIR/nodes"
   done
+  local -a scram=()
+  ((SECURE)) && scram=(--add-scram "SCRAM-SHA-512=[name=$SCRAM_USER,password=$SCRAM_PASSWORD]")
   local cluster_id
   # NB: set -e is off in here (start_once runs under ||): check every step by hand.
   cluster_id=$(random_uuid)
@@ -474,7 +586,7 @@ start_once() { # start_once N PARTITIONS EXTRA... -> 0 ready, 1 failed, 3 port c
     # shellcheck disable=SC2046
     "$JAVA" -Xmx256m $(cds_opts) -cp "$LIBS/*" -Dlog4j2.configurationFile="$LOG4J_TOOLS" \
       kafka.tools.StorageTool format -t "$cluster_id" -c "$(node_dir "$id")/server.properties" \
-      </dev/null >"$(node_dir "$id")/format.log" 2>&1 &
+      "${scram[@]}" </dev/null >"$(node_dir "$id")/format.log" 2>&1 &
     fmt_pids+=($!)
   done
   # Wait for these pids only: `wait -n` would also report brokers of a failed attempt.
@@ -490,6 +602,15 @@ start_once() { # start_once N PARTITIONS EXTRA... -> 0 ready, 1 failed, 3 port c
   # shellcheck disable=SC2046
   wait_ready "$n" $(node_ids) || rc=$?
   if ((rc == 0)); then
+    if ((SECURE)); then
+      echo "$secure_bootstrap" >"$DIR/bootstrap-secure"
+      printf '%s\n' "$SCRAM_USER" >"$DIR/sasl-username"
+      printf '%s\n' "$SCRAM_PASSWORD" >"$DIR/sasl-password"
+    fi
+    if [[ -n "$ADVERTISE" ]]; then
+      echo "$HOST:${EXTERNAL_PORT[1]}" >"$DIR/bootstrap-external"
+      echo "$ADVERTISE" >"$DIR/advertised-external"
+    fi
     echo "$bootstrap" >"$DIR/bootstrap"
     return 0
   fi
@@ -499,18 +620,31 @@ start_once() { # start_once N PARTITIONS EXTRA... -> 0 ready, 1 failed, 3 port c
 }
 
 cmd_start() {
-  local n=1 parts=3 extra=()
+  local n=1 parts=3 extra=() advertise=""
   while (($#)); do
     case $1 in
       --dir) DIR=$2; shift 2 ;;
       --brokers) n=$2; shift 2 ;;
       --partitions) parts=$2; shift 2 ;;
       --config) extra+=("$2"); shift 2 ;;
+      --secure) SECURE=1; shift ;;
+      --advertise) advertise=$2; shift 2 ;;
       *) die "start: unknown argument $1" ;;
     esac
   done
   parse_dir
   [[ "$n" == 1 || "$n" == 3 ]] || die "--brokers must be 1 or 3"
+  ADVERTISE_HOST="" ADVERTISE_PORT=""
+  if [[ -n "$advertise" ]]; then
+    ((n == 1)) || die "--advertise needs --brokers 1"
+    if [[ "$advertise" =~ ^([^:]+):([0-9]+)$ ]]; then
+      ADVERTISE_HOST=${BASH_REMATCH[1]} ADVERTISE_PORT=${BASH_REMATCH[2]}
+    elif [[ "$advertise" =~ ^[^:]+$ ]]; then
+      ADVERTISE_HOST=$advertise
+    else
+      die "--advertise HOST[:PORT], got '$advertise'"
+    fi
+  fi
   [[ "$parts" =~ ^[1-9][0-9]*$ ]] || die "--partitions must be a positive number"
   local t0 attempt rc
   t0=$(now_ms)
@@ -519,6 +653,7 @@ cmd_start() {
   # Fresh start: stop whatever runs from DIR, drop its data.
   stop_nodes "$STOP_CLEAN_TIMEOUT"
   clean_dir
+  ((SECURE)) && make_certs
   # Whatever way start fails (die, Ctrl-C), no half-started broker is left behind.
   trap 'CDS_ADOPT=0; stop_nodes "$STOP_CLEAN_TIMEOUT"' EXIT
   for attempt in 1 2 3; do
@@ -537,6 +672,12 @@ cmd_start() {
   done
   trap - EXIT
   log "$n-node Kafka $KAFKA_VERSION ready in $(since "$t0"): $(cat "$DIR/bootstrap")"
+  if ((SECURE)); then
+    log "SASL_SSL (SCRAM-SHA-512, user $SCRAM_USER): $(cat "$DIR/bootstrap-secure"), CA $DIR/ca.pem"
+  fi
+  if [[ -n "$ADVERTISE" ]]; then
+    log "EXTERNAL: listens on $(cat "$DIR/bootstrap-external"), advertises $ADVERTISE"
+  fi
   cat "$DIR/bootstrap"
 }
 

@@ -4,6 +4,7 @@
 
 #include "consume/consume_command.h"
 #include "demo/demo_command.h"
+#include "doctor/doctor_command.h"
 #include "produce/produce_command.h"
 #include "serve/serve_command.h"
 
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   speedlayer::consume::ConsumeCommand consume(app);
   speedlayer::serve::ServeCommand serve(app);
   speedlayer::demo::DemoCommand demo(app);
+  speedlayer::doctor::DoctorCommand doctor(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -25,5 +27,6 @@ int main(int argc, char** argv) {
   if (consume.selected()) return consume.run();
   if (serve.selected()) return serve.run();
   if (demo.selected()) return demo.run();
+  if (doctor.selected()) return doctor.run();
   return 2;
 }

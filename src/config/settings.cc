@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -165,13 +166,16 @@ void add_connection_flags(FlagSet& flags) {
   flags.add("brokers", "Kafka bootstrap servers host:port,... (env KAFKA_BROKERS, BOOTSTRAP_SERVERS)");
   flags.add("security-protocol",
             "plaintext, ssl, sasl_plaintext or sasl_ssl (env KAFKA_SECURITY_PROTOCOL)");
-  flags.add("sasl-mechanism", "e.g. SCRAM-SHA-512 (env KAFKA_SASL_MECHANISM)");
+  flags.add("sasl-mechanism", "SCRAM-SHA-512 (the default when a user name is given), "
+                              "SCRAM-SHA-256, PLAIN... (env KAFKA_SASL_MECHANISM)");
   flags.add("sasl-username", "SASL user name (env KAFKA_SASL_USERNAME)");
   flags.add("sasl-password",
             "SASL password (env KAFKA_SASL_PASSWORD); prefer --sasl-password-file");
   flags.add("sasl-password-file",
             "file holding the SASL password, e.g. a mounted Secret (env KAFKA_SASL_PASSWORD_FILE)");
-  flags.add("ssl-ca", "CA certificate file (PEM) to verify brokers (env KAFKA_SSL_CA_LOCATION)");
+  flags.add("ssl-ca", "CA certificate file (PEM), or the PEM text, to verify brokers; the "
+                     "broker's certificate must also name the host used (env "
+                     "KAFKA_SSL_CA_LOCATION; KAFKA_SSL_CA_PEM for PEM text)");
   flags.add_librdkafka_passthrough();
 }
 
@@ -225,6 +229,32 @@ Result<kafka::Properties> connection_properties(const Settings& settings) {
     auto p = kafka::parse_property_assignment(x, "-X " + x.substr(0, x.find('=')));
     if (!p) return std::unexpected(p.error());
     props.set(p->name, p->value, p->origin);
+  }
+  // --ssl-ca / KAFKA_SSL_CA_LOCATION may hold the PEM text itself (e.g. a Secret's ca.crt
+  // passed through the environment): librdkafka wants that in ssl.ca.pem.
+  if (const kafka::Property* ca = props.find("ssl.ca.location");
+      ca && ca->value.find("-----BEGIN") != std::string::npos) {
+    kafka::Properties moved;
+    for (const auto& p : props.all()) {
+      if (p.name == "ssl.ca.location") moved.set("ssl.ca.pem", p.value, p.origin);
+      else moved.set(p.name, p.value, p.origin);
+    }
+    props = std::move(moved);
+  }
+  // Secure defaults, set explicitly so they do not depend on the librdkafka version: with TLS,
+  // the broker's certificate must name the host the client connects to (librdkafka 1.x
+  // defaulted to no check); -X ssl.endpoint.identification.algorithm=none turns it off.
+  std::string protocol = props.get("security.protocol").value_or("plaintext");
+  for (auto& c : protocol) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (protocol == "ssl" || protocol == "sasl_ssl") {
+    props.set_default("ssl.endpoint.identification.algorithm", "https",
+                      "default: verify the broker's host name");
+  }
+  // A user name means SCRAM (Strimzi's scram-sha-512 users) unless a mechanism is given;
+  // librdkafka's own default, GSSAPI (Kerberos), takes no user name or password.
+  if (props.find("sasl.username") && !props.find("sasl.mechanism") &&
+      !props.find("sasl.mechanisms")) {
+    props.set("sasl.mechanism", "SCRAM-SHA-512", "default for --sasl-username");
   }
   return props;
 }

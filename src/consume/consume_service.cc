@@ -233,16 +233,14 @@ void ConsumeRun::on_consumer_error(const rd_kafka_message_t& msg) {
 bool ConsumeRun::still_reachable(kafka::Consumer& consumer) {
   if (!down_since_ || Clock::now() - *down_since_ < o_.connect_timeout) return true;
   // All brokers were reported down for --connect-timeout: ask once more before giving up.
-  if (consumer.wait_for_cluster(2000, o_.bootstrap)) {
+  auto up = consumer.wait_for_cluster(2000, o_.bootstrap);
+  if (up) {
     down_since_.reset();
     return true;
   }
-  std::fprintf(o_.err,
-               "speedlayer consume: bootstrap servers %s: cluster unreachable: no broker answered "
-               "for %lld s (%s) (check that the brokers run and that this host can reach them; "
-               "`speedlayer doctor` tells which step fails)\n",
-               o_.bootstrap.c_str(),
-               static_cast<long long>(o_.connect_timeout.count() / 1000), last_error_.c_str());
+  std::fprintf(o_.err, "speedlayer consume: all brokers down for %lld s: %s\n",
+               static_cast<long long>(o_.connect_timeout.count() / 1000),
+               up.error().message().c_str());
   return false;
 }
 
@@ -353,8 +351,9 @@ ExitCode run_consume(const ConsumeOptions& options, const std::atomic<bool>& sto
   auto reachable = (*consumer)->wait_for_cluster(
       static_cast<int>(options.connect_timeout.count()), options.bootstrap);
   if (!reachable) {
+    // Exit 3 when no broker answered; 2 for authentication or TLS configuration errors.
     std::fprintf(options.err, "speedlayer consume: %s\n", reachable.error().message().c_str());
-    return ExitCode::unreachable;
+    return exit_code_for(reachable.error().kind);
   }
   run.connecting_ = false;
   ExitCode code = run.run(**consumer);

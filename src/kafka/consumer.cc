@@ -193,31 +193,11 @@ std::vector<PartitionLag> Consumer::lag(bool query_broker, int timeout_ms) {
 }
 
 Status Consumer::wait_for_cluster(int timeout_ms, std::string_view bootstrap) {
-  using Clock = std::chrono::steady_clock;
-  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  rd_kafka_resp_err_t last = RD_KAFKA_RESP_ERR__TRANSPORT;
-  while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) break;
-    const rd_kafka_metadata_t* md = nullptr;
-    int step = static_cast<int>(std::min<std::int64_t>(left.count(), 1000));
-    last = rd_kafka_metadata(rk_.get(), 0, nullptr, &md, step);
-    if (last == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      MetadataPtr owned(md);
-      if (owned->broker_cnt > 0) return {};
-    }
-    // Serve error callbacks (they carry the reason) while the main queue is still ours; after
-    // subscribe() only poll() may serve them, or messages would be lost here.
+  // Serve error callbacks (they carry the reason) while the main queue is still ours; after
+  // subscribe() only poll() may serve them, or messages would be lost here.
+  return wait_until_usable(rk_.get(), timeout_ms, bootstrap, errors_, [this] {
     if (!forwarded_) rd_kafka_poll(rk_.get(), 0);
-    if (rd_kafka_fatal_error(rk_.get(), nullptr, 0)) break;
-  }
-  std::string why = last_client_error_.empty() ? error_name(last) : last_client_error_;
-  return fail(ErrorKind::unreachable,
-              "no Kafka broker answered within " + std::to_string(timeout_ms / 1000) +
-                  " s: " + why,
-              "bootstrap servers " + std::string(bootstrap),
-              "check --brokers/KAFKA_BROKERS, that the brokers run and that this host can "
-              "reach them; `speedlayer doctor` tells which step fails");
+  });
 }
 
 Result<std::vector<std::string>> Consumer::list_topics(int timeout_ms) {
@@ -334,6 +314,7 @@ void Consumer::rebalance(rd_kafka_resp_err_t err,
 }
 
 void Consumer::client_error(rd_kafka_resp_err_t err, std::string text, bool fatal) noexcept {
+  errors_.record(err, text);
   try {
     last_client_error_ = text;
   } catch (...) {

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kafka/diagnosis.h"
 #include "kafka/handles.h"
 #include "kafka/properties.h"
 
@@ -146,17 +147,20 @@ class Consumer {
   // watermark is only cached when statistics.interval.ms is set).
   std::vector<PartitionLag> lag(bool query_broker, int timeout_ms = 1000);
 
-  // Waits until a broker answers a metadata request, at most `timeout_ms`. On failure the
-  // error is ErrorKind::unreachable and names the bootstrap servers and the last client
-  // error. Safe at any time: before subscribe() it serves error callbacks itself (so the
-  // reason is known); after, it never consumes messages and the reason is the last error
-  // poll() saw.
+  // Waits until a broker answers a metadata request and every broker it advertises accepts
+  // TCP from here, at most `timeout_ms` (kafka::wait_until_usable). Errors name the bootstrap
+  // servers and the cause: ErrorKind::usage (exit 2) at once on an authentication or TLS
+  // failure; ErrorKind::unreachable (exit 3) at the deadline when no broker answered or an
+  // advertised address is unreachable. Safe at any time: before subscribe() it serves error
+  // callbacks itself (so the reason is known); after, it never consumes messages and the
+  // reason is the last error poll() saw.
   Status wait_for_cluster(int timeout_ms, std::string_view bootstrap);
 
   // Names of all topics in the cluster (one metadata request).
   Result<std::vector<std::string>> list_topics(int timeout_ms);
 
   const std::string& last_client_error() const { return last_client_error_; }
+  const ClientErrorLog& client_errors() const { return errors_; }
   rd_kafka_t* handle() const { return rk_.get(); }
 
  private:
@@ -185,6 +189,7 @@ class Consumer {
   bool forwarded_ = false;  // main queue forwarded to the consumer queue (by subscribe())
   bool assigned_once_ = false;
   std::string last_client_error_;
+  ClientErrorLog errors_;
   std::map<TopicPartition, PartitionState> assigned_;
   // Positions reached in partitions read before, kept across revocations so that a partition
   // coming back after a rebalance continues where this consumer left off (beginning/end).

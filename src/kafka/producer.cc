@@ -1,6 +1,5 @@
 #include "kafka/producer.h"
 
-#include <chrono>
 
 namespace speedlayer::kafka {
 
@@ -57,29 +56,9 @@ void Producer::purge_all() {
 }
 
 Status Producer::wait_for_cluster(int timeout_ms, std::string_view bootstrap) {
-  using Clock = std::chrono::steady_clock;
-  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  rd_kafka_resp_err_t last = RD_KAFKA_RESP_ERR__TRANSPORT;
-  while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) break;
-    const rd_kafka_metadata_t* md = nullptr;
-    int step = static_cast<int>(std::min<std::int64_t>(left.count(), 1000));
-    last = rd_kafka_metadata(rk_.get(), 0, nullptr, &md, step);
-    if (last == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      MetadataPtr owned(md);
-      if (owned->broker_cnt > 0) return {};
-    }
-    rd_kafka_poll(rk_.get(), 0);  // serve error callbacks: they carry the reason
-    if (rd_kafka_fatal_error(rk_.get(), nullptr, 0)) break;
-  }
-  std::string why = last_client_error_.empty() ? error_name(last) : last_client_error_;
-  return fail(ErrorKind::unreachable,
-              "no Kafka broker answered within " + std::to_string(timeout_ms / 1000) +
-                  " s: " + why,
-              "bootstrap servers " + std::string(bootstrap),
-              "check --brokers/KAFKA_BROKERS, that the brokers run and that this host can "
-              "reach them; `speedlayer doctor` tells which step fails");
+  // Serving the main queue runs the error callbacks, which carry the reason.
+  return wait_until_usable(rk_.get(), timeout_ms, bootstrap, errors_,
+                           [this] { rd_kafka_poll(rk_.get(), 0); });
 }
 
 void Producer::on_delivery_cb(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
@@ -114,6 +93,7 @@ void Producer::on_error_cb(rd_kafka_t* rk, int err, const char* reason, void* op
     self->last_client_error_ = text;
   } catch (...) {
   }
+  self->errors_.record(static_cast<rd_kafka_resp_err_t>(err), text);
   if (self->events_)
     self->events_->on_client_error(static_cast<rd_kafka_resp_err_t>(err), text, fatal);
 }

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "kafka/diagnosis.h"
 #include "kafka/handles.h"
 #include "kafka/properties.h"
 
@@ -61,12 +62,17 @@ class Producer {
   int in_flight() const { return rd_kafka_outq_len(rk_.get()); }
   rd_kafka_t* handle() const { return rk_.get(); }
 
-  // Waits until a broker answers a metadata request, at most `timeout_ms`. On failure the
-  // error is ErrorKind::unreachable and names the bootstrap servers and the last client error.
+  // Waits until a broker answers a metadata request and every broker it advertises accepts
+  // TCP from here, at most `timeout_ms` (kafka::wait_until_usable). Errors name the bootstrap
+  // servers and the cause: ErrorKind::usage (exit 2) at once on an authentication or TLS
+  // failure; ErrorKind::unreachable (exit 3) at the deadline when no broker answered or an
+  // advertised address is unreachable (with the advertised-listeners fix).
   Status wait_for_cluster(int timeout_ms, std::string_view bootstrap);
 
   // Why the last client error happened, for diagnostics ("" if none).
   const std::string& last_client_error() const { return last_client_error_; }
+  // Every client error seen, authentication and TLS errors kept apart.
+  const ClientErrorLog& client_errors() const { return errors_; }
 
  private:
   Producer() = default;
@@ -83,6 +89,7 @@ class Producer {
 
   ProducerEvents* events_ = nullptr;
   std::string last_client_error_;
+  ClientErrorLog errors_;
   KafkaPtr rk_;  // declared before topics_: topic handles are destroyed first
   std::unordered_map<std::string, TopicPtr, StringHash, std::equal_to<>> topics_;
 };

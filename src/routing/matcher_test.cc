@@ -1,8 +1,15 @@
 #include "routing/matcher.h"
 
 #include <gtest/gtest.h>
+#include <hs/hs.h>
 
+#include <algorithm>
+#include <cctype>
+#include <climits>
 #include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
 #include <thread>
 #include <type_traits>
 
@@ -232,6 +239,317 @@ TEST(Matcher, ClonesRunOnTheirOwnThreads) {
   for (auto& th : threads) th.join();
   for (int w : wrong) EXPECT_EQ(w, 0);
   EXPECT_EQ(m.topic_for("CV"), "AI");  // the original is untouched
+}
+
+// ---- Same results as before: the old matcher as a reference ---------------------------------
+//
+// Until the word-run matcher, Matcher compiled keyword_pattern() of every keyword into one
+// Hyperscan database (HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH, pattern id = route index) and
+// kept the lowest id reported. RegexReference is that matcher; Naive is the rule read literally
+// (first route, in order, with a keyword at a position whose neighbours are no word characters).
+
+class RegexReference {
+ public:
+  explicit RegexReference(const RouteTable& table) {
+    std::vector<std::string> patterns;
+    std::vector<unsigned int> ids;
+    for (std::size_t r = 0; r < table.routes.size(); ++r) {
+      for (const std::string& k : table.routes[r].keywords) {
+        patterns.push_back(keyword_pattern(k));
+        ids.push_back(static_cast<unsigned int>(r));
+      }
+    }
+    if (patterns.empty()) return;
+    std::vector<const char*> expressions;
+    for (const auto& p : patterns) expressions.push_back(p.c_str());
+    const std::vector<unsigned int> flags(patterns.size(), HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH);
+    hs_compile_error_t* err = nullptr;
+    if (hs_compile_multi(expressions.data(), flags.data(), ids.data(),
+                         static_cast<unsigned int>(expressions.size()), HS_MODE_BLOCK, nullptr,
+                         &db_, &err) != HS_SUCCESS) {
+      ADD_FAILURE() << "reference compile: " << (err != nullptr ? err->message : "?");
+      hs_free_compile_error(err);
+      return;
+    }
+    if (hs_alloc_scratch(db_, &scratch_) != HS_SUCCESS) ADD_FAILURE() << "reference scratch";
+  }
+  ~RegexReference() {
+    hs_free_scratch(scratch_);
+    hs_free_database(db_);
+  }
+  RegexReference(const RegexReference&) = delete;
+  RegexReference& operator=(const RegexReference&) = delete;
+
+  int match(std::string_view text) const {
+    if (db_ == nullptr || text.empty()) return -1;
+    unsigned int best = UINT_MAX;
+    hs_scan(
+        db_, text.data(), static_cast<unsigned int>(text.size()), 0, scratch_,
+        [](unsigned int id, unsigned long long, unsigned long long, unsigned int, void* ctx) {
+          auto* b = static_cast<unsigned int*>(ctx);
+          *b = std::min(*b, id);
+          return id == 0 ? 1 : 0;
+        },
+        &best);
+    return best == UINT_MAX ? -1 : static_cast<int>(best);
+  }
+
+ private:
+  hs_database_t* db_ = nullptr;
+  hs_scratch_t* scratch_ = nullptr;
+};
+
+bool IsWord(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+unsigned char Lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c; }
+
+int Naive(const RouteTable& table, std::string_view text) {
+  for (std::size_t r = 0; r < table.routes.size(); ++r) {
+    for (const std::string& k : table.routes[r].keywords) {
+      for (std::size_t at = 0; at + k.size() <= text.size(); ++at) {
+        bool same = true;
+        for (std::size_t i = 0; i < k.size() && same; ++i)
+          same = Lower(static_cast<unsigned char>(text[at + i])) ==
+                 Lower(static_cast<unsigned char>(k[i]));
+        if (!same) continue;
+        if (at > 0 && IsWord(static_cast<unsigned char>(text[at - 1]))) continue;
+        if (at + k.size() < text.size() && IsWord(static_cast<unsigned char>(text[at + k.size()])))
+          continue;
+        return static_cast<int>(r);
+      }
+    }
+  }
+  return -1;
+}
+
+// The text in a heap block of exactly its size (a sanitizer build then catches any read past
+// its end), matched.
+int MatchExact(Matcher& m, std::string_view text) {
+  if (text.empty()) return m.match(std::string_view());
+  auto block = std::make_unique<char[]>(text.size());
+  std::memcpy(block.get(), text.data(), text.size());
+  return m.match(std::string_view(block.get(), text.size()));
+}
+
+std::string RandomCase(std::string s, std::mt19937& rng) {
+  for (char& c : s)
+    if (rng() % 2 != 0 && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return s;
+}
+
+// Keywords built to collide: few letters, so they overlap, nest and share prefixes; lengths
+// around 8 and 16 (where the run keys change shape); symbols at either end or inside; bytes
+// outside ASCII; a NUL.
+std::string RandomKeyword(std::mt19937& rng) {
+  static const std::vector<std::string> kSymbolic = {
+      "c++", "c#", "a.b", ".net", "#ai", "++", "-", "a b", "ab-", "_a", "a_", "\xc3\xa9t\xc3\xa9",
+      "x\xffy", "\xff", "a\x00b", "(a)", "a|b", "$5", "b.", "ab ab"};
+  if (rng() % 5 == 0) {
+    std::string k = kSymbolic[rng() % kSymbolic.size()];
+    // Unescape the few \xHH written above.
+    std::string out;
+    for (std::size_t i = 0; i < k.size(); ++i) {
+      if (k[i] == '\\' && i + 3 < k.size() + 1 && k[i + 1] == 'x') {
+        out += static_cast<char>(std::stoi(k.substr(i + 2, 2), nullptr, 16));
+        i += 3;
+      } else {
+        out += k[i];
+      }
+    }
+    return RandomCase(out, rng);
+  }
+  static const char kLetters[] = "abab_1";
+  static const std::vector<std::size_t> kLengths = {1, 2, 3, 7, 8, 9, 15, 16, 17, 24};
+  const std::size_t len = kLengths[rng() % kLengths.size()];
+  std::string k;
+  for (std::size_t i = 0; i < len; ++i) k += kLetters[rng() % (sizeof kLetters - 1)];
+  return RandomCase(k, rng);
+}
+
+RouteTable RandomTable(std::mt19937& rng) {
+  RouteTable table{"default", {}};
+  const std::size_t routes = 1 + rng() % 8;
+  for (std::size_t r = 0; r < routes; ++r) {
+    Route route{"t" + std::to_string(r), {}};
+    const std::size_t keywords = rng() % 5;  // some routes have none
+    for (std::size_t k = 0; k < keywords; ++k) route.keywords.push_back(RandomKeyword(rng));
+    table.routes.push_back(route);
+  }
+  return table;
+}
+
+// Texts of 0..300 bytes (across the 64-byte blocks the matcher cuts texts into) made of
+// keywords of the table in any case, pieces of them, and bytes around them that do or do not
+// end a word.
+std::string RandomText(const RouteTable& table, std::mt19937& rng) {
+  static const std::string kBytes = std::string("ab_1AB9 .+#-\t\n(),\"'") + "\x80\xc3\xa9\xff" +
+                                    std::string(1, '\0') + "\x7f";
+  std::vector<std::string> keywords;
+  for (const auto& r : table.routes) keywords.insert(keywords.end(), r.keywords.begin(), r.keywords.end());
+  const std::size_t target = rng() % 4 == 0 ? 60 + rng() % 10 : rng() % 301;
+  std::string text;
+  while (text.size() < target) {
+    const unsigned pick = rng() % 20;
+    if (pick < 3 && !keywords.empty()) {
+      std::string k = keywords[rng() % keywords.size()];
+      if (rng() % 4 == 0) k = k.substr(0, rng() % (k.size() + 1));  // a piece of it
+      text += RandomCase(k, rng);
+    } else {
+      text += kBytes[rng() % kBytes.size()];
+    }
+  }
+  text.resize(target);
+  return text;
+}
+
+TEST(MatcherDifferential, SameRoutesAsTheRegexMatcherAndTheNaiveRule) {
+  std::mt19937 rng(20240601);
+  int compared = 0;
+  int matched = 0;
+  for (int t = 0; t < 150; ++t) {
+    const RouteTable table = RandomTable(rng);
+    Matcher m = MustCompile(table);
+    auto clone = m.clone();
+    ASSERT_TRUE(clone) << clone.error().message();
+    const RegexReference reference(table);
+    for (int i = 0; i < 400; ++i) {
+      const std::string text = RandomText(table, rng);
+      const int want = reference.match(text);
+      ASSERT_EQ(want, Naive(table, text)) << "the two references disagree on: " << text;
+      const int got = MatchExact(m, text);
+      if (got != want) {
+        std::string keywords;
+        for (const auto& r : table.routes) {
+          keywords += "[";
+          for (const auto& k : r.keywords) keywords += "'" + k + "' ";
+          keywords += "] ";
+        }
+        FAIL() << "table " << t << " text " << i << ": got " << got << ", want " << want
+               << "\n  keywords: " << keywords << "\n  text (" << text.size() << " bytes): '"
+               << text << "'";
+      }
+      ASSERT_EQ(MatchExact(*clone, text), want);
+      ++compared;
+      matched += want >= 0 ? 1 : 0;
+    }
+  }
+  // The generator must produce both outcomes in quantity, or the comparison proves little.
+  EXPECT_GT(matched, compared / 5);
+  EXPECT_LT(matched, compared * 19 / 20);
+}
+
+TEST(MatcherDifferential, ManyKeywordsSameAsTheRegexMatcher) {
+  // 1,000 word keywords (a hash table of 64 KiB) plus some symbolic ones, on texts of those
+  // keywords and near misses.
+  std::mt19937 rng(7);
+  RouteTable table{"default", {}};
+  std::vector<std::string> all;
+  for (int r = 0; r < 10; ++r) {
+    Route route{"t" + std::to_string(r), {}};
+    for (int k = 0; k < 100; ++k) {
+      std::string word;
+      const int len = 1 + static_cast<int>(rng() % 20);
+      for (int i = 0; i < len; ++i) word += "abcdefghijklmnopqrstuvwxyz_0123456789"[rng() % 37];
+      route.keywords.push_back(word);
+      all.push_back(word);
+    }
+    if (r % 3 == 1) route.keywords.push_back("c++" + std::to_string(r));
+    table.routes.push_back(route);
+  }
+  Matcher m = MustCompile(table);
+  const RegexReference reference(table);
+  int matched = 0;
+  for (int i = 0; i < 10000; ++i) {
+    std::string text;
+    const int words = static_cast<int>(rng() % 12);
+    for (int w = 0; w < words; ++w) {
+      std::string word = all[rng() % all.size()];
+      switch (rng() % 4) {
+        case 0: word += "x"; break;                 // near miss
+        case 1: word = word.substr(1); break;       // near miss (or another keyword)
+        case 2: word = RandomCase(word, rng); break;
+        default: break;
+      }
+      text += word;
+      text += " .,;-+_"[rng() % 7];
+    }
+    if (rng() % 20 == 0) text += "c++" + std::to_string(rng() % 10);
+    const int want = reference.match(text);
+    ASSERT_EQ(MatchExact(m, text), want) << text;
+    matched += want >= 0 ? 1 : 0;
+  }
+  EXPECT_GT(matched, 1000);
+  EXPECT_LT(matched, 9000);
+}
+
+TEST(Matcher, RunsAcrossTheScannersBlocks) {
+  // The matcher reads texts 64 bytes at a time: keywords before, across and after a block's
+  // end, and texts ending exactly at one.
+  Matcher m = MustCompile(Table({{"A", {"messi"}}, {"B", {"internationalization"}}}));
+  for (std::size_t pad = 40; pad <= 140; ++pad) {
+    const std::string before(pad, '.');
+    EXPECT_EQ(MatchExact(m, before + "messi"), 0) << pad;
+    EXPECT_EQ(MatchExact(m, before + "messi."), 0) << pad;
+    EXPECT_EQ(MatchExact(m, before + "messiah"), -1) << pad;
+    EXPECT_EQ(MatchExact(m, before + "Internationalization"), 1) << pad;
+    EXPECT_EQ(MatchExact(m, before + "internationalisation"), -1) << pad;
+    EXPECT_EQ(MatchExact(m, std::string(pad, 'x') + " messi"), 0) << pad;
+    EXPECT_EQ(MatchExact(m, std::string(pad, 'x') + "messi"), -1) << pad;
+    EXPECT_EQ(MatchExact(m, "messi" + std::string(pad, 'x')), -1) << pad;
+    EXPECT_EQ(MatchExact(m, "messi " + std::string(pad, 'x')), 0) << pad;
+  }
+}
+
+TEST(Matcher, LongKeywordsCompareEveryByte) {
+  // Past 16 bytes the matcher compares the middle of a run too.
+  for (const std::string keyword : {"abcdefgh_middle_12345678", "abcdefghijklmnopq",
+                                     "abcdefghijklmnop", "abcdefghi", "abcdefgh", "abcdefg"}) {
+    Matcher m = MustCompile(Table({{"A", {keyword}}}));
+    EXPECT_EQ(m.match("x " + keyword + " y"), 0) << keyword;
+    std::string upper = keyword;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_EQ(m.match("x " + upper + " y"), 0) << upper;
+    EXPECT_EQ(m.match("x " + keyword + "9 y"), -1) << keyword;
+    EXPECT_EQ(m.match("x " + keyword.substr(1) + " y"), -1) << keyword;
+    EXPECT_EQ(m.match("x " + keyword.substr(0, keyword.size() - 1) + " y"), -1) << keyword;
+    for (std::size_t i = 0; i < keyword.size(); ++i) {  // any one byte changed: no match
+      std::string changed = keyword;
+      changed[i] = changed[i] == 'z' ? 'y' : 'z';
+      EXPECT_EQ(m.match("x " + changed + " y"), -1) << changed;
+    }
+  }
+}
+
+TEST(Matcher, UnderscoreIsNotTheDelByte) {
+  // Case folding of word characters maps '_' to 0x7f: 0x7f itself is no word character.
+  Matcher m = MustCompile(Table({{"A", {"a_b"}}, {"B", {"x"}}}));
+  EXPECT_EQ(m.match("a_b"), 0);
+  EXPECT_EQ(m.match("A_B"), 0);
+  EXPECT_EQ(m.match("a\x7f" "b"), -1);
+  EXPECT_EQ(m.match("a\x7fx"), 1);
+}
+
+TEST(Matcher, ShortTexts) {
+  Matcher m = MustCompile(Table({{"A", {"abcdefghij"}}, {"B", {"ai", "c++"}}}));
+  EXPECT_EQ(m.match("a"), -1);
+  EXPECT_EQ(m.match("ai"), 1);
+  EXPECT_EQ(m.match("Ai!"), 1);
+  EXPECT_EQ(m.match("c++"), 1);
+  EXPECT_EQ(m.match("xc++"), -1);
+  EXPECT_EQ(m.match("abcdefghij"), 0);
+  EXPECT_EQ(m.match("abcdefghi"), -1);
+}
+
+TEST(Matcher, KeywordUpToHyperscansLimitIsAccepted) {
+  const std::string longest(16000, 'k');
+  Matcher m = MustCompile(Table({{"A", {longest}}, {"B", {"c+" + std::string(15998, '+')}}}));
+  EXPECT_EQ(m.match("x " + longest + " y"), 0);
+  EXPECT_EQ(m.match("x " + longest + "k"), -1);
+  auto too_long = Matcher::compile(Table({Route{"A", {longest + "k"}, 2}}));
+  ASSERT_FALSE(too_long);
+  EXPECT_EQ(too_long.error().where, "line 2");
 }
 
 }  // namespace

@@ -259,6 +259,7 @@ std::string_view malformed_name(Malformed m) {
     case Malformed::too_large: return "too_large";
     case Malformed::binary: return "binary";
     case Malformed::no_text: return "no_text";
+    case Malformed::future_time: return "future_time";
   }
   return "unknown";
 }
@@ -507,6 +508,8 @@ std::vector<Millis> PartitionAggregator::expire(Millis before) {
   auto it = windows_.begin();
   while (it != windows_.end() && sat_add(it->first, config_.size_ms) <= before) {
     expired.push_back(it->first);
+    state_.expired += it->second.partial.count;  // accounted for, never silently gone
+    state_dirty_ = true;
     it = windows_.erase(it);
   }
   return expired;
@@ -569,6 +572,7 @@ std::string encode_state(const PartitionState& s) {
   j["stream_time"] = s.stream_time;
   j["late"] = s.late;
   j["consumed"] = s.consumed;
+  j["expired"] = s.expired;
   json& malformed = j["malformed"] = json::object();
   for (const auto& [reason, count] : s.malformed) malformed[reason] = count;
   return dump(j);
@@ -652,6 +656,7 @@ Result<PartitionState> decode_state(std::string_view text) {
     std::string reason;
     if (!get_u64(j, "late", true, s.late, reason) ||
         !get_u64(j, "consumed", true, s.consumed, reason) ||
+        !get_u64(j, "expired", false, s.expired, reason) ||
         !get_count_map(j, "malformed", s.malformed, reason))
       return bad_value("partition state", reason);
     return s;
@@ -725,17 +730,20 @@ std::map<Millis, Merged> merge_windows(const PartitionWindows* windows, std::opt
   return merged;
 }
 
-Millis max_stream_time(const PartitionStates* states) {
-  Millis max = kMinMillis;
-  if (states != nullptr)
-    for (const auto& [partition, s] : *states) max = std::max(max, s.stream_time);
-  return max;
+// Stream time is per partition: a window is final only when the partition that is furthest
+// behind has passed its end + grace (otherwise that partition could still add to it).
+Millis min_stream_time(const PartitionStates* states) {
+  if (states == nullptr || states->empty()) return kMinMillis;
+  Millis min = kMaxMillis;
+  for (const auto& [partition, s] : *states) min = std::min(min, s.stream_time);
+  return min;
 }
 
-bool is_final(Millis start, const Merged& m, Millis max_stream, Millis wall_now,
+bool is_final(Millis start, const Merged& m, Millis min_stream, Millis wall_now,
               const WindowConfig& config) {
+  (void)m;
   const Millis due = sat_add(sat_add(start, config.size_ms), config.grace_ms);
-  return m.all_closed || max_stream >= due || wall_now >= sat_add(due, config.idle_ms);
+  return min_stream >= due || wall_now >= sat_add(due, config.idle_ms);
 }
 
 }  // namespace
@@ -811,14 +819,14 @@ std::optional<TopicView> ViewStore::view(const std::string& topic, std::optional
   v.window_ms = config_.size_ms;
   if (states != nullptr)
     for (const auto& [partition, s] : *states) v.late += s.late;
-  const Millis max_stream = max_stream_time(states);
+  const Millis min_stream = min_stream_time(states);
   const auto merged = merge_windows(windows, from, to);
   v.windows.reserve(merged.size());
   for (const auto& [start, m] : merged) {
     WindowView w;
     w.start = start;
     w.end = sat_add(start, config_.size_ms);
-    w.final = is_final(start, m, max_stream, wall_now, config_);
+    w.final = is_final(start, m, min_stream, wall_now, config_);
     for (const Partial* p : m.parts) w.count += p->count;
     if (m.parts.size() == 1) {
       w.top = top_terms(m.parts[0]->terms, config_.top_k);
@@ -861,6 +869,7 @@ std::vector<TopicTotals> ViewStore::totals() const {
       for (const auto& [partition, s] : st->second) {
         partitions.insert(partition);
         t.late += s.late;
+        t.expired += s.expired;
         t.consumed += s.consumed;
         for (const auto& [reason, n] : s.malformed) t.malformed[reason] += n;
       }
@@ -877,9 +886,9 @@ std::size_t ViewStore::open_windows(Millis wall_now) const {
   std::size_t open = 0;
   for (const auto& [topic, windows] : windows_) {
     auto st = states_.find(topic);
-    const Millis max_stream = max_stream_time(st == states_.end() ? nullptr : &st->second);
+    const Millis min_stream = min_stream_time(st == states_.end() ? nullptr : &st->second);
     for (const auto& [start, m] : merge_windows(&windows, std::nullopt, std::nullopt))
-      if (!is_final(start, m, max_stream, wall_now, config_)) ++open;
+      if (!is_final(start, m, min_stream, wall_now, config_)) ++open;
   }
   return open;
 }
@@ -936,6 +945,7 @@ std::string to_json(const std::vector<TopicTotals>& totals) {
     e["topic"] = t.topic;
     e["count"] = t.count;
     e["late"] = t.late;
+    e["expired"] = t.expired;
     e["consumed"] = t.consumed;
     e["windows"] = t.windows;
     e["partitions"] = t.partitions;

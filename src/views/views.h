@@ -71,7 +71,10 @@ Millis window_start(Millis event_time, Millis size_ms);  // floor to the epoch-a
                                                          // (also for negative times)
 
 // ---- Text extraction and terms ----------------------------------------------------------
-enum class Malformed { none, invalid_utf8, too_large, binary, no_text };
+// future_time: an event time more than an hour ahead of the wall clock (Kafka's own
+// log.message.timestamp.after.max.ms default); it would push stream time so far that every
+// later record became late.
+enum class Malformed { none, invalid_utf8, too_large, binary, no_text, future_time };
 std::string_view malformed_name(Malformed m);  // "invalid_utf8", ...
 
 struct Extracted {
@@ -149,7 +152,8 @@ struct Partial {
 struct PartitionState {
   Millis stream_time = -1;  // -1: nothing seen yet
   std::uint64_t late = 0;
-  std::uint64_t consumed = 0;
+  std::uint64_t consumed = 0;  // = counted (in kept windows) + late + malformed + expired
+  std::uint64_t expired = 0;   // counted records whose windows left by retention or a watermark
   std::map<std::string, std::uint64_t> malformed;  // by reason name
 };
 
@@ -286,7 +290,8 @@ struct TopicTotals {
   std::string topic;
   std::uint64_t count = 0;     // messages counted in kept windows
   std::uint64_t late = 0;
-  std::uint64_t consumed = 0;  // records consumed (counted + late + malformed)
+  std::uint64_t expired = 0;   // counted, then dropped with their windows (retention, watermark)
+  std::uint64_t consumed = 0;  // records consumed (count + late + malformed + expired)
   std::size_t windows = 0;
   std::size_t partitions = 0;
   std::map<std::string, std::uint64_t> malformed;

@@ -430,7 +430,7 @@ TEST(Changelog, StateRoundTrip) {
   s.malformed = {{"binary", 2}, {"no_text", 1}};
   const std::string enc = encode_state(s);
   EXPECT_EQ(enc,
-            "{\"consumed\":99,\"late\":4,\"malformed\":{\"binary\":2,\"no_text\":1},"
+            "{\"consumed\":99,\"expired\":0,\"late\":4,\"malformed\":{\"binary\":2,\"no_text\":1},"
             "\"stream_time\":-1}");
   auto d = decode_state(enc);
   ASSERT_TRUE(d) << d.error().message();
@@ -688,21 +688,41 @@ class FinalLogic : public ::testing::Test {
   ViewStore store{Config(60'000, 10'000, 5'000)};
 };
 
-TEST_F(FinalLogic, OnlyWhenEveryPartitionClosedIt) {
+TEST(PartitionAggregatorExpiry, ExpiredRecordsAreCountedNotLost) {
+  WindowConfig cfg;
+  cfg.size_ms = 10'000;
+  cfg.grace_ms = 0;
+  PartitionAggregator agg("t", 0, cfg);
+  agg.add(1'000, "a b");
+  agg.add(2'000, "a");
+  agg.add(15'000, "c");
+  auto gone = agg.expire(10'000);
+  ASSERT_EQ(gone, std::vector<Millis>{0});
+  EXPECT_EQ(agg.state().expired, 2u);
+  EXPECT_EQ(agg.state().consumed, agg.window(10'000)->count + agg.state().late + agg.state().expired);
+  auto decoded = decode_state(encode_state(agg.state()));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->expired, 2u);
+}
+
+TEST_F(FinalLogic, ClosedPartialsAloneDoNotMakeItFinal) {
   EXPECT_FALSE(Final(0, 0));
   EXPECT_EQ(store.open_windows(0), 2u);
+  // Every partial closed, but partition 1's stream time (40 s) could still add to [0, 60s).
   Put(1, 0, Partial{.count = 1, .closed = true});
+  EXPECT_FALSE(Final(0, 0));
+}
+
+TEST_F(FinalLogic, OnlyWhenTheSlowestPartitionPassesEndPlusGrace) {
+  State(0, 500'000);  // one partition far ahead is not enough
+  EXPECT_FALSE(Final(0, 0));
+  State(2, 70'000);  // a third partition without this window
+  State(1, 69'999);
+  EXPECT_FALSE(Final(0, 0));
+  State(1, 70'000);
   EXPECT_TRUE(Final(0, 0));
   EXPECT_FALSE(Final(60'000, 0));
   EXPECT_EQ(store.open_windows(0), 1u);
-}
-
-TEST_F(FinalLogic, WhenTheHighestStreamTimePassesEndPlusGrace) {
-  State(2, 69'999);  // a third partition without this window
-  EXPECT_FALSE(Final(0, 0));
-  State(2, 70'000);
-  EXPECT_TRUE(Final(0, 0));
-  EXPECT_FALSE(Final(60'000, 0));
 }
 
 TEST_F(FinalLogic, ByWallClockIdle) {
@@ -769,9 +789,9 @@ TEST(ToJson, ExactTopicsBody) {
   Flush(s, store);
   EXPECT_EQ(to_json(store.totals()),
             "{\"topics\":["
-            "{\"topic\":\"AI\",\"count\":2,\"late\":0,\"consumed\":3,\"windows\":2,"
+            "{\"topic\":\"AI\",\"count\":2,\"late\":0,\"expired\":0,\"consumed\":3,\"windows\":2,"
             "\"partitions\":1,\"malformed\":{\"invalid_utf8\":1}},"
-            "{\"topic\":\"Sport\",\"count\":1,\"late\":0,\"consumed\":1,\"windows\":1,"
+            "{\"topic\":\"Sport\",\"count\":1,\"late\":0,\"expired\":0,\"consumed\":1,\"windows\":1,"
             "\"partitions\":1,\"malformed\":{}}]}");
   EXPECT_EQ(to_json(std::vector<TopicTotals>{}), "{\"topics\":[]}");
 }

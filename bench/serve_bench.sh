@@ -1,0 +1,896 @@
+#!/usr/bin/env bash
+# `speedlayer serve` benchmark on a real broker (issue 3): records aggregated per second and
+# per CPU-second from a pre-filled topic, and produce-to-view latency at a steady rate.
+# See bench/README.md ("serve_bench.sh").
+#
+#   bench/serve_bench.sh [--brokers B] [--messages N] [--size BYTES] [--no-ids]
+#                        [--repeat R] [--rate MSGS_PER_S] [--duration S]
+#                        [--commit-intervals LIST] [--sample-ms MS] [--only LIST]
+#                        [--speedlayer PATH] [--serve-arg ARG]... [--views-bench PATH] [--keep]
+#                        [--nice N]
+#
+#   --brokers B           use this cluster (host:port,...) instead of starting a 1-node
+#                         Kafka 4.1.1 in a temp dir (scripts/kafka-broker.sh)
+#   --messages N          messages in the pre-filled topic (default 1000000)
+#   --size BYTES          bytes per message line (default 90, at least 40)
+#   --no-ids              replace each line's leading 7-digit message number by a fixed word
+#                         (by default every message carries one unique term, as tweet ids
+#                         or URLs do: the term sketch then runs at its max_terms bound)
+#   --repeat R            throughput runs on the same pre-filled topic, each with a fresh
+#                         group, changelog and output topic (default 1); the targets use
+#                         the median run
+#   --rate N              latency phase: messages per second (default 10000)
+#   --duration S          latency phase: seconds of sending (default 20)
+#   --commit-intervals L  latency phase: serve --commit-interval values, comma-separated,
+#                         one run each (default 100ms,10ms)
+#   --sample-ms MS        latency phase: mean interval between view samples (default 25;
+#                         each interval is drawn uniformly from 0.5x..1.5x, never in step
+#                         with the commit interval)
+#   --only LIST           comma-separated subset of: views-bench, throughput, latency
+#   --speedlayer PATH     binary to measure (default build/src/app/speedlayer; copied at start)
+#   --serve-arg ARG       extra argument for every `speedlayer serve` (repeatable)
+#   --views-bench PATH    Google Benchmark binary of bench/views_bench.cc (default
+#                         build/bench/views_bench, built with `cmake --build build --target
+#                         views_bench` when bench/CMakeLists.txt declares it and it is missing)
+#   --keep                keep the temp dir (serve logs, samples, send times) and say where
+#   --nice N              run everything measured (broker, serve, producer, probes) at this
+#                         niceness, e.g. -10 on a machine busy with other work (root only for
+#                         N < 0); the views_bench build always runs at low priority
+#
+# Throughput: the topic (3 partitions) is filled with `speedlayer produce` before any clock
+# starts; then `speedlayer serve --window 60s` runs under /usr/bin/time and /v1/topics is
+# polled every 50 ms until it reports consumed == N; seconds, CPU seconds of the serve
+# process at that moment (/proc), peak RSS. Latency: serve on a fresh topic; once /readyz
+# says ready, lines are piped at the given rate into `speedlayer produce`, /v1/topics is
+# sampled, and each sample (t, consumed c) gives the delay t - (send time of the c-th
+# message), the send time being the record's Kafka CreateTime read back with kcat.
+#
+# Standard output is the report only: '#' lines are comments (load at start and end,
+# context), then one table per phase, then one "targets ..." line of key=value pairs.
+# Progress goes to standard error. Exit status: 0 when every check passed (whether or not
+# the targets were met), 1 when a run failed or a count was wrong, 2 on bad usage.
+# Temp files live in /tmp/serve-bench.XXXXXX and are removed at exit.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly root
+readonly PARTITIONS=3
+readonly ALL_PHASES="views-bench throughput latency"
+readonly AGG_TARGET=1000000  # records per second per core
+readonly P99_TARGET_MS=20
+readonly settle=2       # seconds of pause before each timed run
+readonly poll_ms=50     # throughput phase: /v1/topics poll interval
+readonly warmup_ms=1000 # latency phase: samples of messages sent in the first second are not counted
+
+log() { printf 'serve_bench: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 2; }
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit "${1:-2}"; }
+
+brokers="" messages=1000000 size=90 no_ids=0 repeat=1 rate=10000 duration=20
+intervals="100ms,10ms" sample_ms=25 only="" keep=0 niceness=""
+speedlayer="$root/build/src/app/speedlayer"
+views_bench="" views_bench_given=0
+serve_args=()
+while (($#)); do
+  case $1 in
+    --brokers) brokers=${2:?}; shift 2 ;;
+    --messages) messages=${2:?}; shift 2 ;;
+    --size) size=${2:?}; shift 2 ;;
+    --no-ids) no_ids=1; shift ;;
+    --repeat) repeat=${2:?}; shift 2 ;;
+    --rate) rate=${2:?}; shift 2 ;;
+    --duration) duration=${2:?}; shift 2 ;;
+    --commit-intervals) intervals=${2:?}; shift 2 ;;
+    --sample-ms) sample_ms=${2:?}; shift 2 ;;
+    --only) only=${2:?}; shift 2 ;;
+    --speedlayer) speedlayer=${2:?}; shift 2 ;;
+    --serve-arg) serve_args+=("${2:?}"); shift 2 ;;
+    --serve-arg=*) serve_args+=("${1#--serve-arg=}"); shift ;;
+    --views-bench) views_bench=${2:?}; views_bench_given=1; shift 2 ;;
+    --keep) keep=1; shift ;;
+    --nice) niceness=${2:?}; shift 2 ;;
+    -h|--help) usage 0 ;;
+    *) log "unknown argument: $1"; usage ;;
+  esac
+done
+for n in messages size repeat rate duration sample_ms; do
+  [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || die "--${n//_/-} must be a positive number"
+done
+((size >= 40)) || die "--size must be at least 40"
+if [[ -n "$niceness" ]]; then
+  [[ "$niceness" =~ ^-?[0-9]+$ ]] || die "--nice must be a number"
+  # Inherited by every child: the broker, serve, the producer, the probes.
+  renice -n "$niceness" -p $$ >/dev/null || die "renice -n $niceness failed (N < 0 needs root)"
+fi
+[[ "$intervals" =~ ^[0-9]+(ms|s)(,[0-9]+(ms|s))*$ ]] || die "--commit-intervals: e.g. 100ms,10ms"
+phases=$ALL_PHASES
+if [[ -n "$only" ]]; then
+  phases=${only//,/ }
+  for p in $phases; do
+    [[ " $ALL_PHASES " == *" $p "* ]] || die "--only: unknown phase '$p' (one of: $ALL_PHASES)"
+  done
+fi
+has_phase() { [[ " $phases " == *" $1 "* ]]; }
+[[ -x "$speedlayer" ]] || die "no speedlayer binary at $speedlayer (build: cmake -S . -B build -G Ninja && cmake --build build)"
+command -v kcat >/dev/null || die "kcat is missing (apt-get install kcat)"
+[[ -x /usr/bin/time ]] || die "/usr/bin/time is missing (apt-get install time)"
+# The environment must not steer the runs.
+unset KAFKA_BROKERS BOOTSTRAP_SERVERS KAFKA_TOPIC SPEEDLAYER_ROUTES SPEEDLAYER_CONFIG
+
+# ---------------------------------------------------------------------------------------
+# Temp dir, broker, clean-up
+
+tmp=$(mktemp -d /tmp/serve-bench.XXXXXX)
+prefix="sbench-$(date +%s)-$$"  # topic and group names
+own_broker=0
+created_topics=()
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  # Processes we started and that may still run (pid files written by the probe): by pid only.
+  local f pid
+  for f in "$tmp"/*.pid; do
+    [[ -f "$f" ]] || continue
+    pid=$(cat "$f" 2>/dev/null) || continue
+    [[ "$pid" =~ ^[0-9]+$ ]] && kill -TERM "$pid" 2>/dev/null || true
+  done
+  if ((${#created_topics[@]})) && [[ -n "${py:-}" && -n "$brokers" ]] && ((own_broker == 0)); then
+    "$py" "$tmp/admin.py" delete "$brokers" "${created_topics[@]}" >>"$tmp/admin.log" 2>&1 ||
+      log "could not delete the bench topics; names start with $prefix"
+  fi
+  if ((own_broker)); then
+    "$root/scripts/kafka-broker.sh" stop --dir "$tmp/kafka" --clean >/dev/null 2>&1 ||
+      log "stopping the broker failed; its files were in $tmp/kafka"
+  fi
+  if ((keep)); then log "kept $tmp"; else rm -rf "$tmp"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+load_now() { uptime | sed 's/^ *//'; }
+load_start=$(load_now)
+started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+# Copy first: others may rebuild build/ while this runs.
+cp "$speedlayer" "$tmp/speedlayer"
+sl_version=$(cd "$root" && git describe --always --dirty 2>/dev/null || echo unknown)
+sl_built=$(date -u -r "$speedlayer" +%Y-%m-%dT%H:%M:%SZ)
+
+if [[ -z "$brokers" ]]; then
+  log "starting a 1-node Kafka in $tmp/kafka"
+  own_broker=1
+  brokers=$("$root/scripts/kafka-broker.sh" start --dir "$tmp/kafka" --brokers 1 \
+    2>"$tmp/broker-start.log" | tail -n1) || { cat "$tmp/broker-start.log" >&2; die "broker did not start"; }
+  broker_desc="own 1-node Kafka 4.1.1 (scripts/kafka-broker.sh)"
+else
+  broker_desc="given with --brokers"
+fi
+log "brokers: $brokers"
+broker_pid=0
+if ((own_broker)); then broker_pid=$(cat "$tmp/kafka/node-1/pid" 2>/dev/null || echo 0); fi
+
+py=$("$root/scripts/python-env.sh" 2>"$tmp/python-env.log" | tail -n1) ||
+  { cat "$tmp/python-env.log" >&2; die "scripts/python-env.sh failed"; }
+
+# Topic admin through kafka-python (as produce_bench.sh). `create` returns once every
+# partition has a leader.
+cat >"$tmp/admin.py" <<'EOF'
+import sys, time
+from kafka.admin import KafkaAdminClient, NewTopic
+op, bootstrap, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
+admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="serve-bench")
+if op == "create":
+    partitions, topics = int(rest[0]), rest[1:]
+    admin.create_topics([NewTopic(t, partitions, 1) for t in topics])
+    deadline = time.monotonic() + 60
+    while True:
+        described = admin.describe_topics(topics)
+        if all(d["error_code"] == 0 and len(d["partitions"]) == partitions
+               and all(p["leader"] >= 0 for p in d["partitions"]) for d in described):
+            break
+        if time.monotonic() > deadline:
+            sys.exit(f"topics not ready after 60 s: {described}")
+        time.sleep(0.2)
+elif op == "delete":
+    existing = set(admin.list_topics())
+    todo = [t for t in rest if t in existing]
+    if todo:
+        admin.delete_topics(todo)
+admin.close()
+EOF
+
+# The probe: launches serve (under /usr/bin/time), polls its HTTP API, paces the latency
+# load, and computes the figures. Standard library only.
+cat >"$tmp/probe.py" <<'EOF'
+import http.client, json, math, os, random, re, signal, subprocess, sys, threading, time
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def read_args(path):
+    with open(path) as f:
+        return [line.rstrip("\n") for line in f if line.rstrip("\n") != ""]
+
+
+def cpu_seconds(pid):
+    """user + system CPU of a live process (all threads), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class Api:
+    def __init__(self, port):
+        self.port, self.conn = port, None
+
+    def get(self, path, timeout=5.0):
+        for _ in range(2):
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+                self.conn.request("GET", path)
+                r = self.conn.getresponse()
+                return r.status, r.read()
+            except (OSError, http.client.HTTPException):
+                if self.conn is not None:
+                    self.conn.close()
+                self.conn = None
+        return None, b""
+
+    def totals(self, topic):
+        """(consumed, count, late, malformed) of the topic in /v1/topics, or None on error."""
+        status, body = self.get("/v1/topics")
+        if status != 200:
+            return None
+        for t in json.loads(body).get("topics", []):
+            if t.get("topic") == topic:
+                return (t.get("consumed", 0), t.get("count", 0), t.get("late", 0),
+                        sum(t.get("malformed", {}).values()))
+        return (0, 0, 0, 0)
+
+
+class Serve:
+    """`/usr/bin/time -f ... speedlayer serve ...` with its HTTP port and the serve pid."""
+
+    def __init__(self, outdir, args_file):
+        self.outdir = outdir
+        self.err_path = os.path.join(outdir, "serve.err")
+        cmd = ["/usr/bin/time", "-f", "%e %U %S %M", "-o", os.path.join(outdir, "time.txt")]
+        cmd += read_args(args_file)
+        self.t0 = time.time()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=open(os.path.join(outdir, "serve.out"), "w"),
+                                     stderr=open(self.err_path, "w"))
+        self.pid = None
+        deadline = time.monotonic() + 10
+        while self.pid is None and time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                    kids = f.read().split()
+                if kids:
+                    self.pid = int(kids[0])
+            except OSError:
+                pass
+            if self.pid is None:
+                time.sleep(0.005)
+        if self.pid is not None:
+            with open(os.path.join(os.path.dirname(outdir), "serve.pid"), "w") as f:
+                f.write(str(self.pid))
+        self.api = None
+
+    def wait_port(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            with open(self.err_path, errors="replace") as f:
+                m = re.search(r"HTTP on https?://[^\s/]*:(\d+)", f.read())
+            if m:
+                self.api = Api(int(m.group(1)))
+                return True
+            time.sleep(0.01)
+        return False
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.pid is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            if self.pid is not None:
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.proc.wait()
+        try:
+            os.unlink(os.path.join(os.path.dirname(self.outdir), "serve.pid"))
+        except OSError:
+            pass
+        return self.proc.returncode
+
+
+def kv(**items):
+    print(" ".join(f"{k}={v}" for k, v in items.items()), flush=True)
+
+
+def cmd_throughput(args_file, outdir, topic, target, interval_ms, timeout_s, broker_pid):
+    target, interval, timeout_s, broker_pid = int(target), int(interval_ms) / 1000, float(timeout_s), int(broker_pid)
+    b0 = cpu_seconds(broker_pid) if broker_pid else None
+    serve = Serve(outdir, args_file)
+    status = "ok"
+    if not serve.wait_port():
+        status = "no-http"
+    t_first = c_first = cpu_first = t_ready = None
+    t_done = cpu_done = None
+    last = (0, 0, 0, 0)
+    b_done = None
+    deadline = serve.t0 + timeout_s
+    with open(os.path.join(outdir, "samples.tsv"), "w") as samples:
+        while status == "ok":
+            if not serve.alive():
+                status = "serve-exited"
+                break
+            t = time.time()
+            if t_ready is None and serve.api.get("/readyz")[0] == 200:
+                t_ready = t - serve.t0
+            tot = serve.api.totals(topic)
+            cpu = cpu_seconds(serve.pid)
+            if tot is not None:
+                last = tot
+                samples.write(f"{t - serve.t0:.3f}\t{tot[0]}\t{cpu}\n")
+                if tot[0] > 0 and t_first is None:
+                    t_first, c_first, cpu_first = t - serve.t0, tot[0], cpu
+                if tot[0] >= target:
+                    t_done, cpu_done = t - serve.t0, cpu
+                    b_done = cpu_seconds(broker_pid) if broker_pid else None
+                    break
+            if t > deadline:
+                status = "timeout"
+                break
+            time.sleep(max(0.0, interval - (time.time() - t)))
+    serve.stop()
+    consumed, count, late, malformed = last
+    if status == "ok":
+        if consumed != target:
+            status = f"consumed:{consumed}!={target}"
+        elif count != target:
+            status = f"count:{count}!={target}"
+        elif late or malformed:
+            status = f"late:{late},malformed:{malformed}"
+    broker_cpu = "-" if b0 is None or b_done is None else f"{b_done - b0:.2f}"
+    kv(status=status, t_done=f"{t_done:.3f}" if t_done is not None else "-",
+       cpu_done=f"{cpu_done:.2f}" if cpu_done is not None else "-",
+       t_first=f"{t_first:.3f}" if t_first is not None else "-",
+       t_ready=f"{t_ready:.3f}" if t_ready is not None else "-",
+       c_first=c_first if c_first is not None else "-",
+       cpu_first=f"{cpu_first:.2f}" if cpu_first is not None else "-",
+       broker_cpu=broker_cpu, consumed=consumed, exit=serve.proc.returncode)
+
+
+def cmd_latency(serve_args, produce_args, input_path, outdir, topic, rate, duration, sample_ms, timeout_s):
+    rate, duration, sample, timeout_s = int(rate), float(duration), int(sample_ms) / 1000, float(timeout_s)
+    total = int(rate * duration)
+    with open(input_path, "rb") as f:
+        lines = [l if l.endswith(b"\n") else l + b"\n" for l in f.read().splitlines(keepends=True)]
+    lines = (lines * (total // len(lines) + 1))[:total]
+    serve = Serve(outdir, serve_args)
+    status = "ok"
+    if not serve.wait_port():
+        status = "no-http"
+    deadline = time.monotonic() + timeout_s
+    while status == "ok":  # ready: partitions assigned, state restored, changelog read
+        s, _ = serve.api.get("/readyz")
+        if s == 200:
+            break
+        if not serve.alive():
+            status = "serve-exited"
+        elif time.monotonic() > deadline:
+            status = "not-ready"
+        time.sleep(0.05)
+    t_ready = time.time() - serve.t0
+    time.sleep(1.0)
+    pacer_log = []
+    written = [0]
+    producer = None
+    if status == "ok":
+        producer = subprocess.Popen(read_args(produce_args), stdin=subprocess.PIPE,
+                                    stdout=open(os.path.join(outdir, "produce.out"), "w"),
+                                    stderr=open(os.path.join(outdir, "produce.err"), "w"))
+        with open(os.path.join(os.path.dirname(outdir), "produce.pid"), "w") as f:
+            f.write(str(producer.pid))
+
+        def pace():
+            # Absolute schedule: by time x after the start, rate * x lines have been written
+            # (a late wake-up catches up at once). Written in chunks of at most 1 ms.
+            start = time.monotonic()
+            sent = 0
+            try:
+                while sent < total:
+                    due = min(total, int((time.monotonic() - start) * rate) + 1)
+                    if due > sent:
+                        producer.stdin.write(b"".join(lines[sent:due]))
+                        producer.stdin.flush()
+                        sent = due
+                        pacer_log.append((time.time(), sent))
+                    else:
+                        time.sleep(max(0.0, min(0.001, (sent + 1) / rate - (time.monotonic() - start))))
+            except (BrokenPipeError, OSError):
+                pass
+            written[0] = sent
+            try:
+                producer.stdin.close()
+            except OSError:
+                pass
+
+        pacer = threading.Thread(target=pace, daemon=True)
+        pacer.start()
+    samples = []
+    rng = random.Random(7)
+    final = None
+    last = (0, 0, 0, 0)
+    while status == "ok":
+        t_req = time.time()
+        tot = serve.api.totals(topic)
+        t_resp = time.time()
+        if tot is not None:
+            last = tot
+            samples.append(((t_req + t_resp) / 2, tot[0], t_resp - t_req))
+        if not serve.alive():
+            status = "serve-exited"
+            break
+        if producer.poll() is not None and not pacer.is_alive():
+            if final is None:
+                final = time.monotonic()
+            if tot is not None and tot[0] >= written[0]:
+                break
+            if time.monotonic() - final > 30:
+                status = "view-incomplete"
+                break
+        time.sleep(sample * rng.uniform(0.5, 1.5))
+    s, metrics = serve.api.get("/metrics") if serve.api else (None, b"")
+    with open(os.path.join(outdir, "metrics.txt"), "wb") as f:
+        f.write(metrics)
+    if producer is not None:
+        pacer.join()
+        try:
+            producer.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            producer.kill()
+            producer.wait()
+        try:
+            os.unlink(os.path.join(os.path.dirname(outdir), "produce.pid"))
+        except OSError:
+            pass
+    serve_cpu = cpu_seconds(serve.pid)
+    serve.stop()
+    with open(os.path.join(outdir, "samples.tsv"), "w") as f:
+        for t, c, rtt in samples:
+            f.write(f"{t * 1000:.3f}\t{c}\t{rtt * 1000:.3f}\n")
+    with open(os.path.join(outdir, "pacer.tsv"), "w") as f:
+        for t, n in pacer_log:
+            f.write(f"{t * 1000:.3f}\t{n}\n")
+    send_s = (pacer_log[-1][0] - pacer_log[0][0]) if len(pacer_log) > 1 else 0
+    consumed, count, late, malformed = last
+    if status == "ok" and producer.returncode != 0:
+        status = f"produce-exit:{producer.returncode}"
+    if status == "ok" and (late or malformed):
+        status = f"late:{late},malformed:{malformed}"
+    kv(status=status, written=written[0], consumed=consumed,
+       rate=int(written[0] / send_s) if send_s > 0 else 0, t_ready=f"{t_ready:.2f}",
+       serve_cpu=f"{serve_cpu:.2f}" if serve_cpu is not None else "-", exit=serve.proc.returncode)
+
+
+def quantile(sorted_values, q):  # nearest rank
+    if not sorted_values:
+        return None
+    return sorted_values[max(0, math.ceil(q * len(sorted_values)) - 1)]
+
+
+def histogram_quantiles(metrics_path, name, qs):
+    buckets = []
+    with open(metrics_path, errors="replace") as f:
+        for line in f:
+            if line.startswith(name + "_bucket"):
+                m = re.search(r'le="([^"]+)"\}\s+(\S+)', line)
+                if m:
+                    le = math.inf if m.group(1) == "+Inf" else float(m.group(1))
+                    buckets.append((le, float(m.group(2))))
+    buckets.sort()
+    if not buckets or buckets[-1][1] == 0:
+        return [None for _ in qs], 0
+    total = buckets[-1][1]
+    out = []
+    for q in qs:  # as Prometheus' histogram_quantile: linear within the bucket
+        rank = q * total
+        prev_le, prev_c = 0.0, 0.0
+        for le, c in buckets:
+            if c >= rank:
+                if math.isinf(le):
+                    out.append(-prev_le)  # beyond the largest bound: negative = "more than" 
+                elif c == prev_c:
+                    out.append(le)
+                else:
+                    out.append(prev_le + (le - prev_le) * (rank - prev_c) / (c - prev_c))
+                break
+            prev_le, prev_c = le, c
+    return out, int(total)
+
+
+def fmt_ms(v):
+    return "-" if v is None else f"{v:.1f}"
+
+
+def fmt_hist(v):  # seconds -> ms; a negative value is "beyond the largest bucket bound"
+    return "-" if v is None else (f">{-v * 1000:.0f}" if v < 0 else f"{v * 1000:.1f}")
+
+
+def cmd_analyze(samples_path, stamps_path, pacer_path, metrics_path, warmup_ms):
+    warmup_ms = float(warmup_ms)
+    with open(stamps_path) as f:
+        stamps = sorted(int(l) for l in f if l.strip().lstrip("-").isdigit())
+    samples = []
+    with open(samples_path) as f:
+        for l in f:
+            t, c, rtt = l.split()
+            samples.append((float(t), int(c), float(rtt)))
+    pacer = []
+    with open(pacer_path) as f:
+        for l in f:
+            t, n = l.split()
+            pacer.append((float(t), int(n)))
+    n = len(stamps)
+    delays, delays_pacer = [], []
+    rtts = []
+    reached_end = False
+    import bisect
+    pacer_counts = [c for _, c in pacer]
+    for t, c, rtt in samples:
+        if c <= 0 or c > n or reached_end:
+            continue
+        if c == n:
+            reached_end = True  # later samples would only measure the idle time after the end
+        send = stamps[c - 1]
+        if send < stamps[0] + warmup_ms:
+            continue
+        delays.append(t - send)
+        rtts.append(rtt)
+        i = bisect.bisect_left(pacer_counts, c)  # the pacer's write that contained message c
+        if i < len(pacer):
+            delays_pacer.append(t - pacer[i][0])
+    delays.sort()
+    delays_pacer.sort()
+    rtts.sort()
+    (h50, h99), h_count = histogram_quantiles(metrics_path, "speedlayer_processing_latency_seconds", [0.5, 0.99])
+    txns = 0
+    with open(metrics_path, errors="replace") as f:
+        for line in f:
+            if line.startswith("speedlayer_transactions_total"):
+                txns = int(float(line.split()[-1]))
+    # Transactions happen only while records flow: from the first send to the last sample.
+    span = (samples[-1][0] - stamps[0]) if samples and stamps else 0
+    cycle = span / txns if txns else None
+    kv(samples=len(delays), p50=fmt_ms(quantile(delays, 0.5)), p99=fmt_ms(quantile(delays, 0.99)),
+       max=fmt_ms(delays[-1] if delays else None),
+       pacer_p50=fmt_ms(quantile(delays_pacer, 0.5)), pacer_p99=fmt_ms(quantile(delays_pacer, 0.99)),
+       rtt_p50=fmt_ms(quantile(rtts, 0.5)),
+       hist_p50=fmt_hist(h50), hist_p99=fmt_hist(h99), hist_count=h_count, stamps=n,
+       txns=txns, txn_cycle=fmt_ms(cycle))
+
+
+def cmd_views_bench(json_path):
+    with open(json_path) as f:
+        data = json.load(f)
+    for b in data.get("benchmarks", []):
+        if b.get("aggregate_name", "median") != "median" or "items_per_second" not in b:
+            continue
+        print(b.get("run_name", b["name"]), int(b["items_per_second"]))
+
+
+if __name__ == "__main__":
+    {"throughput": cmd_throughput, "latency": cmd_latency, "analyze": cmd_analyze,
+     "views-bench": cmd_views_bench}[sys.argv[1]](*sys.argv[2:])
+EOF
+
+create_topics() { # TOPIC...
+  "$py" "$tmp/admin.py" create "$brokers" "$PARTITIONS" "$@" >>"$tmp/admin.log" 2>&1 ||
+    { tail -n 20 "$tmp/admin.log" >&2; die "could not create topics $*"; }
+  created_topics+=("$@")
+}
+
+end_offsets() { # TOPIC: sum of the partitions' end offsets
+  local args=() p
+  for ((p = 0; p < PARTITIONS; p++)); do args+=(-t "$1:$p:-1"); done
+  kcat -Q -b "$brokers" "${args[@]}" 2>>"$tmp/kcat.log" | awk '/ offset /{ s += $NF } END { print s + 0 }'
+}
+
+write_args() { # FILE ARG...: one argument per line, for the probe
+  local f=$1
+  shift
+  printf '%s\n' "$@" >"$f"
+}
+
+timefile() { # DIR -> "wall user sys rss_kib" of /usr/bin/time (its last line)
+  tail -n1 "$1/time.txt" 2>/dev/null || echo "- - - 0"
+}
+
+serve_cmd() { # FILE TOPIC NAME COMMIT_INTERVAL: the serve command line, fresh group/topics per NAME
+  write_args "$1" "$tmp/speedlayer" serve --brokers "$2" --topic "$3" --group "$prefix-$4-group" \
+    --changelog-topic "$prefix-$4-changelog" --output-topic "$prefix-$4-views" \
+    --transactional-id "$prefix-$4-txn" --listen 127.0.0.1:0 --window 60s \
+    --commit-interval "$5" ${serve_args[@]+"${serve_args[@]}"}
+  created_topics+=("$prefix-$4-changelog" "$prefix-$4-views")
+}
+
+median_of() { # COLUMN FILE: median of a numeric column (lower middle for an even count)
+  sort -k"$1,$1"n "$2" | awk -v c="$1" '{ v[NR] = $c } END { if (NR) print v[int((NR + 1) / 2)] }'
+}
+
+# ---------------------------------------------------------------------------------------
+# Input: the producer benchmark's deterministic lines (gen_messages.py), SIZE bytes each,
+# starting with a unique 7-digit number (or, with --no-ids, the word "message").
+
+failed=0
+input="$tmp/messages.txt"
+needed=$messages
+lat_msgs=$((rate * duration))
+((lat_msgs > needed)) && needed=$lat_msgs
+if has_phase throughput || has_phase latency; then
+  log "generating $needed messages of $size bytes"
+  python3 "$root/bench/gen_messages.py" "$needed" "$size" "$input" >/dev/null
+  if ((no_ids)); then sed -i -E 's/^[0-9]{7}/message/' "$input"; fi
+  printf 'default_topic: unused\nroutes: []\n' >"$tmp/routes-none.yaml"
+  # Warm-up: on a fresh broker the first idempotent producer waits for a producer id.
+  create_topics "$prefix-warmup"
+  head -n 1000 "$input" | kcat -P -b "$brokers" -t "$prefix-warmup" -X enable.idempotence=true \
+    -X acks=all 2>>"$tmp/kcat.log" || die "warm-up produce with kcat failed (see $tmp/kcat.log)"
+fi
+
+# ---------------------------------------------------------------------------------------
+# Phase 1: pure aggregation, no Kafka (bench/views_bench.cc)
+
+vb_rows="$tmp/views-bench.txt"
+: >"$vb_rows"
+vb_note="" vb_built=""
+if has_phase views-bench; then
+  if ((views_bench_given == 0)); then
+    views_bench="$root/build/bench/views_bench"
+    if [[ ! -x "$views_bench" && -f "$root/bench/views_bench.cc" ]] &&
+      grep -q 'views_bench' "$root/bench/CMakeLists.txt" 2>/dev/null; then
+      if grep -q '^SPEEDLAYER_BENCH:BOOL=ON' "$root/build/CMakeCache.txt" 2>/dev/null; then
+        log "building views_bench (cmake --build build --target views_bench)"
+        nice -n 19 cmake --build "$root/build" --target views_bench >"$tmp/views-bench-build.log" 2>&1 ||
+          log "building views_bench failed (see the report)"
+        vb_built="build/ (cmake --build build --target views_bench)"
+      else
+        # build/ was configured without benchmarks: never reconfigure someone's build tree;
+        # build the one target in a private tree instead (same default build type).
+        views_bench="$tmp/vb-build/bench/views_bench"
+        log "building views_bench in a private build tree (build/ has SPEEDLAYER_BENCH=OFF)"
+        { cmake -S "$root" -B "$tmp/vb-build" -G Ninja -DSPEEDLAYER_BENCH=ON -DSPEEDLAYER_TESTS=OFF &&
+          nice -n 19 cmake --build "$tmp/vb-build" --target views_bench; } >"$tmp/views-bench-build.log" 2>&1 ||
+          log "building views_bench failed (see the report)"
+        vb_built="a private build tree of the working tree (RelWithDebInfo)"
+      fi
+    fi
+  fi
+  if [[ -x "$views_bench" ]]; then
+    cp "$views_bench" "$tmp/views_bench"
+    log "running views_bench"
+    if "$tmp/views_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+      --benchmark_format=json --benchmark_out="$tmp/views-bench.json" \
+      --benchmark_out_format=json >/dev/null 2>"$tmp/views-bench.err"; then
+      "$py" "$tmp/probe.py" views-bench "$tmp/views-bench.json" >"$vb_rows"
+      vb_note="views_bench${vb_built:+ built in $vb_built}, median of 3 repetitions"
+    else
+      vb_note="$views_bench failed: $(tail -n1 "$tmp/views-bench.err")"
+    fi
+  elif [[ -f "$root/bench/views_bench.cc" ]]; then
+    vb_note="bench/views_bench.cc exists but no views_bench binary (not in bench/CMakeLists.txt, or the build failed: $(grep -m1 -i 'error' "$tmp/views-bench-build.log" 2>/dev/null || echo 'not built'))"
+  else
+    vb_note="no bench/views_bench.cc"
+  fi
+fi
+vb_rate() { awk -v n="$1" '$1 == n { print $2 }' "$vb_rows"; }
+vb_add=$(vb_rate BM_Add/5000)
+vb_add_ss=$(vb_rate BM_Add/200000)
+vb_extract=$(vb_rate BM_ExtractText/0)
+vb_combined=""
+if [[ -n "$vb_add" && -n "$vb_extract" ]]; then  # extract + add per record
+  vb_combined=$(awk -v a="$vb_add" -v e="$vb_extract" 'BEGIN { printf "%d", 1 / (1 / a + 1 / e) }')
+fi
+
+# ---------------------------------------------------------------------------------------
+# Phase 2: throughput from a pre-filled topic
+
+tp_runs="$tmp/throughput-runs.txt"  # run records seconds ready_s first_s rate steady_rate cpu_s per_cpu steady_per_cpu rss_mib broker_cpu load1 check
+: >"$tp_runs"
+fill_desc=""
+if has_phase throughput; then
+  t_in="$prefix-fill"
+  create_topics "$t_in"
+  log "filling $t_in with $messages messages (speedlayer produce)"
+  head -n "$messages" "$input" >"$tmp/fill.txt"
+  "$tmp/speedlayer" produce --brokers "$brokers" --topic "$t_in" --routes "$tmp/routes-none.yaml" \
+    --input "$tmp/fill.txt" --dead-letter "$tmp/dead-letter.jsonl" >/dev/null 2>"$tmp/fill.err" ||
+    { tail -n 5 "$tmp/fill.err" >&2; die "filling the topic failed"; }
+  rm -f "$tmp/fill.txt"
+  filled=$(end_offsets "$t_in")
+  ((filled == messages)) || die "the filled topic holds $filled records, not $messages"
+  fill_desc=$(grep -o 'delivered.*' "$tmp/fill.err" | tail -n1)
+  for ((r = 1; r <= repeat; r++)); do
+    sleep "$settle"
+    d="$tmp/tp-$r"
+    mkdir -p "$d"
+    serve_cmd "$d/serve.args" "$brokers" "$t_in" "tp$r" 100ms
+    log "throughput run $r/$repeat: serve until /v1/topics shows consumed == $messages"
+    res=$("$py" "$tmp/probe.py" throughput "$d/serve.args" "$d" "$t_in" "$messages" "$poll_ms" 600 "$broker_pid")
+    log "  $res"
+    declare -A R=()
+    for pair in $res; do R[${pair%%=*}]=${pair#*=}; done
+    read -r wall user sys rss_kib < <(timefile "$d")
+    check=${R[status]}
+    if [[ "$check" != ok ]]; then
+      failed=1
+      log "serve's standard error ends with:"
+      tail -n 5 "$d/serve.err" >&2
+    fi
+    row=$(awk -v n="$messages" -v td="${R[t_done]}" -v tr="${R[t_ready]}" -v tf="${R[t_first]}" \
+      -v cf="${R[c_first]}" -v cpu="${R[cpu_done]}" -v cpuf="${R[cpu_first]}" -v rss="$rss_kib" \
+      -v b="${R[broker_cpu]}" -v r="$r" -v check="$check" -v load="$(cut -d" " -f1 /proc/loadavg)" '
+      BEGIN {
+        ok = (td != "-" && tf != "-")
+        rate = (ok && td > 0) ? sprintf("%d", n / td) : "-"
+        steady = (ok && td > tf) ? sprintf("%d", (n - cf) / (td - tf)) : "-"
+        per = (ok && cpu > 0) ? sprintf("%d", n / cpu) : "-"
+        steady_per = (ok && cpu > cpuf) ? sprintf("%d", (n - cf) / (cpu - cpuf)) : "-"
+        printf "%s %s %s %s %s %s %s %s %s %s %.1f %s %s %s\n", r, n, td, tr, tf, rate, steady, cpu, per,
+          steady_per, rss / 1024, b, load, check
+      }')
+    echo "$row" >>"$tp_runs"
+    log "  $row"
+    unset R
+  done
+fi
+
+# ---------------------------------------------------------------------------------------
+# Phase 3: produce-to-view latency at a steady rate
+
+lat_runs="$tmp/latency-runs.txt"
+: >"$lat_runs"
+if has_phase latency; then
+  head -n "$lat_msgs" "$input" >"$tmp/latency-input.txt"
+  for ci in ${intervals//,/ }; do
+    sleep "$settle"
+    d="$tmp/lat-$ci"
+    mkdir -p "$d"
+    t_lat="$prefix-lat-$ci"
+    create_topics "$t_lat"
+    serve_cmd "$d/serve.args" "$brokers" "$t_lat" "lat$ci" "$ci"
+    write_args "$d/produce.args" "$tmp/speedlayer" produce --brokers "$brokers" --topic "$t_lat" \
+      --routes "$tmp/routes-none.yaml" --dead-letter "$tmp/dead-letter-lat.jsonl"
+    log "latency run, --commit-interval $ci: $rate msg/s for $duration s"
+    res=$("$py" "$tmp/probe.py" latency "$d/serve.args" "$d/produce.args" "$tmp/latency-input.txt" \
+      "$d" "$t_lat" "$rate" "$duration" "$sample_ms" 120)
+    log "  $res"
+    declare -A R=()
+    for pair in $res; do R[${pair%%=*}]=${pair#*=}; done
+    read -r wall user sys rss_kib < <(timefile "$d")
+    check=${R[status]}
+    # Send times: the records' CreateTime, stamped by the producer's client at produce().
+    kcat -C -b "$brokers" -t "$t_lat" -e -q -f '%T\n' 2>>"$tmp/kcat.log" >"$d/stamps.txt" || true
+    stamps=$(wc -l <"$d/stamps.txt")
+    [[ "$check" != ok || "$stamps" == "${R[written]}" ]] || check="stamps:$stamps!=${R[written]}"
+    [[ "$check" != ok || "${R[consumed]}" == "${R[written]}" ]] || check="consumed:${R[consumed]}!=${R[written]}"
+    if [[ "$check" != ok ]]; then
+      failed=1
+      log "serve's standard error ends with:"
+      tail -n 5 "$d/serve.err" >&2
+      tail -n 5 "$d/produce.err" >&2 2>/dev/null || true
+    fi
+    declare -A A=()
+    an=$("$py" "$tmp/probe.py" analyze "$d/samples.tsv" "$d/stamps.txt" "$d/pacer.tsv" "$d/metrics.txt" "$warmup_ms")
+    log "  $an"
+    for pair in $an; do A[${pair%%=*}]=${pair#*=}; done
+    cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { if (u == "-") print "-"; else printf "%.2f", u + s }')
+    rss_mib=$(awk -v k="$rss_kib" 'BEGIN { printf "%.1f", k / 1024 }')
+    echo "$ci ${R[written]} ${R[rate]} ${A[samples]} ${A[p50]} ${A[p99]} ${A[max]} ${A[pacer_p50]} ${A[pacer_p99]} ${A[hist_p50]} ${A[hist_p99]} ${A[hist_count]} ${A[txns]} ${A[txn_cycle]} $cpu $rss_mib $(cut -d" " -f1 /proc/loadavg) $check" >>"$lat_runs"
+    unset R A
+  done
+fi
+load_end=$(load_now)
+
+# ---------------------------------------------------------------------------------------
+# Report
+
+echo "# serve_bench $started_at host=$(hostname) cpus=$(nproc)"
+echo "# load at start: $load_start"
+echo "# brokers: $brokers, $broker_desc; input topics: $PARTITIONS partitions, fresh group/changelog/output per run"
+echo "# speedlayer: $speedlayer (built $sl_built, tree $sl_version)${serve_args[*]:+ serve args: ${serve_args[*]}}"
+echo "# input: gen_messages.py lines of $size bytes, sent by speedlayer produce as JSON strings ($((size + 2)) bytes)$( ((no_ids)) && echo ', message numbers replaced by a fixed word' || echo ', each with a unique 7-digit number term')"
+echo "# load at end: $load_end"
+echo "# niceness of the measured processes: $(nice)"
+
+if has_phase views-bench; then
+  echo "#"
+  echo "# pure aggregation without Kafka: ${vb_note}"
+  if [[ -s "$vb_rows" ]]; then
+    printf '%-28s %14s\n' benchmark items_per_s
+    while read -r name ips; do printf '%-28s %14s\n' "$name" "$ips"; done <"$vb_rows"
+    [[ -z "$vb_combined" ]] || printf '%-28s %14s\n' "extract+add(5000)" "$vb_combined"
+  fi
+fi
+
+tp_per=""
+if has_phase throughput; then
+  echo "#"
+  echo "# throughput: serve --window 60s --commit-interval 100ms on a pre-filled topic of $messages messages ($fill_desc)"
+  echo "# seconds: serve start until /v1/topics showed consumed == $messages (polled every ${poll_ms} ms); ready_s: until /readyz said ready;"
+  echo "#   first_s: until the first committed records showed in /v1/topics; steady_recs_per_s: (records - first seen) / (seconds - first_s)"
+  echo "# cpu_s: user+sys of the serve process at that moment (/proc); recs_per_cpu_s = records / cpu_s (the per-core figure, start-up included);"
+  echo "#   steady_recs_per_cpu_s: the same from the first visible records on; broker_cpu_s: the broker's CPU meanwhile (own broker only)"
+  tp_fmt='%-6s %9s %8s %8s %8s %10s %17s %7s %14s %21s %12s %12s %6s %s\n'
+  # shellcheck disable=SC2059
+  printf "$tp_fmt" run records seconds ready_s first_s recs_per_s steady_recs_per_s cpu_s \
+    recs_per_cpu_s steady_recs_per_cpu_s peak_rss_mib broker_cpu_s load1 check
+  while read -r -a f; do
+    # shellcheck disable=SC2059
+    printf "$tp_fmt" "${f[@]}"
+  done <"$tp_runs"
+  if ((repeat > 1)); then
+    med=(median "$messages")
+    for ((col = 3; col <= 13; col++)); do med+=("$(median_of "$col" "$tp_runs")"); done
+    # shellcheck disable=SC2059
+    printf "$tp_fmt" "${med[@]}" -
+  fi
+  tp_per=$(median_of 9 "$tp_runs")
+  tp_steady_per=$(median_of 10 "$tp_runs")
+  tp_rate=$(median_of 6 "$tp_runs")
+  if awk '$14 != "ok"' "$tp_runs" | grep -q .; then tp_per="" tp_steady_per=""; fi
+fi
+
+declare -A p99_of=()
+if has_phase latency; then
+  echo "#"
+  echo "# latency: $rate msg/s for ${duration} s into a fresh topic, /v1/topics sampled every ~${sample_ms} ms (jittered);"
+  echo "#   view_p50/p99/max_ms: sample time - CreateTime of the c-th record, c = consumed in that sample (messages of the first ${warmup_ms} ms left out)"
+  echo "#   pacer_p50/p99_ms: the same from the time the line was written to the producer's stdin"
+  echo "#   hist_p50/p99_ms: serve's speedlayer_processing_latency_seconds (record timestamp -> processed, before the commit), interpolated in its buckets"
+  echo "#   txns: committed transactions (speedlayer_transactions_total); txn_cycle_ms: first send to last sample / txns (commit interval + commit time)"
+  printf '%-15s %7s %10s %7s %11s %11s %11s %12s %12s %11s %11s %10s %5s %12s %6s %12s %6s %s\n' commit_interval sent \
+    sent_per_s samples view_p50_ms view_p99_ms view_max_ms pacer_p50_ms pacer_p99_ms hist_p50_ms \
+    hist_p99_ms hist_count txns txn_cycle_ms cpu_s peak_rss_mib load1 check
+  while read -r ci sent srate ns p50 p99 mx pp50 pp99 h50 h99 hc tx tc cpu rss load check; do
+    printf '%-15s %7s %10s %7s %11s %11s %11s %12s %12s %11s %11s %10s %5s %12s %6s %12s %6s %s\n' "$ci" "$sent" \
+      "$srate" "$ns" "$p50" "$p99" "$mx" "$pp50" "$pp99" "$h50" "$h99" "$hc" "$tx" "$tc" "$cpu" "$rss" "$load" "$check"
+    [[ "$check" == ok ]] && p99_of[$ci]=$p99
+  done <"$lat_runs"
+fi
+
+# Targets: a figure whose run failed its checks counts as not met.
+yesno() { awk -v a="$1" -v b="$2" -v op="$3" 'BEGIN { if (a == "" || a == "-") print "n/a"; else if (op == "ge") print (a + 0 >= b ? "yes" : "no"); else print (a + 0 < b ? "yes" : "no") }'; }
+targets="targets"
+if has_phase throughput; then
+  targets+=" serve_recs_per_s=${tp_rate:-n/a} serve_recs_per_cpu_s=${tp_per:-n/a} serve_steady_recs_per_cpu_s=${tp_steady_per:-n/a}"
+  targets+=" serve_per_core_ge_1m=$(yesno "$tp_per" "$AGG_TARGET" ge)"
+fi
+if has_phase views-bench; then
+  targets+=" aggregation_recs_per_s=${vb_combined:-n/a} aggregation_ge_1m=$(yesno "$vb_combined" "$AGG_TARGET" ge)"
+fi
+if has_phase latency; then
+  for ci in ${intervals//,/ }; do
+    targets+=" p99_ms_commit_${ci}=${p99_of[$ci]:-n/a} p99_lt_20ms_commit_${ci}=$(yesno "${p99_of[$ci]:-}" "$P99_TARGET_MS" lt)"
+  done
+fi
+targets+=" checks=$( ((failed)) && echo failed || echo ok)"
+echo "$targets"
+exit "$failed"

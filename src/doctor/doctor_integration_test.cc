@@ -1,0 +1,304 @@
+// `speedlayer doctor` and the fail-fast start of produce/consume/serve against a real broker
+// with a PLAINTEXT, a SASL_SSL (SCRAM-SHA-512, TLS) and a misadvertised EXTERNAL listener
+// (fixture kafka_secure), run as a user runs them: the built binary, settings from flags or
+// the environment, output read from stdout/stderr.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+#include "broker/secure_broker.h"
+#include "kafka/diagnosis.h"
+#include "kafka/tls_probe.h"
+#include "support/child_process.h"
+
+namespace speedlayer::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* kWrongPassword = "wrong-Pa55-4e1d9c";
+
+class DoctorIntegration : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    b_ = secure_broker();
+    dir_ = temp_dir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+  }
+  // SASL_SSL settings as flags; `password_file` and `ca` replaceable.
+  std::vector<std::string> secure_flags(const std::string& password_file = "",
+                                        const std::string& ca = "") const {
+    return {"--brokers", b_.sasl_ssl, "--security-protocol", "sasl_ssl", "--sasl-mechanism",
+            "SCRAM-SHA-512", "--sasl-username", b_.username, "--sasl-password-file",
+            password_file.empty() ? b_.password_file : password_file, "--ssl-ca",
+            ca.empty() ? b_.ca : ca};
+  }
+  std::string wrong_password_file() const {
+    std::string path = dir_ + "/wrong-password";
+    std::ofstream(path) << kWrongPassword << "\n";
+    return path;
+  }
+  std::vector<std::string> cmd(std::initializer_list<std::string> head,
+                               const std::vector<std::string>& tail) const {
+    std::vector<std::string> argv{speedlayer_bin()};
+    argv.insert(argv.end(), head.begin(), head.end());
+    argv.insert(argv.end(), tail.begin(), tail.end());
+    return argv;
+  }
+  void expect_no_secret(const ChildProcess& p) const {
+    for (const auto* secret : {kWrongPassword, b_.password.c_str()}) {
+      EXPECT_EQ(p.out().find(secret), std::string::npos) << "password on stdout:\n" << p.out();
+      EXPECT_EQ(p.err().find(secret), std::string::npos) << "password on stderr:\n" << p.err();
+    }
+  }
+  SecureBroker b_;
+  std::string dir_;
+};
+
+void append(std::vector<std::string>& argv, std::initializer_list<std::string> more) {
+  argv.insert(argv.end(), more.begin(), more.end());
+}
+
+// Whether `text` holds `what`, ignoring the report's line wrapping (a newline and the
+// indentation after it count as one space).
+bool contains(const std::string& text, const std::string& what) {
+  std::string flat;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\n' && i + 1 < text.size() && text[i + 1] == ' ') {
+      while (i + 1 < text.size() && text[i + 1] == ' ') ++i;
+      flat += ' ';
+    } else {
+      flat += text[i];
+    }
+  }
+  return flat.find(what) != std::string::npos;
+}
+
+TEST_F(DoctorIntegration, HealthyPlaintextBrokerIsExit0WithAProbeRoundTrip) {
+  std::string topic = unique_topic("doctor-plain");
+  ChildProcess p(cmd({"doctor", "--brokers", b_.plaintext, "--topic", topic}, {}));
+  ASSERT_EQ(p.wait_for(120s), 0) << p.out() << p.err();
+  const std::string out = p.out();
+  EXPECT_TRUE(contains(out, "1. bootstrap OK")) << out;
+  EXPECT_TRUE(contains(out, "2. tls       SKIP")) << out;
+  EXPECT_TRUE(contains(out, "3. sasl      SKIP")) << out;
+  EXPECT_TRUE(contains(out, "4. metadata  OK")) << out;
+  EXPECT_TRUE(contains(out, "1 broker, all reachable from here")) << out;
+  EXPECT_TRUE(contains(out, "5. probe     OK")) << out;
+  EXPECT_TRUE(contains(out, "read back")) << out;
+  EXPECT_TRUE(contains(out, "result: healthy (exit 0)")) << out;
+  std::printf("doctor (plaintext, probe) took %.2f s\n", p.elapsed().count());
+
+  ChildProcess j(cmd({"doctor", "--brokers", b_.plaintext, "--json"}, {}));
+  ASSERT_EQ(j.wait_for(60s), 0) << j.out() << j.err();
+  auto report = nlohmann::json::parse(j.out());
+  EXPECT_EQ(report["exit_code"], 0);
+  EXPECT_EQ(report["brokers"].size(), 1u);
+  EXPECT_EQ(report["brokers"][0]["address"], b_.plaintext);
+  EXPECT_EQ(report["brokers"][0]["reachable"], true);
+  EXPECT_EQ(report["brokers"][0]["scope"], "loopback");
+}
+
+TEST_F(DoctorIntegration, SaslSslWithGoodCredentialsFromTheEnvironment) {
+  std::string topic = unique_topic("doctor-secure");
+  // As a pod would get them: environment only (Strimzi client-examples style).
+  ChildProcess p({speedlayer_bin(), "doctor", "--topic", topic},
+                 {.env = {{"KAFKA_BROKERS", b_.sasl_ssl},
+                          {"KAFKA_SECURITY_PROTOCOL", "SASL_SSL"},
+                          {"KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"},
+                          {"KAFKA_SASL_USERNAME", b_.username},
+                          {"KAFKA_SASL_PASSWORD_FILE", b_.password_file},
+                          {"KAFKA_SSL_CA_LOCATION", b_.ca}}});
+  ASSERT_EQ(p.wait_for(120s), 0) << p.out() << p.err();
+  const std::string out = p.out();
+  EXPECT_TRUE(contains(out, "2. tls       OK")) << out;
+  EXPECT_TRUE(contains(out, "chain verified against CA " + b_.ca)) << out;
+  EXPECT_TRUE(contains(out, "IP:127.0.0.1, DNS:localhost) match 127.0.0.1")) << out;
+  EXPECT_TRUE(contains(out, "3. sasl      OK")) << out;
+  EXPECT_TRUE(contains(out, "authenticated as " + b_.username + " with SCRAM-SHA-512")) << out;
+  EXPECT_TRUE(contains(out, "password from env KAFKA_SASL_PASSWORD_FILE")) << out;
+  EXPECT_TRUE(contains(out, "5. probe     OK")) << out;
+  expect_no_secret(p);
+  std::printf("doctor (sasl_ssl, probe) took %.2f s\n", p.elapsed().count());
+}
+
+TEST_F(DoctorIntegration, CertificateNamesAreCheckedAgainstTheHostUsed) {
+  // localhost is a name in the certificate: fine.
+  std::string port = b_.sasl_ssl.substr(b_.sasl_ssl.rfind(':') + 1);
+  auto flags = secure_flags();
+  flags[1] = "localhost:" + port;
+  ChildProcess p(cmd({"doctor"}, flags));
+  ASSERT_EQ(p.wait_for(60s), 0) << p.out() << p.err();
+  EXPECT_TRUE(contains(p.out(), "match localhost")) << p.out();
+
+  // The same check as a library call, with a name the certificate lacks, a CA that did not
+  // sign it, and a port that does not speak TLS.
+  kafka::TlsSettings tls;
+  tls.ca_location = b_.ca;
+  auto c = kafka::check_tls("127.0.0.1", std::stoi(port), "kafka.example.com", tls, 5s);
+  ASSERT_TRUE(c.handshake) << c.error;
+  EXPECT_TRUE(c.chain_ok) << c.chain_result;
+  EXPECT_FALSE(c.name_ok);
+  EXPECT_EQ(c.names, (std::vector<std::string>{"IP:127.0.0.1", "DNS:localhost"}));
+  EXPECT_TRUE(contains(kafka::describe(c, "kafka.example.com", tls), "do NOT match kafka.example.com"));
+  tls.ca_location = b_.untrusted_ca;
+  auto untrusted = kafka::check_tls("127.0.0.1", std::stoi(port), "127.0.0.1", tls, 5s);
+  ASSERT_TRUE(untrusted.handshake);
+  EXPECT_FALSE(untrusted.chain_ok);
+  EXPECT_TRUE(untrusted.name_ok);
+  // The fixture runs Kafka 3.9: the generation probe (plaintext and over TLS) says so.
+  EXPECT_EQ(kafka::broker_is_kafka4("127.0.0.1", std::stoi(port), "127.0.0.1", true, tls, 5s),
+            std::optional<bool>(false));
+  std::string plain_port = b_.plaintext.substr(b_.plaintext.rfind(':') + 1);
+  EXPECT_EQ(kafka::broker_is_kafka4("127.0.0.1", std::stoi(plain_port), "127.0.0.1", false, tls, 5s),
+            std::optional<bool>(false));
+  auto plain = kafka::check_tls("127.0.0.1", std::stoi(plain_port), "127.0.0.1", tls, 5s);
+  EXPECT_FALSE(plain.handshake);
+  EXPECT_TRUE(contains(plain.hint, "does not seem to speak TLS")) << plain.error << " / " << plain.hint;
+}
+
+TEST_F(DoctorIntegration, ProduceAndConsumeOverSaslSsl) {
+  std::string topic = unique_topic("secure-produce");
+  std::ofstream(dir_ + "/in.txt") << "Hello\nsecure world\n";
+  std::ofstream(dir_ + "/routes.yaml") << "routes: []\n";
+  auto produce_flags = secure_flags();
+  append(produce_flags, {"--topic", topic, "--routes", dir_ + "/routes.yaml", "--input",
+                         dir_ + "/in.txt", "--sync", "--dead-letter", dir_ + "/dlq.jsonl"});
+  ChildProcess p(cmd({"produce"}, produce_flags));
+  ASSERT_EQ(p.wait_for(120s), 0) << p.out() << p.err();
+  EXPECT_TRUE(contains(p.out(), "delivered topic=" + topic)) << p.out();
+  expect_no_secret(p);
+
+  auto consume_flags = secure_flags();
+  append(consume_flags, {"--topic", topic, "--from", "beginning", "--exit-at-end"});
+  ChildProcess c(cmd({"consume"}, consume_flags));
+  ASSERT_EQ(c.wait_for(120s), 0) << c.out() << c.err();
+  EXPECT_TRUE(contains(c.out(), "Hello")) << c.out();
+  EXPECT_TRUE(contains(c.out(), "secure world")) << c.out();
+}
+
+TEST_F(DoctorIntegration, WrongPasswordIsAnAuthenticationErrorAndNeverPrinted) {
+  auto flags = secure_flags(wrong_password_file());
+  ChildProcess d(cmd({"doctor"}, flags));
+  ASSERT_EQ(d.wait_for(60s), 1) << d.out() << d.err();
+  EXPECT_TRUE(contains(d.out(), "3. sasl      FAIL")) << d.out();
+  EXPECT_TRUE(contains(d.out(), "authentication failed for user " + b_.username)) << d.out();
+  EXPECT_TRUE(contains(d.out(), "invalid credentials")) << d.out();
+  EXPECT_TRUE(contains(d.out(), "4. metadata  SKIP")) << d.out();
+  expect_no_secret(d);
+
+  // The same with the password itself on the command line and in the environment.
+  auto inline_flags = flags;
+  inline_flags[9 - 1] = "--sasl-password";
+  inline_flags[9] = kWrongPassword;
+  ChildProcess e(cmd({"doctor", "--json"}, inline_flags),
+                 {.env = {{"KAFKA_SASL_PASSWORD", kWrongPassword}}});
+  ASSERT_EQ(e.wait_for(60s), 1) << e.out() << e.err();
+  EXPECT_EQ(nlohmann::json::parse(e.out())["steps"][2]["status"], "fail");
+  expect_no_secret(e);
+
+  // produce fails fast (well within --connect-timeout) and says why.
+  std::ofstream(dir_ + "/in.txt") << "x\n";
+  auto produce_flags = flags;
+  append(produce_flags,
+         {"--topic", "t", "--input", dir_ + "/in.txt", "--dead-letter", dir_ + "/dlq.jsonl"});
+  ChildProcess p(cmd({"produce"}, produce_flags));
+  auto code = p.wait_for(60s);
+  ASSERT_TRUE(code);
+  EXPECT_NE(*code, 0);
+  EXPECT_LT(p.elapsed(), 15s) << "did not fail fast";
+  EXPECT_TRUE(contains(p.err(), "SASL authentication failed for user '" + b_.username + "'"))
+      << p.err();
+  EXPECT_TRUE(contains(p.err(), "--sasl-password-file")) << p.err();  // the hint
+  expect_no_secret(p);
+  std::printf("produce with a wrong password: exit %d after %.2f s\n", *code, p.elapsed().count());
+
+  auto consume_flags = flags;
+  append(consume_flags, {"--topic", "t", "--exit-at-end"});
+  ChildProcess c(cmd({"consume"}, consume_flags));
+  auto ccode = c.wait_for(60s);
+  ASSERT_TRUE(ccode);
+  EXPECT_NE(*ccode, 0);
+  EXPECT_LT(c.elapsed(), 15s);
+  EXPECT_TRUE(contains(c.err(), "SASL authentication failed")) << c.err();
+  expect_no_secret(c);
+
+  // serve maps the error kind to the exit code: bad credentials are configuration (2).
+  auto serve_flags = flags;
+  append(serve_flags, {"--topic", "t", "--listen", "127.0.0.1:0"});
+  ChildProcess s(cmd({"serve"}, serve_flags));
+  auto scode = s.wait_for(60s);
+  ASSERT_TRUE(scode);
+  EXPECT_EQ(*scode, 2) << s.err();
+  EXPECT_TRUE(contains(s.err(), "SASL authentication failed")) << s.err();
+  expect_no_secret(s);
+}
+
+TEST_F(DoctorIntegration, WrongCaIsATlsErrorThatSaysSo) {
+  auto flags = secure_flags("", b_.untrusted_ca);
+  ChildProcess d(cmd({"doctor"}, flags));
+  ASSERT_EQ(d.wait_for(60s), 1) << d.out() << d.err();
+  const std::string out = d.out();
+  EXPECT_TRUE(contains(out, "2. tls       FAIL")) << out;
+  EXPECT_TRUE(contains(out, "certificate chain not trusted")) << out;
+  EXPECT_TRUE(contains(out, "is not signed by CA " + b_.untrusted_ca)) << out;
+  EXPECT_TRUE(contains(out, "3. sasl      SKIP")) << out;
+
+  std::ofstream(dir_ + "/in.txt") << "x\n";
+  auto produce_flags = flags;
+  append(produce_flags,
+         {"--topic", "t", "--input", dir_ + "/in.txt", "--dead-letter", dir_ + "/dlq.jsonl"});
+  ChildProcess p(cmd({"produce"}, produce_flags));
+  auto code = p.wait_for(60s);
+  ASSERT_TRUE(code);
+  EXPECT_NE(*code, 0);
+  EXPECT_LT(p.elapsed(), 15s) << "did not fail fast";
+  EXPECT_TRUE(contains(p.err(), "TLS with the broker failed")) << p.err();
+  EXPECT_TRUE(contains(p.err(), "certificate verify failed")) << p.err();
+  EXPECT_TRUE(contains(p.err(), "chain NOT trusted by CA " + b_.untrusted_ca)) << p.err();
+  expect_no_secret(p);
+  std::printf("produce with a wrong CA: exit %d after %.2f s\n", *code, p.elapsed().count());
+}
+
+TEST_F(DoctorIntegration, AdvertisedAddressWhereNothingListens) {
+  ChildProcess d(cmd({"doctor", "--brokers", b_.external}, {}));
+  ASSERT_EQ(d.wait_for(60s), 1) << d.out() << d.err();
+  const std::string out = d.out();
+  EXPECT_TRUE(contains(out, "1. bootstrap OK")) << out;
+  EXPECT_TRUE(contains(out, "4. metadata  FAIL")) << out;
+  EXPECT_TRUE(contains(out, "broker 1 at " + b_.advertised)) << out;
+  EXPECT_TRUE(contains(out, "connection refused")) << out;
+  EXPECT_TRUE(contains(out, "advertised.listeners")) << out;
+  EXPECT_TRUE(contains(out, "advertisedHost")) << out;
+  EXPECT_TRUE(contains(out, "alternativeNames")) << out;
+  EXPECT_TRUE(contains(out, "nodePort")) << out;
+
+  ChildProcess j(cmd({"doctor", "--brokers", b_.external, "--json"}, {}));
+  ASSERT_EQ(j.wait_for(60s), 1) << j.out() << j.err();
+  auto report = nlohmann::json::parse(j.out());
+  ASSERT_EQ(report["brokers"].size(), 1u);
+  EXPECT_EQ(report["brokers"][0]["address"], b_.advertised);
+  EXPECT_EQ(report["brokers"][0]["reachable"], false);
+  EXPECT_EQ(report["steps"][3]["status"], "fail");
+
+  // produce gives up within --connect-timeout and says why, instead of waiting 5 minutes.
+  std::ofstream(dir_ + "/in.txt") << "x\n";
+  ChildProcess p(cmd({"produce", "--brokers", b_.external, "--topic", "t", "--input",
+                      dir_ + "/in.txt", "--connect-timeout", "5s", "--dead-letter",
+                      dir_ + "/dlq.jsonl"},
+                     {}));
+  auto code = p.wait_for(60s);
+  ASSERT_TRUE(code);
+  EXPECT_EQ(*code, 3) << p.err();
+  EXPECT_GE(p.elapsed(), 4.5s);
+  EXPECT_LT(p.elapsed(), 12s);
+  EXPECT_TRUE(contains(p.err(), "broker 1 advertises " + b_.advertised)) << p.err();
+  EXPECT_TRUE(contains(p.err(), "which this host cannot reach")) << p.err();
+  EXPECT_TRUE(contains(p.err(), "advertisedHost")) << p.err();
+  std::printf("produce to a misadvertised broker: exit %d after %.2f s\n", *code,
+              p.elapsed().count());
+}
+
+}  // namespace
+}  // namespace speedlayer::testing

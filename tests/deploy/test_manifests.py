@@ -1,0 +1,1161 @@
+"""Offline checks of the Kubernetes / Strimzi manifests in deploy/ (CTest: deploy_manifests).
+
+Every variant (deploy/base, deploy/overlays/external) is rendered with kustomize, then:
+- Strimzi resources are validated against ../shared/schemas/strimzi-v1 with check-jsonschema,
+- core Kubernetes objects with kubernetes-validate (strict, pinned Kubernetes versions),
+- the policy checks a reviewer would otherwise do by eye (check_* below).
+
+Each check_* returns a list of problems. The test_*_catches_* tests feed them broken copies of
+the rendered manifests and require a problem to be found, so that no check passes vacuously.
+"""
+
+import copy
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from conftest import (CLUSTER, NAMESPACE, REPO, STRIMZI_API, STRIMZI_SCHEMA_FILES, VARIANTS,
+                      broker_ids, containers, deployment_container, env_of, file_in_volume,
+                      flag_values, is_strimzi, mount_for, of_kind, one, parse_node_ids,
+                      pod_specs, pool_node_ids, quantity, render, seconds, strimzi_schema_dir)
+
+# Kubernetes versions the core objects must be valid for: a widely deployed one and the
+# newest kubernetes-validate 1.37.0 knows.
+K8S_VERSIONS = ["1.33.0", "1.37.0"]
+
+EXTERNAL_LISTENER_TYPES = {"nodeport", "loadbalancer", "route", "tlsroute", "ingress"}
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+KAFKA_TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+PRODUCER = "speedlayer-producer"
+SERVE = "speedlayer-serve"
+# speedlayer serve's defaults (speedlayer serve --help).
+SERVE_DEFAULTS = {"--group": "speedlayer-serve", "--output-topic": "speedlayer.views",
+                  "--changelog-topic": "speedlayer.changelog"}
+# speedlayer produce's default --flush-timeout.
+DEFAULT_FLUSH_TIMEOUT = "10s"
+
+variants = pytest.mark.parametrize("variant", sorted(VARIANTS))
+
+
+# ----------------------------------------------------------------------------------------
+# Rendering and schemas
+
+
+@variants
+def test_renders_into_namespace_kafka(variant):
+    docs = render(variant)
+    kinds = {d["kind"] for d in docs}
+    for kind in ("Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser", "Deployment", "Service",
+                 "PodDisruptionBudget", "ConfigMap"):
+        assert kind in kinds, "%s: no %s rendered" % (variant, kind)
+    for d in docs:
+        assert d["metadata"].get("namespace") == NAMESPACE, \
+            "%s: %s/%s is not in namespace %s" % (variant, d["kind"], d["metadata"]["name"], NAMESPACE)
+
+
+def strimzi_schema_problems(docs, tmp_path):
+    """check-jsonschema each Strimzi resource against its v1 schema; plus the apiVersion."""
+    problems = []
+    schema_dir = strimzi_schema_dir()
+    by_kind = {}
+    for i, d in enumerate(docs):
+        if not is_strimzi(d):
+            continue
+        if d.get("apiVersion") != STRIMZI_API:
+            problems.append("%s/%s: apiVersion %s, Strimzi 1.x serves only %s"
+                            % (d["kind"], d["metadata"]["name"], d.get("apiVersion"), STRIMZI_API))
+        if d["kind"] not in STRIMZI_SCHEMA_FILES:
+            problems.append("%s/%s: no schema for this Strimzi kind" % (d["kind"], d["metadata"]["name"]))
+            continue
+        f = tmp_path / ("%03d-%s-%s.json" % (i, d["kind"], d["metadata"]["name"]))
+        f.write_text(json.dumps(d))
+        by_kind.setdefault(d["kind"], []).append(f)
+    for kind, files in sorted(by_kind.items()):
+        proc = subprocess.run(
+            [sys.executable, "-m", "check_jsonschema", "--schemafile",
+             str(schema_dir / STRIMZI_SCHEMA_FILES[kind])] + [str(f) for f in files],
+            capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            problems.append("check-jsonschema %s:\n%s%s" % (kind, proc.stdout, proc.stderr))
+    return problems
+
+
+@variants
+def test_strimzi_resources_match_v1_schemas(variant, tmp_path):
+    docs = render(variant)
+    assert any(is_strimzi(d) for d in docs)
+    problems = strimzi_schema_problems(docs, tmp_path)
+    assert not problems, "\n".join(problems)
+
+
+def test_schema_check_catches_the_founding_documents_listener(tmp_path):
+    # The founding document's external listener, mis-indented as it was: `port`, `type` and
+    # `configuration` ended up beside the list item, and `advertisedHost` beside `broker`.
+    docs = render("base")
+    kafka = one(docs, "Kafka")
+    kafka["spec"]["kafka"]["listeners"].append(yaml.safe_load("""
+        name: external
+        port: 9094
+        type: nodeport
+        tls: false
+        configuration:
+          bootstrap:
+            alternativeNames: ["3.10.139.221"]
+          brokers:
+          - broker: 0
+          advertisedHost: "3.10.139.221"
+        """))
+    assert strimzi_schema_problems([kafka], tmp_path)
+    # and the v1beta2 API that Strimzi 1.x no longer serves
+    docs = render("base")
+    topic = of_kind(docs, "KafkaTopic")[0]
+    topic["apiVersion"] = "kafka.strimzi.io/v1beta2"
+    assert strimzi_schema_problems([topic], tmp_path)
+
+
+def core_problems(docs, version):
+    problems = []
+    for d in docs:
+        if is_strimzi(d):
+            continue
+        try:
+            kubernetes_validate.validate(d, version, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            problems.append("%s/%s (Kubernetes %s): %s at %s" % (
+                d["kind"], d["metadata"]["name"], version, e.message,
+                "/".join(str(p) for p in e.path)))
+        except Exception as e:  # unknown kind or version: a failure too, with its reason
+            problems.append("%s/%s (Kubernetes %s): %s" % (d["kind"], d["metadata"]["name"],
+                                                           version, e))
+    return problems
+
+
+@variants
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_core_objects_valid_for_kubernetes(variant, version):
+    docs = render(variant)
+    problems = core_problems(docs, version)
+    assert not problems, "\n".join(problems)
+
+
+def test_core_check_catches_a_misspelled_field():
+    docs = render("base")
+    dep = one(docs, "Deployment", PRODUCER)
+    res = dep["spec"]["template"]["spec"]["containers"][0]["resources"]
+    res["limit"] = res.pop("limits")
+    assert core_problems([dep], K8S_VERSIONS[0])
+
+
+# ----------------------------------------------------------------------------------------
+# Policy checks
+
+
+def check_resources(docs):
+    """Every container, and every Strimzi component we run, has cpu and memory requests and
+    limits, with limits >= requests; the producer has the founding document's numbers."""
+    problems = []
+
+    def check(where, res):
+        res = res or {}
+        for kind in ("requests", "limits"):
+            for r in ("cpu", "memory"):
+                if r not in (res.get(kind) or {}):
+                    problems.append("%s: no %s.%s" % (where, kind, r))
+        for r in ("cpu", "memory"):
+            try:
+                if quantity(res["limits"][r]) < quantity(res["requests"][r]):
+                    problems.append("%s: %s limit below its request" % (where, r))
+            except (KeyError, TypeError):
+                pass
+
+    for name, spec in pod_specs(docs):
+        for c in containers(spec):
+            check("%s container %s" % (name, c["name"]), c.get("resources"))
+    for pool in of_kind(docs, "KafkaNodePool"):
+        check("KafkaNodePool %s" % pool["metadata"]["name"], pool["spec"].get("resources"))
+    for kafka in of_kind(docs, "Kafka"):
+        eo = kafka["spec"].get("entityOperator") or {}
+        for op in ("topicOperator", "userOperator"):
+            if op in eo:
+                check("Kafka entityOperator.%s" % op, (eo[op] or {}).get("resources"))
+    for dep in of_kind(docs, "Deployment"):
+        if dep["metadata"]["name"] == PRODUCER:
+            res = dep["spec"]["template"]["spec"]["containers"][0].get("resources") or {}
+            want = {"requests": {"memory": "64Mi", "cpu": "250m"},
+                    "limits": {"memory": "128Mi", "cpu": "500m"}}
+            for kind, vals in want.items():
+                for r, v in vals.items():
+                    got = (res.get(kind) or {}).get(r)
+                    if got is None or quantity(got) != quantity(v):
+                        problems.append("%s: %s.%s is %s, the founding document's is %s"
+                                        % (PRODUCER, kind, r, got, v))
+    return problems
+
+
+def check_probes(docs):
+    """A container that listens (declares ports) serves HTTP here: liveness and readiness
+    probes on a declared port; serve's on /healthz and /readyz."""
+    problems = []
+    for name, spec in pod_specs(docs):
+        for c in spec.get("containers") or []:
+            ports = c.get("ports") or []
+            if not ports:
+                continue
+            declared = {p.get("name") for p in ports} | {p["containerPort"] for p in ports}
+            for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+                p = c.get(probe)
+                if not p or "httpGet" not in p:
+                    problems.append("%s/%s: no HTTP %s" % (name, c["name"], probe))
+                    continue
+                if p["httpGet"].get("port") not in declared:
+                    problems.append("%s/%s: %s on port %r, which the container does not declare"
+                                    % (name, c["name"], probe, p["httpGet"].get("port")))
+                if name == SERVE and p["httpGet"].get("path") != path:
+                    problems.append("%s: %s on %s, not %s" % (name, probe,
+                                                              p["httpGet"].get("path"), path))
+    return problems
+
+
+def check_security_context(docs):
+    """Non-root, read-only root filesystem, no privilege escalation, all capabilities
+    dropped, for every container; no service account token; numeric user = the image's."""
+    problems = []
+    image_uid = dockerfile_user()[0]
+    for name, spec in pod_specs(docs):
+        psc = spec.get("securityContext") or {}
+        if spec.get("automountServiceAccountToken") is not False:
+            problems.append("%s: automountServiceAccountToken is not false" % name)
+        if spec.get("hostNetwork") or spec.get("hostPID") or spec.get("hostIPC"):
+            problems.append("%s: uses host namespaces" % name)
+        for c in containers(spec):
+            where = "%s container %s" % (name, c["name"])
+            sc = c.get("securityContext") or {}
+            if not sc.get("runAsNonRoot", psc.get("runAsNonRoot")):
+                problems.append("%s: runAsNonRoot is not true" % where)
+            uid = sc.get("runAsUser", psc.get("runAsUser"))
+            if uid is not None and (uid == 0 or uid != image_uid):
+                problems.append("%s: runAsUser %s, the image's user is %s" % (where, uid, image_uid))
+            if sc.get("readOnlyRootFilesystem") is not True:
+                problems.append("%s: readOnlyRootFilesystem is not true" % where)
+            if sc.get("allowPrivilegeEscalation") is not False:
+                problems.append("%s: allowPrivilegeEscalation is not false" % where)
+            if sc.get("privileged"):
+                problems.append("%s: privileged" % where)
+            caps = sc.get("capabilities") or {}
+            if "ALL" not in (caps.get("drop") or []):
+                problems.append("%s: capabilities.drop does not contain ALL" % where)
+            if caps.get("add"):
+                problems.append("%s: adds capabilities %s" % (where, caps["add"]))
+    return problems
+
+
+def check_no_plaintext_secrets(docs):
+    """No password, token or key anywhere in the manifests: no Secret objects, no secret-ish
+    env var with a literal value, no --sasl-password flag, no password in a ConfigMap; the
+    SASL password is a file from the KafkaUser's Secret (named after the SASL user)."""
+    problems = []
+    secretish = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|API_KEY", re.I)
+    for d in docs:
+        if d["kind"] == "Secret":
+            problems.append("Secret/%s is in the manifests: credentials belong in Secrets "
+                            "made by the User Operator or by hand, not in git" % d["metadata"]["name"])
+        if d["kind"] == "ConfigMap":
+            for k, v in (d.get("data") or {}).items():
+                if re.search(r"(?i)(password|secret|sasl\.jaas)\s*[:=]", str(v)) or secretish.search(k):
+                    problems.append("ConfigMap/%s key %s looks like a credential"
+                                    % (d["metadata"]["name"], k))
+    text = yaml.safe_dump_all(docs)
+    if re.search(r"(?i)sasl\.jaas\.config\s*[:=]", text) or "BEGIN PRIVATE KEY" in text \
+            or "BEGIN RSA PRIVATE KEY" in text:
+        problems.append("a JAAS config or a private key is written in the manifests")
+    for name, spec in pod_specs(docs):
+        for c in containers(spec):
+            where = "%s container %s" % (name, c["name"])
+            for e in c.get("env") or []:
+                if secretish.search(e["name"]) and not e["name"].endswith("_FILE") and "value" in e:
+                    problems.append("%s: env %s has a literal value" % (where, e["name"]))
+            args = [str(a) for a in (c.get("args") or []) + (c.get("command") or [])]
+            if any(a == "--sasl-password" or a.startswith("--sasl-password=") for a in args):
+                problems.append("%s: --sasl-password on the command line" % where)
+            xp = xprops(args)
+            for k in xp:
+                if "password" in k or k in ("ssl.key.pem", "ssl_key", "ssl.keystore.location"):
+                    problems.append("%s: -X %s: a secret on the command line" % (where, k))
+            for k in ("ssl.key.location", "ssl.certificate.location"):
+                if k in xp:
+                    vm, vol = mount_for(c, spec, xp[k])
+                    if not vol or "secret" not in vol:
+                        problems.append("%s: %s %s is not in a mounted Secret" % (where, k, xp[k]))
+            env = env_of(c)
+            pw_file = env.get("KAFKA_SASL_PASSWORD_FILE")
+            if env.get("KAFKA_SASL_USERNAME") and not pw_file:
+                problems.append("%s: SASL user without KAFKA_SASL_PASSWORD_FILE" % where)
+            if pw_file:
+                vm, vol = mount_for(c, spec, pw_file)
+                if not vol or "secret" not in vol:
+                    problems.append("%s: KAFKA_SASL_PASSWORD_FILE %s is not in a mounted Secret"
+                                    % (where, pw_file))
+                elif vol["secret"].get("secretName") != env.get("KAFKA_SASL_USERNAME"):
+                    problems.append("%s: password from Secret %s, but the SASL user is %s (the User "
+                                    "Operator names the Secret after the KafkaUser)"
+                                    % (where, vol["secret"].get("secretName"),
+                                       env.get("KAFKA_SASL_USERNAME")))
+                elif file_in_volume(vol, vm, pw_file) != "password":
+                    problems.append("%s: %s is not the Secret's `password` key" % (where, pw_file))
+    return problems
+
+
+def check_kafka_cluster(docs):
+    """my-cluster: KRaft node pools (controllers, 3 brokers), internal plain 9092 and an
+    internal TLS listener, replication defaults, ACLs enforced, no anonymous listener."""
+    problems = []
+    kafka = one(docs, "Kafka")
+    if kafka["metadata"]["name"] != CLUSTER:
+        problems.append("Kafka is named %s, not %s" % (kafka["metadata"]["name"], CLUSTER))
+    spec = kafka["spec"]
+    if "zookeeper" in spec or "replicas" in spec["kafka"] or "storage" in spec["kafka"]:
+        problems.append("Kafka has ZooKeeper, replicas or storage: these live in KafkaNodePools")
+    listeners = spec["kafka"]["listeners"]
+    plain = [l for l in listeners if l.get("type") == "internal" and l.get("port") == 9092]
+    if not plain or plain[0].get("tls") is not False:
+        problems.append("no internal plain listener on 9092 (my-cluster-kafka-bootstrap:9092)")
+    if not [l for l in listeners if l.get("type") == "internal" and l.get("tls") is True]:
+        problems.append("no internal TLS listener")
+    for l in listeners:
+        if not (l.get("authentication") or {}).get("type"):
+            problems.append("listener %s accepts anonymous clients" % l.get("name"))
+    if (spec["kafka"].get("authorization") or {}).get("type") != "simple":
+        problems.append("authorization is not `simple`: KafkaUser ACLs would not be enforced")
+    if (spec["kafka"].get("authorization") or {}).get("superUsers"):
+        problems.append("super users defined: they bypass every ACL")
+    config = spec["kafka"].get("config") or {}
+    for key, want in (("default.replication.factor", 3), ("min.insync.replicas", 2)):
+        if str(config.get(key)) != str(want):
+            problems.append("config %s is %s, want %s" % (key, config.get(key), want))
+    pools = of_kind(docs, "KafkaNodePool")
+    for p in pools:
+        if (p["metadata"].get("labels") or {}).get("strimzi.io/cluster") != CLUSTER:
+            problems.append("KafkaNodePool %s lacks label strimzi.io/cluster: %s"
+                            % (p["metadata"]["name"], CLUSTER))
+    controllers = [p for p in pools if "controller" in p["spec"]["roles"]]
+    brokers = [p for p in pools if "broker" in p["spec"]["roles"]]
+    if not controllers:
+        problems.append("no controller node pool (KRaft)")
+    if sum(p["spec"]["replicas"] for p in brokers) != 3:
+        problems.append("broker pools have %d replicas, want 3"
+                        % sum(p["spec"]["replicas"] for p in brokers))
+    if sum(p["spec"]["replicas"] for p in controllers) % 2 == 0:
+        problems.append("an even number of controllers: a quorum needs an odd number")
+    # Node id ranges must not overlap, or which pool gets which id depends on the order the
+    # operator handles them in.
+    ranges = {}
+    for p in pools:
+        ann = (p["metadata"].get("annotations") or {}).get("strimzi.io/next-node-ids")
+        if not ann:
+            problems.append("KafkaNodePool %s: no strimzi.io/next-node-ids" % p["metadata"]["name"])
+            continue
+        ranges[p["metadata"]["name"]] = set(parse_node_ids(ann))
+        if max(ranges[p["metadata"]["name"]]) > int(config.get("reserved.broker.max.id", 999)):
+            problems.append("KafkaNodePool %s: ids above reserved.broker.max.id" % p["metadata"]["name"])
+    names = sorted(ranges)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if ranges[a] & ranges[b]:
+                problems.append("node id ranges of pools %s and %s overlap" % (a, b))
+    return problems
+
+
+def check_external_listeners(docs):
+    """No plaintext or unauthenticated external listener; per-broker settings name the
+    brokers by their KRaft node ids; every advertised host is a certificate name."""
+    problems = []
+    kafka = one(docs, "Kafka")
+    ids = broker_ids(docs)
+    for l in kafka["spec"]["kafka"]["listeners"]:
+        if l.get("type") not in EXTERNAL_LISTENER_TYPES:
+            continue
+        name = l.get("name")
+        if l.get("tls") is not True:
+            problems.append("external listener %s is plaintext (tls: %s)" % (name, l.get("tls")))
+        if (l.get("authentication") or {}).get("type") not in ("scram-sha-512", "tls"):
+            problems.append("external listener %s: authentication %s"
+                            % (name, (l.get("authentication") or {}).get("type")))
+        conf = l.get("configuration") or {}
+        brokers = conf.get("brokers") or []
+        listed = [b.get("broker") for b in brokers]
+        if sorted(listed) != ids:
+            problems.append("external listener %s configures brokers %s, but the broker node ids "
+                            "are %s (brokers[].broker is the KRaft node id, not an index)"
+                            % (name, sorted(listed), ids))
+        hosts = [b.get("advertisedHost") for b in brokers]
+        if l.get("type") == "nodeport":
+            if not all(hosts):
+                problems.append("external listener %s: a broker without advertisedHost" % name)
+            ports = [b.get("nodePort") for b in brokers]
+            bport = (conf.get("bootstrap") or {}).get("nodePort")
+            all_ports = [p for p in ports + [bport] if p is not None]
+            if len(set(all_ports)) != len(all_ports):
+                problems.append("external listener %s: node ports repeat: %s" % (name, all_ports))
+            if any(not (30000 <= p <= 32767) for p in all_ports):
+                problems.append("external listener %s: node port outside 30000-32767" % name)
+            if not all(ports):
+                problems.append("external listener %s: a broker without nodePort" % name)
+        alt = (conf.get("bootstrap") or {}).get("alternativeNames") or []
+        if set(h for h in hosts if h) != set(alt):
+            problems.append("external listener %s: bootstrap.alternativeNames %s differ from the "
+                            "advertised hosts %s (TLS hostname verification would fail)"
+                            % (name, alt, hosts))
+    return problems
+
+
+def xprops(args):
+    """librdkafka properties given with -X (`-X k=v` or `-Xk=v`) -> {k: v}."""
+    out = {}
+    args = [str(a) for a in args]
+    for i, a in enumerate(args):
+        kv = args[i + 1] if a == "-X" and i + 1 < len(args) else a[2:] if a.startswith("-X") and \
+            len(a) > 2 else None
+        if kv and "=" in kv:
+            k, _, v = kv.partition("=")
+            out[k.strip()] = v
+    return out
+
+
+def routes_of(docs, container, spec):
+    """The producer's routing rules, from the ConfigMap file SPEEDLAYER_ROUTES names."""
+    path = env_of(container).get("SPEEDLAYER_ROUTES") or (flag_values(container.get("args") or [],
+                                                                      "--routes") or [None])[0]
+    assert path, "the producer has no SPEEDLAYER_ROUTES"
+    vm, vol = mount_for(container, spec, path)
+    assert vol and "configMap" in vol, "routes file %s is not in a mounted ConfigMap" % path
+    cm = one(docs, "ConfigMap", vol["configMap"]["name"])
+    key = file_in_volume(vol, vm, path)
+    assert key in (cm.get("data") or {}), "ConfigMap %s has no key %s" % (cm["metadata"]["name"], key)
+    return yaml.safe_load(cm["data"][key])
+
+
+def topic_names(docs):
+    """Kafka topic name -> KafkaTopic."""
+    return {(t["spec"] or {}).get("topicName") or t["metadata"]["name"]: t
+            for t in of_kind(docs, "KafkaTopic")}
+
+
+def acl_allows(user, rtype, name, op):
+    for acl in user["spec"]["authorization"]["acls"]:
+        if acl.get("type", "allow") != "allow":
+            continue
+        r = acl["resource"]
+        if r["type"] != rtype:
+            continue
+        if rtype != "cluster":
+            pattern = r.get("patternType", "literal")
+            if pattern == "literal" and r.get("name") != name:
+                continue
+            if pattern == "prefix" and not name.startswith(r.get("name", "")):
+                continue
+        ops = acl["operations"]
+        implied = {"Describe": {"Read", "Write", "Delete", "Alter"}}.get(op, set())
+        if op in ops or "All" in ops or implied & set(ops):
+            return True
+    return False
+
+
+def check_topics(docs):
+    """KafkaTopic names: lowercase DNS metadata.name, valid and unique Kafka topic names,
+    replicas within the brokers, a changelog that is compacted."""
+    problems = []
+    seen = {}
+    nbrokers = len(broker_ids(docs))
+    for t in of_kind(docs, "KafkaTopic"):
+        mname = t["metadata"]["name"]
+        if not DNS1123_SUBDOMAIN.match(mname) or len(mname) > 253:
+            problems.append("KafkaTopic metadata.name %r is not a lowercase DNS name" % mname)
+        if (t["metadata"].get("labels") or {}).get("strimzi.io/cluster") != CLUSTER:
+            problems.append("KafkaTopic %s lacks label strimzi.io/cluster: %s" % (mname, CLUSTER))
+        tname = (t["spec"] or {}).get("topicName") or mname
+        if not KAFKA_TOPIC_NAME.match(tname) or tname in (".", ".."):
+            problems.append("KafkaTopic %s: %r is not a valid Kafka topic name" % (mname, tname))
+        if tname in seen:
+            problems.append("topic %s declared by KafkaTopics %s and %s" % (tname, seen[tname], mname))
+        seen[tname] = mname
+        replicas = (t["spec"] or {}).get("replicas")
+        if replicas is not None and replicas > nbrokers:
+            problems.append("KafkaTopic %s: %d replicas, %d brokers" % (mname, replicas, nbrokers))
+        if replicas is not None and replicas < 3:
+            problems.append("KafkaTopic %s: %d replicas; min.insync.replicas 2 needs 3" % (mname, replicas))
+    return problems
+
+
+def check_app_wiring(docs):
+    """The Deployments' Kafka settings agree with the cluster, the topics and the ACLs: the
+    bootstrap address is a listener of my-cluster and the security settings fit it; every
+    topic the producer can write (routes + KAFKA_TOPIC) exists and its user may write it;
+    serve may read its inputs and group, write its outputs, and use its transactional ids;
+    and neither user has more (least privilege)."""
+    problems = []
+    kafka = one(docs, "Kafka")
+    listeners = {l["port"]: l for l in kafka["spec"]["kafka"]["listeners"]}
+    topics = topic_names(docs)
+    users = {u["metadata"]["name"]: u for u in of_kind(docs, "KafkaUser")}
+
+    for dep_name in (PRODUCER, SERVE):
+        dep, spec, c = deployment_container(docs, dep_name)
+        env = env_of(c)
+        host, _, port = (env.get("KAFKA_BROKERS") or "").partition(":")
+        if host not in ("%s-kafka-bootstrap" % CLUSTER,
+                        "%s-kafka-bootstrap.%s.svc" % (CLUSTER, NAMESPACE),
+                        "%s-kafka-bootstrap.%s.svc.cluster.local" % (CLUSTER, NAMESPACE)):
+            problems.append("%s: KAFKA_BROKERS %s is not my-cluster's bootstrap service"
+                            % (dep_name, env.get("KAFKA_BROKERS")))
+            continue
+        listener = listeners.get(int(port or 0))
+        if not listener or listener["type"] != "internal":
+            problems.append("%s: KAFKA_BROKERS port %s is no internal listener" % (dep_name, port))
+            continue
+        proto = (env.get("KAFKA_SECURITY_PROTOCOL") or "plaintext").lower()
+        auth = (listener.get("authentication") or {}).get("type")
+        want = {(True, "scram-sha-512"): "sasl_ssl", (False, "scram-sha-512"): "sasl_plaintext",
+                (True, "tls"): "ssl", (True, None): "ssl", (False, None): "plaintext"}.get(
+                    (listener["tls"], auth))
+        if proto != want:
+            problems.append("%s: security protocol %s on listener %s (tls %s, %s), want %s"
+                            % (dep_name, proto, listener["name"], listener["tls"], auth, want))
+        xp = xprops(c.get("args") or [])
+        if auth == "scram-sha-512":
+            if env.get("KAFKA_SASL_MECHANISM") != "SCRAM-SHA-512":
+                problems.append("%s: KAFKA_SASL_MECHANISM %s, the listener wants SCRAM-SHA-512"
+                                % (dep_name, env.get("KAFKA_SASL_MECHANISM")))
+            user_name = env.get("KAFKA_SASL_USERNAME")
+        elif auth == "tls":
+            # The client certificate and key: user.crt and user.key of the Secret the User
+            # Operator names after the KafkaUser; that KafkaUser is who the pod is.
+            user_name = None
+            for k, key in (("ssl.certificate.location", "user.crt"), ("ssl.key.location", "user.key")):
+                path = xp.get(k)
+                vm, vol = mount_for(c, spec, path or "")
+                if not path or not vol or "secret" not in vol or file_in_volume(vol, vm, path) != key:
+                    problems.append("%s: -X %s is not %s of a KafkaUser's Secret" % (dep_name, k, key))
+                    continue
+                if user_name not in (None, vol["secret"]["secretName"]):
+                    problems.append("%s: certificate and key from different Secrets" % dep_name)
+                user_name = vol["secret"]["secretName"]
+            if user_name is None:
+                continue
+        else:
+            user_name = None
+        if listener["tls"]:
+            ca = env.get("KAFKA_SSL_CA_LOCATION")
+            vm, vol = mount_for(c, spec, ca or "")
+            if not ca or not vol or (vol.get("secret") or {}).get("secretName") != \
+                    "%s-cluster-ca-cert" % CLUSTER or file_in_volume(vol, vm, ca) != "ca.crt":
+                problems.append("%s: KAFKA_SSL_CA_LOCATION %s is not ca.crt of Secret %s-cluster-ca-cert"
+                                % (dep_name, ca, CLUSTER))
+        user = users.get(user_name)
+        if user is None:
+            problems.append("%s: Kafka user %s has no KafkaUser" % (dep_name, user_name))
+            continue
+        if (user["spec"].get("authentication") or {}).get("type") != auth:
+            problems.append("%s: KafkaUser %s authenticates with %s, the listener with %s"
+                            % (dep_name, user["metadata"]["name"],
+                               (user["spec"].get("authentication") or {}).get("type"), auth))
+
+        args = [str(a) for a in c.get("args") or []]
+        if dep_name == PRODUCER:
+            routes = routes_of(docs, c, spec)
+            wanted = {r["topic"] for r in routes.get("routes") or []}
+            wanted.add(env.get("KAFKA_TOPIC") or routes.get("default_topic") or "my-topic")
+            writes = wanted
+            reads, groups, txn = set(), set(), None
+            if not acl_allows(user, "cluster", None, "IdempotentWrite"):
+                problems.append("%s: KafkaUser %s lacks IdempotentWrite on the cluster (acks=all "
+                                "+ idempotence)" % (dep_name, user["metadata"]["name"]))
+        else:
+            reads = set(flag_values(args, "--topic"))
+            if not reads:
+                problems.append("%s: no --topic" % dep_name)
+            group = (flag_values(args, "--group") or [SERVE_DEFAULTS["--group"]])[0]
+            out = (flag_values(args, "--output-topic") or [SERVE_DEFAULTS["--output-topic"]])[0]
+            log = (flag_values(args, "--changelog-topic") or [SERVE_DEFAULTS["--changelog-topic"]])[0]
+            writes = {out, log}
+            reads = reads | {log}  # the changelog is read back to restore state
+            groups = {group}
+            txn = "speedlayer-serve-%s-" % group
+            if log in topics and ((topics[log]["spec"].get("config") or {}).get("cleanup.policy")
+                                  != "compact"):
+                problems.append("changelog topic %s is not compacted" % log)
+            for op in ("Write", "Describe"):
+                if not acl_allows(user, "transactionalId", txn + "some-pod", op):
+                    problems.append("%s: no %s on transactional ids %s*" % (dep_name, op, txn))
+            if not acl_allows(user, "group", group, "Read"):
+                problems.append("%s: no Read on group %s" % (dep_name, group))
+        for t in sorted(reads | writes):
+            if t not in topics:
+                problems.append("%s uses topic %s, which has no KafkaTopic" % (dep_name, t))
+        for t in sorted(reads):
+            if not acl_allows(user, "topic", t, "Read"):
+                problems.append("%s: KafkaUser %s may not Read %s" % (dep_name, user["metadata"]["name"], t))
+        for t in sorted(writes):
+            if not acl_allows(user, "topic", t, "Write"):
+                problems.append("%s: KafkaUser %s may not Write %s" % (dep_name, user["metadata"]["name"], t))
+
+        # Least privilege: nothing beyond what was derived above.
+        for acl in user["spec"]["authorization"]["acls"]:
+            r, ops = acl["resource"], set(acl["operations"])
+            what = "%s: KafkaUser %s ACL %s %s %s" % (dep_name, user["metadata"]["name"], r["type"],
+                                                    r.get("name"), sorted(ops))
+            if acl.get("type", "allow") != "allow":
+                continue
+            if "All" in ops or r.get("name") == "*":
+                problems.append(what + ": All or a wildcard")
+                continue
+            pattern = r.get("patternType", "literal")
+            if r["type"] == "topic":
+                if pattern != "literal":
+                    problems.append(what + ": a topic prefix grants topics nobody named")
+                allowed = set()
+                if r.get("name") in reads:
+                    allowed |= {"Read", "Describe"}
+                if r.get("name") in writes:
+                    allowed |= {"Write", "Describe"}
+                if ops - allowed:
+                    problems.append(what + ": more than %s" % sorted(allowed))
+            elif r["type"] == "group":
+                if pattern == "literal" and r.get("name") in groups:
+                    extra = ops - {"Read", "Describe"}
+                elif dep_name == SERVE and pattern == "prefix" and \
+                        r.get("name") == "speedlayer-changelog-reader-":
+                    extra = ops - {"Describe"}
+                else:
+                    extra = ops
+                if extra:
+                    problems.append(what + ": not needed")
+            elif r["type"] == "cluster":
+                if dep_name != PRODUCER or ops != {"IdempotentWrite"}:
+                    problems.append(what + ": not needed")
+            elif r["type"] == "transactionalId":
+                if txn is None or not txn.startswith(r.get("name", "\0")) or \
+                        ops - {"Write", "Describe"}:
+                    problems.append(what + ": not needed")
+    return problems
+
+
+def check_shutdown(docs):
+    """The producer's grace period leaves time for its flush (--flush-timeout) to finish."""
+    problems = []
+    dep, spec, c = deployment_container(docs, PRODUCER)
+    flush = seconds((flag_values(c.get("args") or [], "--flush-timeout") or [DEFAULT_FLUSH_TIMEOUT])[0])
+    grace = spec.get("terminationGracePeriodSeconds", 30)
+    if not grace > flush + 5:
+        problems.append("%s: terminationGracePeriodSeconds %s does not leave the %ss flush "
+                        "(plus 5 s to start and report) time" % (PRODUCER, grace, flush))
+    # With a read-only root filesystem the dead-letter file must be on a writable volume.
+    dl = (flag_values(c.get("args") or [], "--dead-letter") or ["speedlayer-dead-letter.jsonl"])[0]
+    vm, vol = mount_for(c, spec, dl if dl.startswith("/") else "/tmp/" + dl)
+    if not vol or "emptyDir" not in vol and "persistentVolumeClaim" not in vol or vm.get("readOnly"):
+        problems.append("%s: dead-letter file %s is not on a writable volume" % (PRODUCER, dl))
+    if "--generate" not in (c.get("args") or []):
+        problems.append("%s: not running the pod's synthetic stream (--generate)" % PRODUCER)
+    return problems
+
+
+def check_serve(docs):
+    """Several serve replicas behind a Service, a PodDisruptionBudget, Prometheus scraping."""
+    problems = []
+    dep, spec, c = deployment_container(docs, SERVE)
+    if dep["spec"].get("replicas", 1) < 2:
+        problems.append("%s: fewer than 2 replicas" % SERVE)
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    sel = lambda s: s and all(labels.get(k) == v for k, v in s.items())  # noqa: E731
+    if not [s for s in of_kind(docs, "Service") if sel(s["spec"].get("selector"))]:
+        problems.append("no Service selects %s" % SERVE)
+    pdbs = [p for p in of_kind(docs, "PodDisruptionBudget")
+            if sel(p["spec"]["selector"].get("matchLabels"))]
+    if not pdbs:
+        problems.append("no PodDisruptionBudget for %s" % SERVE)
+    for p in pdbs:
+        if "minAvailable" in p["spec"] and int(p["spec"]["minAvailable"]) >= dep["spec"]["replicas"]:
+            problems.append("PodDisruptionBudget %s blocks every voluntary disruption"
+                            % p["metadata"]["name"])
+    ann = dep["spec"]["template"]["metadata"].get("annotations") or {}
+    listen = (flag_values(c.get("args") or [], "--listen") or ["0.0.0.0:8080"])[0]
+    port = listen.rsplit(":", 1)[1]
+    if ann.get("prometheus.io/scrape") != "true" or ann.get("prometheus.io/port") != port or \
+            ann.get("prometheus.io/path") != "/metrics":
+        problems.append("%s: Prometheus annotations do not point at :%s/metrics" % (SERVE, port))
+    if int(port) not in [p["containerPort"] for p in c.get("ports") or []]:
+        problems.append("%s: listens on %s but declares no such port" % (SERVE, port))
+    return problems
+
+
+def check_images(docs):
+    problems = []
+    for name, spec in pod_specs(docs):
+        for c in containers(spec):
+            image = c.get("image", "")
+            tag = image.rsplit("/", 1)[-1].partition("@")[0].partition(":")[2]
+            if not tag and "@sha256:" not in image or tag == "latest":
+                problems.append("%s/%s: image %r is not pinned to a version" % (name, c["name"], image))
+    return problems
+
+
+POLICY_CHECKS = [check_resources, check_probes, check_security_context, check_no_plaintext_secrets,
+                 check_kafka_cluster, check_external_listeners, check_topics, check_app_wiring,
+                 check_shutdown, check_serve, check_images]
+
+
+@variants
+@pytest.mark.parametrize("check", POLICY_CHECKS, ids=lambda f: f.__name__)
+def test_policy(variant, check):
+    problems = check(render(variant))
+    assert not problems, "\n".join(problems)
+
+
+def test_base_has_no_external_listener():
+    kafka = one(render("base"), "Kafka")
+    assert not [l for l in kafka["spec"]["kafka"]["listeners"]
+                if l["type"] in EXTERNAL_LISTENER_TYPES]
+
+
+def test_external_variant_is_nodeport_9094_tls_scram():
+    kafka = one(render("external"), "Kafka")
+    ext = [l for l in kafka["spec"]["kafka"]["listeners"] if l["type"] in EXTERNAL_LISTENER_TYPES]
+    assert len(ext) == 1
+    l = ext[0]
+    assert (l["type"], l["port"], l["tls"], l["authentication"]["type"]) == \
+        ("nodeport", 9094, True, "scram-sha-512")
+    assert [b["broker"] for b in l["configuration"]["brokers"]] == [100, 101, 102]
+    # The external variant changes nothing but the listener and adds the laptop's user.
+    base = render("base")
+    ext_docs = render("external")
+    key = lambda d: (d["kind"], d["metadata"]["name"])  # noqa: E731
+    assert {key(d) for d in ext_docs} - {key(d) for d in base} == {("KafkaUser", "speedlayer-laptop")}
+
+
+def test_node_ids_from_annotations():
+    assert parse_node_ids("[100-199]")[:3] == [100, 101, 102]
+    assert parse_node_ids("[5, 8, 10-12]") == [5, 8, 10, 11, 12]
+    assert parse_node_ids("[99-97]") == [99, 98, 97]
+    pools = pool_node_ids(render("base"))
+    assert pools["broker"] == (["broker"], [100, 101, 102])
+    assert pools["controller"] == (["controller"], [0, 1, 2])
+
+
+# ----------------------------------------------------------------------------------------
+# Each check finds what it is for (mutations of the rendered manifests).
+
+
+def container_of(docs, name):
+    return deployment_container(docs, name)[2]
+
+
+def _mut_drop_limits(docs):
+    del container_of(docs, SERVE)["resources"]["limits"]
+
+
+def _mut_producer_bigger(docs):
+    container_of(docs, PRODUCER)["resources"]["limits"]["memory"] = "256Mi"
+
+
+def _mut_pool_no_resources(docs):
+    del of_kind(docs, "KafkaNodePool")[0]["spec"]["resources"]
+
+
+def _mut_no_readiness(docs):
+    del container_of(docs, SERVE)["readinessProbe"]
+
+
+def _mut_liveness_wrong_path(docs):
+    container_of(docs, SERVE)["livenessProbe"]["httpGet"]["path"] = "/"
+
+
+def _mut_root(docs):
+    container_of(docs, PRODUCER)["securityContext"]["runAsNonRoot"] = False
+    one(docs, "Deployment", PRODUCER)["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] = False
+
+
+def _mut_writable_root(docs):
+    container_of(docs, SERVE)["securityContext"]["readOnlyRootFilesystem"] = False
+
+
+def _mut_escalation(docs):
+    del container_of(docs, PRODUCER)["securityContext"]["allowPrivilegeEscalation"]
+
+
+def _mut_caps(docs):
+    container_of(docs, SERVE)["securityContext"]["capabilities"] = {"drop": ["NET_RAW"]}
+
+
+def _mut_password_env(docs):
+    container_of(docs, PRODUCER)["env"].append({"name": "KAFKA_SASL_PASSWORD", "value": "hunter2"})
+
+
+def _mut_password_flag(docs):
+    container_of(docs, SERVE)["args"] += ["--sasl-password", "hunter2"]
+
+
+def _mut_secret_object(docs):
+    docs.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x", "namespace": NAMESPACE},
+                 "stringData": {"password": "hunter2"}})
+
+
+def _mut_no_client_key(docs):
+    c = container_of(docs, PRODUCER)
+    i = next(i for i, a in enumerate(c["args"]) if str(a).startswith("ssl.key.location="))
+    del c["args"][i - 1:i + 1]
+
+
+def _mut_key_on_command_line(docs):
+    container_of(docs, SERVE)["args"] += ["-X", "ssl.key.pem=-----BEGIN PRIVATE KEY-----MII..."]
+
+
+def _mut_wrong_secret(docs):
+    dep = one(docs, "Deployment", PRODUCER)
+    for v in dep["spec"]["template"]["spec"]["volumes"]:
+        if v["name"] == "kafka-user":
+            v["secret"]["secretName"] = SERVE
+
+
+def _mut_plaintext_external(docs):
+    kafka = one(docs, "Kafka")
+    for l in kafka["spec"]["kafka"]["listeners"]:
+        if l["type"] == "nodeport":
+            l["tls"] = False
+
+
+def _mut_external_no_auth(docs):
+    for l in one(docs, "Kafka")["spec"]["kafka"]["listeners"]:
+        if l["type"] == "nodeport":
+            del l["authentication"]
+
+
+def _mut_broker_index(docs):
+    # the founding document's mistake: brokers numbered 0, 1, 2 as list indexes
+    for i, b in enumerate(next(l for l in one(docs, "Kafka")["spec"]["kafka"]["listeners"]
+                               if l["type"] == "nodeport")["configuration"]["brokers"]):
+        b["broker"] = i
+
+
+def _mut_pool_ids_moved(docs):
+    pool = one(docs, "KafkaNodePool", "broker")
+    pool["metadata"]["annotations"]["strimzi.io/next-node-ids"] = "[200-299]"
+
+
+def _mut_alt_names(docs):
+    l = next(l for l in one(docs, "Kafka")["spec"]["kafka"]["listeners"] if l["type"] == "nodeport")
+    l["configuration"]["bootstrap"]["alternativeNames"] = ["198.51.100.1"]
+
+
+def _mut_topic_capital_name(docs):
+    t = next(t for t in of_kind(docs, "KafkaTopic") if t["spec"].get("topicName") == "Sport")
+    t["metadata"]["name"] = "Sport"
+    del t["spec"]["topicName"]
+
+
+def _mut_topic_bad_kafka_name(docs):
+    of_kind(docs, "KafkaTopic")[0]["spec"]["topicName"] = "my topic"
+
+
+def _mut_route_without_topic(docs):
+    cm = next(c for c in of_kind(docs, "ConfigMap") if c["metadata"]["name"].startswith("speedlayer-routes"))
+    routes = yaml.safe_load(cm["data"]["routes.yaml"])
+    routes["routes"].append({"topic": "Music", "keywords": ["guitar"]})
+    cm["data"]["routes.yaml"] = yaml.safe_dump(routes)
+
+
+def _mut_no_idempotent_write(docs):
+    u = one(docs, "KafkaUser", PRODUCER)
+    u["spec"]["authorization"]["acls"] = [a for a in u["spec"]["authorization"]["acls"]
+                                          if a["resource"]["type"] != "cluster"]
+
+
+def _mut_producer_reads(docs):
+    u = one(docs, "KafkaUser", PRODUCER)
+    u["spec"]["authorization"]["acls"][0]["operations"].append("Read")
+
+
+def _mut_serve_all(docs):
+    u = one(docs, "KafkaUser", SERVE)
+    u["spec"]["authorization"]["acls"].append({"resource": {"type": "topic", "name": "*"},
+                                               "operations": ["All"]})
+
+
+def _mut_no_txn_acl(docs):
+    u = one(docs, "KafkaUser", SERVE)
+    u["spec"]["authorization"]["acls"] = [a for a in u["spec"]["authorization"]["acls"]
+                                          if a["resource"]["type"] != "transactionalId"]
+
+
+def _mut_serve_cannot_read_group(docs):
+    c = container_of(docs, SERVE)
+    i = c["args"].index("--group")
+    c["args"][i + 1] = "other-group"
+
+
+def _mut_plaintext_to_tls_port(docs):
+    for e in container_of(docs, PRODUCER)["env"]:
+        if e["name"] == "KAFKA_SECURITY_PROTOCOL":
+            e["value"] = "plaintext"
+
+
+def _mut_wrong_port(docs):
+    for e in container_of(docs, SERVE)["env"]:
+        if e["name"] == "KAFKA_BROKERS":
+            e["value"] = "my-cluster-kafka-bootstrap:9094"
+
+
+def _mut_changelog_not_compacted(docs):
+    t = next(t for t in of_kind(docs, "KafkaTopic") if t["spec"].get("topicName") == "speedlayer.changelog")
+    del t["spec"]["config"]
+
+
+def _mut_short_grace(docs):
+    one(docs, "Deployment", PRODUCER)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 10
+
+
+def _mut_dead_letter_on_root(docs):
+    c = container_of(docs, PRODUCER)
+    i = c["args"].index("--dead-letter")
+    c["args"][i + 1] = "/dead-letter.jsonl"
+
+
+def _mut_one_replica(docs):
+    one(docs, "Deployment", SERVE)["spec"]["replicas"] = 1
+
+
+def _mut_no_pdb(docs):
+    docs[:] = [d for d in docs if d["kind"] != "PodDisruptionBudget"]
+
+
+def _mut_no_scrape(docs):
+    del one(docs, "Deployment", SERVE)["spec"]["template"]["metadata"]["annotations"]["prometheus.io/scrape"]
+
+
+def _mut_latest(docs):
+    container_of(docs, SERVE)["image"] = "speedlayer:latest"
+
+
+def _mut_no_authorization(docs):
+    del one(docs, "Kafka")["spec"]["kafka"]["authorization"]
+
+
+def _mut_replication(docs):
+    one(docs, "Kafka")["spec"]["kafka"]["config"]["min.insync.replicas"] = 1
+
+
+def _mut_no_plain_9092(docs):
+    l = one(docs, "Kafka")["spec"]["kafka"]["listeners"]
+    l[:] = [x for x in l if x["port"] != 9092]
+
+
+def _mut_overlapping_ranges(docs):
+    one(docs, "KafkaNodePool", "controller")["metadata"]["annotations"]["strimzi.io/next-node-ids"] = "[0-150]"
+
+
+MUTATIONS = [
+    ("base", _mut_drop_limits, check_resources),
+    ("base", _mut_producer_bigger, check_resources),
+    ("base", _mut_pool_no_resources, check_resources),
+    ("base", _mut_no_readiness, check_probes),
+    ("base", _mut_liveness_wrong_path, check_probes),
+    ("base", _mut_root, check_security_context),
+    ("base", _mut_writable_root, check_security_context),
+    ("base", _mut_escalation, check_security_context),
+    ("base", _mut_caps, check_security_context),
+    ("base", _mut_password_env, check_no_plaintext_secrets),
+    ("base", _mut_password_flag, check_no_plaintext_secrets),
+    ("base", _mut_secret_object, check_no_plaintext_secrets),
+    ("base", _mut_key_on_command_line, check_no_plaintext_secrets),
+    ("base", _mut_wrong_secret, check_app_wiring),
+    ("base", _mut_no_client_key, check_app_wiring),
+    ("external", _mut_plaintext_external, check_external_listeners),
+    ("external", _mut_external_no_auth, check_external_listeners),
+    ("external", _mut_broker_index, check_external_listeners),
+    ("external", _mut_pool_ids_moved, check_external_listeners),
+    ("external", _mut_alt_names, check_external_listeners),
+    ("base", _mut_topic_capital_name, check_topics),
+    ("base", _mut_topic_bad_kafka_name, check_topics),
+    ("base", _mut_route_without_topic, check_app_wiring),
+    ("base", _mut_no_idempotent_write, check_app_wiring),
+    ("base", _mut_producer_reads, check_app_wiring),
+    ("base", _mut_serve_all, check_app_wiring),
+    ("base", _mut_no_txn_acl, check_app_wiring),
+    ("base", _mut_serve_cannot_read_group, check_app_wiring),
+    ("base", _mut_plaintext_to_tls_port, check_app_wiring),
+    ("base", _mut_wrong_port, check_app_wiring),
+    ("base", _mut_changelog_not_compacted, check_app_wiring),
+    ("base", _mut_short_grace, check_shutdown),
+    ("base", _mut_dead_letter_on_root, check_shutdown),
+    ("base", _mut_one_replica, check_serve),
+    ("base", _mut_no_pdb, check_serve),
+    ("base", _mut_no_scrape, check_serve),
+    ("base", _mut_latest, check_images),
+    ("base", _mut_no_authorization, check_kafka_cluster),
+    ("base", _mut_replication, check_kafka_cluster),
+    ("base", _mut_no_plain_9092, check_kafka_cluster),
+    ("base", _mut_overlapping_ranges, check_kafka_cluster),
+]
+
+
+@pytest.mark.parametrize("variant,mutate,check", MUTATIONS, ids=[m[1].__name__[5:] for m in MUTATIONS])
+def test_check_catches(variant, mutate, check):
+    docs = render(variant)
+    assert not check(copy.deepcopy(docs)), "the unmodified %s variant must pass %s" % (
+        variant, check.__name__)
+    mutate(docs)
+    assert check(docs), "%s did not notice %s" % (check.__name__, mutate.__name__)
+
+
+# ----------------------------------------------------------------------------------------
+# The image
+
+
+DOCKERFILE = REPO / "Dockerfile"
+
+
+def dockerfile_stages():
+    """[(FROM line, [instructions])] of the Dockerfile, with ARG defaults substituted."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    args, stages = {}, []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        word, _, rest = line.partition(" ")
+        word = word.upper()
+        if word == "ARG" and not stages:
+            k, _, v = rest.partition("=")
+            args[k.strip()] = v.strip()
+            continue
+        rest = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), rest)
+        if word == "FROM":
+            stages.append((rest, []))
+        elif stages:
+            stages[-1][1].append((word, rest))
+    return stages
+
+
+def dockerfile_user():
+    """(uid, gid) the runtime stage runs as."""
+    user = [rest for word, rest in dockerfile_stages()[-1][1] if word == "USER"]
+    assert user, "the runtime stage sets no USER"
+    uid, _, gid = user[-1].partition(":")
+    assert uid.isdigit(), "USER %s is not numeric: Kubernetes cannot check runAsNonRoot" % user[-1]
+    return int(uid), int(gid or uid)
+
+
+def test_dockerfile_multi_stage_pinned_non_root():
+    stages = dockerfile_stages()
+    assert len(stages) >= 2, "not a multi-stage build"
+    for frm, _ in stages:
+        image = [w for w in frm.split() if not w.startswith("--")][0]
+        ref = image.split("@")[0]
+        assert ref.startswith("debian:bookworm"), "base image %s is not Debian bookworm" % image
+        tag = ref.partition(":")[2]
+        assert tag and tag not in ("latest", "bookworm", "bookworm-slim") and re.search(r"\d{8}", tag), \
+            "base image %s is not pinned to a dated tag" % image
+    build_runs = " ".join(rest for word, rest in stages[0][1] if word == "RUN")
+    assert "scripts/build.sh" in build_runs, "the build stage does not use scripts/build.sh"
+    assert "-DSPEEDLAYER_TESTS=OFF" in build_runs and "-DSPEEDLAYER_BENCH=OFF" in build_runs
+    runtime_from = stages[-1][0]
+    assert "slim" in runtime_from, "the runtime stage is not a slim image"
+    runtime = stages[-1][1]
+    runtime_runs = " ".join(rest for word, rest in runtime if word == "RUN")
+    assert not re.search(r"\S+-dev\b", runtime_runs), "the runtime stage installs -dev packages"
+    assert "--no-install-recommends" in runtime_runs
+    assert ("ENTRYPOINT", '["speedlayer"]') in runtime
+    uid, gid = dockerfile_user()
+    assert uid != 0 and gid != 0
+
+
+def runtime_packages():
+    runs = " ".join(rest for word, rest in dockerfile_stages()[-1][1] if word == "RUN")
+    m = re.search(r"apt-get install ([^&;|]*)", runs)
+    assert m, "the runtime stage installs no packages"
+    return [w for w in m.group(1).split() if not w.startswith("-")]
+
+
+def _installed_depends(pkg):
+    out = subprocess.run(["dpkg-query", "-W", "-f=${Depends},${Pre-Depends}", pkg],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        return None
+    deps = set()
+    for alt in out.stdout.split(","):
+        alt = alt.strip()
+        if not alt:
+            continue
+        # first alternative that is installed
+        for choice in alt.split("|"):
+            name = choice.strip().split()[0].split(":")[0]
+            if subprocess.run(["dpkg-query", "-W", name], capture_output=True).returncode == 0:
+                deps.add(name)
+                break
+    return deps
+
+
+def test_runtime_image_has_every_library_the_executable_needs():
+    """Without Docker: the packages the runtime stage installs, their dependencies and the
+    slim base's `required` packages provide every shared library `ldd` lists for the
+    executable (the Dockerfile's own ldd check then only confirms it)."""
+    import os
+    binary = os.environ.get("SPEEDLAYER_BIN") or str(REPO / "build" / "src" / "app" / "speedlayer")
+    if not os.access(binary, os.X_OK):
+        pytest.fail("speedlayer executable not found at %s: build it or set SPEEDLAYER_BIN" % binary,
+                    pytrace=False)
+    pkgs = runtime_packages()
+    for lib in ("librdkafka1", "libhyperscan5", "libyaml-cpp0.7", "libcpp-httplib0.11"):
+        assert lib in pkgs, "the runtime stage does not install %s" % lib
+    # Closure over the installed packages' dependencies (this machine has the same Debian 12
+    # packages: the -dev packages the build uses depend on them).
+    have, todo = set(), list(pkgs)
+    while todo:
+        p = todo.pop()
+        if p in have:
+            continue
+        deps = _installed_depends(p)
+        assert deps is not None, "%s is not installed here: cannot check it" % p
+        have.add(p)
+        todo.extend(deps - have)
+    required = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Priority}\n"],
+                              capture_output=True, text=True, check=True).stdout
+    have |= {l.split()[0].split(":")[0] for l in required.splitlines() if l.endswith(" required")}
+    ldd = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
+    missing = []
+    for line in ldd.splitlines():
+        m = re.search(r"=>\s*(/\S+)", line)
+        if not m:
+            continue
+        path = m.group(1)
+        if re.search(r"lib(asan|ubsan|tsan|lsan)\.so", path):
+            continue  # sanitizer builds only
+        owner = subprocess.run(["dpkg", "-S", os.path.realpath(path)], capture_output=True, text=True)
+        if owner.returncode != 0:
+            owner = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True)
+        assert owner.returncode == 0, "no package owns %s" % path
+        pkg = owner.stdout.split(":")[0]
+        if pkg not in have:
+            missing.append("%s (%s)" % (path, pkg))
+    assert not missing, "the runtime image would lack: %s" % ", ".join(missing)
+
+
+def test_dockerignore_keeps_build_outputs_out():
+    lines = [l.strip() for l in (REPO / ".dockerignore").read_text().splitlines()
+             if l.strip() and not l.startswith("#")]
+    for must in (".git", "build*/"):
+        assert must in lines, ".dockerignore does not exclude %s" % must
+    for needed in ("scripts", "src", "cmake", "config", "CMakeLists.txt"):
+        assert not any(l.rstrip("/") == needed for l in lines), ".dockerignore excludes %s" % needed
+
+
+def test_deployed_routes_are_the_projects_routes():
+    """deploy/base/routes.yaml (a copy: kustomize reads files only below the kustomization)
+    says what config/routes.yaml says."""
+    deployed = yaml.safe_load((REPO / "deploy" / "base" / "routes.yaml").read_text())
+    project = yaml.safe_load((REPO / "config" / "routes.yaml").read_text())
+    assert deployed == project
