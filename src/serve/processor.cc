@@ -234,10 +234,6 @@ void Processor::process(const rd_kafka_message_t& msg) {
   std::string_view value(static_cast<const char*>(msg.payload), msg.payload ? msg.len : 0);
   auto extracted = views::extract_text(value, o_.text_field, o_.time_field, o_.max_value_bytes);
   views::Millis event_time = extracted.event_time.value_or(ts >= 0 ? ts : now);
-  constexpr views::Millis kMaxFutureSkewMs = 3'600'000;
-  if (extracted.problem == views::Malformed::none && event_time > now + kMaxFutureSkewMs) {
-    extracted.problem = views::Malformed::future_time;
-  }
   if (extracted.problem != views::Malformed::none) {
     owned.agg->add_malformed(extracted.problem);
   } else {
