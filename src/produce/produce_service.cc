@@ -420,10 +420,11 @@ ExitCode run_produce(const ProduceOptions& options, const std::atomic<bool>& sto
   auto reachable = (*producer)->wait_for_cluster(
       static_cast<int>(options.connect_timeout.count()), options.bootstrap);
   if (!reachable) {
-    summary.unreachable = true;
+    // Unreachable -> 3; wrong credentials or TLS settings are configuration -> 2.
+    summary.unreachable = reachable.error().kind == ErrorKind::unreachable;
     summary.unreachable_reason = reachable.error().what;
     std::fprintf(options.err, "speedlayer produce: %s\n", reachable.error().message().c_str());
-    return ExitCode::unreachable;
+    return exit_code_for(reachable.error().kind);
   }
   ExitCode code = run.run(**producer);
   std::fprintf(options.err, "%s\n", format_summary(summary).c_str());
