@@ -246,7 +246,7 @@ unsigned int Matcher::Rules::find_word(std::uint64_t head, const unsigned char* 
       const unsigned char* t = run;
       const char* k = pool.data() + s.pool;
       bool same = true;
-      for (std::size_t j = 9; j < len - 8 && same; ++j) same = static_cast<char>(t[j] | 0x20) == k[j];
+      for (std::size_t j = 8; j < len - 8 && same; ++j) same = static_cast<char>(t[j] | 0x20) == k[j];
       if (!same) continue;
     }
     return s.route;
