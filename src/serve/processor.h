@@ -77,6 +77,9 @@ class Processor final : public kafka::ConsumerEvents, public kafka::ProducerEven
   ProcessorStats& stats() { return stats_; }
   // Event time to processing latency of each record (set before start()).
   void set_latency_histogram(http::Histogram* h) { latency_ = h; }
+  // Duration of each commit (changelog and output records, offsets, EndTxn; set before
+  // start()): the part of produce-to-view latency the processor spends not processing.
+  void set_commit_histogram(http::Histogram* h) { commit_duration_ = h; }
   // Drops windows ending at or before `before` (a batch watermark) from the owned partitions,
   // with tombstones in the changelog; applied at the next commit.
   void request_expire(views::Millis before) { expire_request_.store(before); }
@@ -101,7 +104,7 @@ class Processor final : public kafka::ConsumerEvents, public kafka::ProducerEven
   Status begin_if_needed();
   Status commit();
   Status recover_from_abort(const std::string& why);
-  void process(const rd_kafka_message_t& msg);
+  void process(const rd_kafka_message_t& msg, views::Millis now);
   void housekeeping();
 
   const ServeOptions& o_;
@@ -121,6 +124,7 @@ class Processor final : public kafka::ConsumerEvents, public kafka::ProducerEven
   std::atomic<views::Millis> expire_request_{-1};
   ProcessorStats stats_;
   http::Histogram* latency_ = nullptr;
+  http::Histogram* commit_duration_ = nullptr;
   std::string last_error_;
 };
 

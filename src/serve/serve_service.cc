@@ -87,6 +87,9 @@ int run_serve(const ServeOptions& o, const std::atomic<bool>& stop, WallClock cl
   processor.set_latency_histogram(&registry.histogram(
       "speedlayer_processing_latency_seconds",
       "From a record's timestamp to its processing by this replica"));
+  processor.set_commit_histogram(&registry.histogram(
+      "speedlayer_commit_duration_seconds",
+      "Duration of each committed transaction (state, output and offsets together)"));
   std::atomic<bool> follower_caught_up{false};
   std::atomic<bool> healthy{true};
   std::atomic<std::uint64_t> changelog_records{0}, changelog_bad{0};

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -182,7 +183,8 @@ struct KeyedRecord {
 };
 
 // Every committed record of `topic` (kcat, isolation.level=read_committed, to the end of
-// each partition). Keys and values must not contain the separator or newlines.
+// each partition). Keys must not contain tabs or newlines; values may hold any bytes
+// (changelog partials are binary): each is read by its size.
 inline std::vector<KeyedRecord> read_committed_with_kcat(const std::string& brokers,
                                                          const std::string& topic) {
   std::string out;
@@ -192,18 +194,25 @@ inline std::vector<KeyedRecord> read_committed_with_kcat(const std::string& brok
                        &out);
   EXPECT_EQ(rc, 0) << "kcat failed reading " << topic;
   std::vector<KeyedRecord> records;
-  std::istringstream lines(out);
-  std::string line;
-  while (std::getline(lines, line)) {
-    std::istringstream fields(line);
-    std::string p, size;
+  std::size_t pos = 0;
+  auto field = [&](char end) {
+    const std::size_t stop = out.find(end, pos);
+    if (stop == std::string::npos) throw std::runtime_error("kcat output cut short: " + topic);
+    std::string f = out.substr(pos, stop - pos);
+    pos = stop + 1;
+    return f;
+  };
+  while (pos < out.size()) {
     KeyedRecord r;
-    std::getline(fields, p, '\t');
-    std::getline(fields, r.key, '\t');
-    std::getline(fields, size, '\t');
-    std::getline(fields, r.value);
-    r.partition = std::stoi(p);
-    r.null_value = size == "-1";
+    r.partition = std::stoi(field('\t'));
+    r.key = field('\t');
+    const long long size = std::stoll(field('\t'));
+    r.null_value = size < 0;
+    const std::size_t n = size < 0 ? 0 : static_cast<std::size_t>(size);
+    if (pos + n >= out.size() || out[pos + n] != '\n')
+      throw std::runtime_error("kcat record of unexpected size in " + topic);
+    r.value = out.substr(pos, n);
+    pos += n + 1;
     records.push_back(std::move(r));
   }
   return records;

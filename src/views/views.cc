@@ -241,6 +241,97 @@ bool parse_int(std::string_view s, std::int64_t& out) {
   return ec == std::errc() && ptr == s.data() + s.size();
 }
 
+// ---- binary partials (layout: views.h) --------------------------------------------------------
+
+constexpr char kBinaryPartial = 0x01;
+
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+}
+
+// Reads an unsigned LEB128 value off the front of `in`; false if truncated or over 64 bits.
+bool take_varint(std::string_view& in, std::uint64_t& v) {
+  v = 0;
+  for (unsigned shift = 0; shift < 64; shift += 7) {
+    if (in.empty()) return false;
+    const auto b = static_cast<unsigned char>(in.front());
+    in.remove_prefix(1);
+    if (shift == 63 && b > 1) return false;
+    v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+void put_term(std::string& out, std::string_view term, std::uint64_t count) {
+  put_varint(out, term.size());
+  out.append(term);
+  put_varint(out, count);
+}
+
+// Takes one term entry off the front of `in`; false if it is cut short.
+bool take_term(std::string_view& in, std::string_view& term, std::uint64_t& count) {
+  std::uint64_t length = 0;
+  if (!take_varint(in, length) || length > in.size()) return false;
+  term = in.substr(0, static_cast<std::size_t>(length));
+  in.remove_prefix(static_cast<std::size_t>(length));
+  return take_varint(in, count);
+}
+
+// Calls f(term, count) for each entry of a terms section already checked by
+// parse_binary_partial.
+template <class F>
+void for_each_stored_term(std::string_view section, F&& f) {
+  std::string_view term;
+  std::uint64_t count = 0;
+  while (take_term(section, term, count)) f(term, count);
+}
+
+struct BinaryPartial {
+  std::uint64_t count = 0, term_error = 0, term_count = 0;
+  bool closed = false;
+  std::string_view terms;  // the terms section
+};
+
+// Checks the whole value (every entry, no trailing bytes) without building anything.
+std::optional<BinaryPartial> parse_binary_partial(std::string_view in, std::string& reason) {
+  BinaryPartial b;
+  in.remove_prefix(1);  // format byte
+  if (!take_varint(in, b.count) || !take_varint(in, b.term_error)) {
+    reason = "binary header cut short";
+    return std::nullopt;
+  }
+  if (in.empty() || static_cast<unsigned char>(in.front()) > 1) {
+    reason = "binary \"closed\" flag missing or not 0/1";
+    return std::nullopt;
+  }
+  b.closed = in.front() == 1;
+  in.remove_prefix(1);
+  if (!take_varint(in, b.term_count)) {
+    reason = "binary term count cut short";
+    return std::nullopt;
+  }
+  b.terms = in;
+  std::string_view term;
+  std::uint64_t count = 0;
+  for (std::uint64_t i = 0; i < b.term_count; ++i) {
+    if (!take_term(in, term, count)) {
+      reason = "binary term " + std::to_string(i + 1) + " of " + std::to_string(b.term_count) +
+               " cut short";
+      return std::nullopt;
+    }
+  }
+  if (!in.empty()) {
+    reason = std::to_string(in.size()) + " trailing byte(s) after the terms";
+    return std::nullopt;
+  }
+  return b;
+}
+
 }  // namespace
 
 // ---- windows ----------------------------------------------------------------------------------
@@ -558,13 +649,15 @@ std::string changelog_state_key(std::string_view topic, std::int32_t partition) 
 }
 
 std::string encode_partial(const Partial& p) {
-  json j = json::object();
-  j["count"] = p.count;
-  json& terms = j["terms"] = json::object();
-  for (const auto& [term, count] : p.terms) terms[term] = count;
-  j["term_error"] = p.term_error;
-  j["closed"] = p.closed;
-  return dump(j);
+  std::string out;
+  out.reserve(16 + p.terms.size() * 12);
+  out += kBinaryPartial;
+  put_varint(out, p.count);
+  put_varint(out, p.term_error);
+  out += static_cast<char>(p.closed ? 1 : 0);
+  put_varint(out, p.terms.size());
+  for (const auto& [term, count] : p.terms) put_term(out, term, count);
+  return out;
 }
 
 std::string encode_state(const PartitionState& s) {
@@ -613,6 +706,20 @@ Result<ChangelogKey> parse_changelog_key(std::string_view key) {
 }
 
 Result<Partial> decode_partial(std::string_view text) {
+  if (!text.empty() && text.front() == kBinaryPartial) {
+    std::string reason;
+    auto b = parse_binary_partial(text, reason);
+    if (!b) return bad_value("window partial", reason);
+    Partial p;
+    p.count = b->count;
+    p.term_error = b->term_error;
+    p.closed = b->closed;
+    p.terms.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(b->term_count, text.size())));
+    for_each_stored_term(b->terms, [&](std::string_view term, std::uint64_t count) {
+      p.terms.emplace(term, count);
+    });
+    return p;
+  }
   try {
     json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) return bad_value("window partial", "not JSON");
@@ -706,23 +813,25 @@ std::string encode_output(std::string_view topic, std::int32_t partition, Millis
 
 namespace {
 
-using PartitionWindows = std::map<std::int32_t, std::map<Millis, Partial>>;
 using PartitionStates = std::map<std::int32_t, PartitionState>;
 
+template <class Stored>
 struct Merged {
-  std::vector<const Partial*> parts;
+  std::vector<const Stored*> parts;
   bool all_closed = true;
 };
 
 // Window start -> the partitions' partials, for from <= start < to.
-std::map<Millis, Merged> merge_windows(const PartitionWindows* windows, std::optional<Millis> from,
-                                       std::optional<Millis> to) {
-  std::map<Millis, Merged> merged;
+template <class Stored>
+std::map<Millis, Merged<Stored>> merge_windows(
+    const std::map<std::int32_t, std::map<Millis, Stored>>* windows, std::optional<Millis> from,
+    std::optional<Millis> to) {
+  std::map<Millis, Merged<Stored>> merged;
   if (windows == nullptr) return merged;
   for (const auto& [partition, starts] : *windows) {
     auto it = from ? starts.lower_bound(*from) : starts.begin();
     for (; it != starts.end() && (!to || it->first < *to); ++it) {
-      Merged& m = merged[it->first];
+      Merged<Stored>& m = merged[it->first];
       m.parts.push_back(&it->second);
       m.all_closed = m.all_closed && it->second.closed;
     }
@@ -739,9 +848,7 @@ Millis min_stream_time(const PartitionStates* states) {
   return min;
 }
 
-bool is_final(Millis start, const Merged& m, Millis min_stream, Millis wall_now,
-              const WindowConfig& config) {
-  (void)m;
+bool is_final(Millis start, Millis min_stream, Millis wall_now, const WindowConfig& config) {
   const Millis due = sat_add(sat_add(start, config.size_ms), config.grace_ms);
   return min_stream >= due || wall_now >= sat_add(due, config.idle_ms);
 }
@@ -766,13 +873,34 @@ Status ViewStore::apply(std::string_view key, std::optional<std::string_view> va
       if (t->second.empty()) windows_.erase(t);
       return {};
     }
-    auto partial = decode_partial(*value);
-    if (!partial) {
-      partial.error().where = std::string(key);
-      return std::unexpected(std::move(partial.error()));
+    StoredPartial stored;
+    if (!value->empty() && value->front() == kBinaryPartial) {
+      std::string reason;
+      auto b = parse_binary_partial(*value, reason);
+      if (!b) {
+        auto e = bad_value("window partial", reason).error();
+        e.where = std::string(key);
+        return std::unexpected(std::move(e));
+      }
+      stored.count = b->count;
+      stored.term_error = b->term_error;
+      stored.closed = b->closed;
+      stored.term_count = b->term_count;
+      stored.terms.assign(b->terms);
+    } else {  // JSON of an earlier version
+      auto partial = decode_partial(*value);
+      if (!partial) {
+        partial.error().where = std::string(key);
+        return std::unexpected(std::move(partial.error()));
+      }
+      stored.count = partial->count;
+      stored.term_error = partial->term_error;
+      stored.closed = partial->closed;
+      stored.term_count = partial->terms.size();
+      for (const auto& [term, count] : partial->terms) put_term(stored.terms, term, count);
     }
     std::lock_guard lock(mu_);
-    windows_[k.topic][k.partition][k.start] = std::move(*partial);
+    windows_[k.topic][k.partition][k.start] = std::move(stored);
     return {};
   }
   if (!value) {
@@ -797,7 +925,17 @@ void ViewStore::restore_into(PartitionAggregator& agg) const {
   std::lock_guard lock(mu_);
   if (auto t = windows_.find(agg.topic()); t != windows_.end()) {
     if (auto p = t->second.find(agg.partition()); p != t->second.end())
-      for (const auto& [start, partial] : p->second) agg.restore_window(start, partial);
+      for (const auto& [start, stored] : p->second) {
+        Partial partial;
+        partial.count = stored.count;
+        partial.term_error = stored.term_error;
+        partial.closed = stored.closed;
+        partial.terms.reserve(static_cast<std::size_t>(stored.term_count));
+        for_each_stored_term(stored.terms, [&](std::string_view term, std::uint64_t count) {
+          partial.terms.emplace(term, count);
+        });
+        agg.restore_window(start, std::move(partial));
+      }
   }
   if (auto t = states_.find(agg.topic()); t != states_.end()) {
     if (auto p = t->second.find(agg.partition()); p != t->second.end())
@@ -826,17 +964,24 @@ std::optional<TopicView> ViewStore::view(const std::string& topic, std::optional
     WindowView w;
     w.start = start;
     w.end = sat_add(start, config_.size_ms);
-    w.final = is_final(start, m, min_stream, wall_now, config_);
-    for (const Partial* p : m.parts) w.count += p->count;
+    w.final = is_final(start, min_stream, wall_now, config_);
+    for (const StoredPartial* p : m.parts) w.count += p->count;
     if (m.parts.size() == 1) {
-      w.top = top_terms(m.parts[0]->terms, config_.top_k);
+      std::vector<std::pair<std::string_view, std::uint64_t>> terms;
+      terms.reserve(static_cast<std::size_t>(m.parts[0]->term_count));
+      for_each_stored_term(m.parts[0]->terms, [&](std::string_view term, std::uint64_t count) {
+        terms.emplace_back(term, count);
+      });
+      w.top = top_terms(terms, config_.top_k);
     } else {
-      std::unordered_map<std::string_view, std::uint64_t> sums;
-      std::size_t largest = 0;
-      for (const Partial* p : m.parts) largest = std::max(largest, p->terms.size());
-      sums.reserve(largest * 2);
-      for (const Partial* p : m.parts)
-        for (const auto& [term, count] : p->terms) sums[term] += count;
+      std::unordered_map<std::string_view, std::uint64_t, TermHash> sums;
+      std::uint64_t largest = 0;
+      for (const StoredPartial* p : m.parts) largest = std::max(largest, p->term_count);
+      sums.reserve(static_cast<std::size_t>(largest) * 2);
+      for (const StoredPartial* p : m.parts)
+        for_each_stored_term(p->terms, [&](std::string_view term, std::uint64_t count) {
+          sums[term] += count;
+        });
       w.top = top_terms(sums, config_.top_k);
     }
     v.windows.push_back(std::move(w));
@@ -888,7 +1033,7 @@ std::size_t ViewStore::open_windows(Millis wall_now) const {
     auto st = states_.find(topic);
     const Millis min_stream = min_stream_time(st == states_.end() ? nullptr : &st->second);
     for (const auto& [start, m] : merge_windows(&windows, std::nullopt, std::nullopt))
-      if (!is_final(start, m, min_stream, wall_now, config_)) ++open;
+      if (!is_final(start, min_stream, wall_now, config_)) ++open;
   }
   return open;
 }

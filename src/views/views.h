@@ -244,12 +244,21 @@ class PartitionAggregator {
 // ---- Changelog encoding -----------------------------------------------------------------
 // Keys: "w|<topic>|<partition>|<start>" (a window partial) and "p|<topic>|<partition>"
 // (partition state). Kafka topic names cannot contain '|'.
-// Values (compact JSON): partial {"count":N,"terms":{"t":N,...},"term_error":E,"closed":B};
-// state {"stream_time":T,"late":L,"consumed":C,"malformed":{"reason":N,...}}. Decoding
-// returns ErrorKind::invalid_data with the reason for any other shape; never throws.
+// Partial values are binary: a commit rewrites every changed window, up to max_terms terms
+// each, and every replica's follower reads them all, so JSON's encode and parse cost
+// dominated serve's CPU (measured: bench/README.md). Layout (varint = unsigned LEB128):
+//   0x01 (format), varint count, varint term_error, byte closed (0|1), varint n,
+//   then n times: varint length, the term's bytes, varint count.
+// decode_partial also reads the JSON of earlier versions (a rolling upgrade reads their
+// records): {"count":N,"terms":{"t":N,...},"term_error":E,"closed":B}; a JSON value always
+// starts with '{', never with 0x01.
+// State values (small, written once per commit per partition) stay JSON:
+// {"stream_time":T,"late":L,"consumed":C,"expired":X,"malformed":{"reason":N,...}}.
+// Decoding returns ErrorKind::invalid_data with the reason for any other shape; never
+// throws.
 std::string changelog_window_key(std::string_view topic, std::int32_t partition, Millis start);
 std::string changelog_state_key(std::string_view topic, std::int32_t partition);
-std::string encode_partial(const Partial& p);        // JSON
+std::string encode_partial(const Partial& p);        // binary (above)
 std::string encode_state(const PartitionState& s);   // JSON
 struct ChangelogKey {
   bool is_window = false;
@@ -321,10 +330,22 @@ class ViewStore {
   std::size_t expire_before(Millis before);
 
  private:
+  // A partial as read from the changelog: the header decoded, the terms kept encoded (the
+  // binary terms section) and decoded only when a view asks for the window's top terms, so
+  // following the changelog costs a copy per record, not a hash map rebuilt.
+  struct StoredPartial {
+    std::uint64_t count = 0;
+    std::uint64_t term_error = 0;
+    bool closed = false;
+    std::uint64_t term_count = 0;
+    std::string terms;  // term_count entries: varint length, bytes, varint count
+  };
+  using PartitionWindows = std::map<std::int32_t, std::map<Millis, StoredPartial>>;
+
   WindowConfig config_;
   mutable std::mutex mu_;
   // topic -> partition -> window start -> partial
-  std::map<std::string, std::map<std::int32_t, std::map<Millis, Partial>>> windows_;
+  std::map<std::string, PartitionWindows> windows_;
   std::map<std::string, std::map<std::int32_t, PartitionState>> states_;
 };
 

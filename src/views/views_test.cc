@@ -16,6 +16,7 @@ namespace speedlayer::views {
 namespace {
 
 using ::testing::TestWithParam;
+using namespace std::literals;
 
 WindowConfig Config(Millis size = 60'000, Millis grace = 10'000, Millis idle = 10'000,
                     std::size_t top_k = 10, std::size_t max_terms = 10'000) {
@@ -407,15 +408,41 @@ TEST(Changelog, PartialRoundTrip) {
   p.term_error = 3;
   p.closed = true;
   const std::string enc = encode_partial(p);
-  EXPECT_EQ(enc,
-            "{\"closed\":true,\"count\":7,\"term_error\":3,"
-            "\"terms\":{\"caf\xc3\xa9\":1,\"it's\":2,\"messi\":5}}");
   auto d = decode_partial(enc);
   ASSERT_TRUE(d) << d.error().message();
   EXPECT_EQ(d->count, 7u);
   EXPECT_EQ(d->terms, p.terms);
   EXPECT_EQ(d->term_error, 3u);
   EXPECT_TRUE(d->closed);
+}
+
+TEST(Changelog, PartialBinaryLayout) {
+  // The documented layout (views.h), byte for byte; counts past 127 take two varint bytes.
+  Partial p;
+  p.count = 300;
+  p.terms = {{"ai", 200}};
+  p.term_error = 1;
+  const std::string enc = encode_partial(p);
+  EXPECT_EQ(enc, std::string("\x01\xac\x02\x01\x00\x01\x02" "ai" "\xc8\x01", 11));
+  Partial big;
+  big.count = std::numeric_limits<std::uint64_t>::max();
+  big.term_error = std::numeric_limits<std::uint64_t>::max() - 1;
+  big.terms = {{std::string(300, 'x'), std::numeric_limits<std::uint64_t>::max()}, {"", 0}};
+  auto d = decode_partial(encode_partial(big));
+  ASSERT_TRUE(d) << d.error().message();
+  EXPECT_EQ(d->count, big.count);
+  EXPECT_EQ(d->term_error, big.term_error);
+  EXPECT_EQ(d->terms, big.terms);
+}
+
+TEST(Changelog, PartialJsonOfEarlierVersionsIsRead) {
+  auto old = decode_partial(
+      "{\"closed\":true,\"count\":7,\"term_error\":3,\"terms\":{\"caf\xc3\xa9\":1,\"messi\":5}}");
+  ASSERT_TRUE(old) << old.error().message();
+  EXPECT_EQ(old->count, 7u);
+  EXPECT_EQ(old->term_error, 3u);
+  EXPECT_TRUE(old->closed);
+  EXPECT_EQ(old->terms, (TermCounts{{"caf\xc3\xa9", 1}, {"messi", 5}}));
   auto minimal = decode_partial(R"({"count":0,"terms":{}})");
   ASSERT_TRUE(minimal);
   EXPECT_FALSE(minimal->closed);
@@ -443,7 +470,7 @@ TEST(Changelog, StateRoundTrip) {
 }
 
 struct BadValue {
-  const char* json;
+  std::string_view json;  // binary ones are ""sv literals: they hold NUL bytes
   const char* reason;  // a substring of Error::what
 };
 
@@ -468,7 +495,20 @@ INSTANTIATE_TEST_SUITE_P(
                       BadValue{"{\"count\":1,\"terms\":{\"a\":-2}}", "\"a\""},
                       BadValue{"{\"count\":1,\"terms\":{},\"closed\":1}", "\"closed\""},
                       BadValue{"{\"count\":1,\"terms\":{},\"term_error\":null}",
-                               "\"term_error\""}));
+                               "\"term_error\""},
+                      // Binary: cut at every place, bad flag, overlong varint, extra bytes.
+                      BadValue{"\x01"sv, "header cut short"},
+                      BadValue{"\x01\x05"sv, "header cut short"},
+                      BadValue{"\x01\x05\x00"sv, "\"closed\" flag"},
+                      BadValue{"\x01\x05\x00\x02\x00"sv, "\"closed\" flag"},
+                      BadValue{"\x01\x05\x00\x01"sv, "term count cut short"},
+                      BadValue{"\x01\x05\x00\x01\x01"sv, "term 1 of 1 cut short"},
+                      BadValue{"\x01\x05\x00\x01\x01\x03" "ab"sv, "term 1 of 1 cut short"},
+                      BadValue{"\x01\x05\x00\x01\x01\x02" "ab"sv, "term 1 of 1 cut short"},
+                      BadValue{"\x01\x05\x00\x01\x02\x02" "ab\x01"sv, "term 2 of 2 cut short"},
+                      BadValue{"\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f"sv,
+                               "header cut short"},
+                      BadValue{"\x01\x05\x00\x01\x01\x02" "ab\x01zz"sv, "2 trailing byte(s)"}));
 
 class BadState : public TestWithParam<BadValue> {};
 TEST_P(BadState, IsInvalidDataWithAReason) {
@@ -649,6 +689,31 @@ TEST(ViewStore, BadRecordsAreErrorsAndChangeNothing) {
   r = store.apply(changelog_state_key("t", 0), std::string_view("\x00\x01", 2));
   ASSERT_FALSE(r);
   EXPECT_FALSE(store.view("t", {}, {}, 0));
+}
+
+TEST(ViewStore, JsonRecordsOfEarlierVersionsGiveTheSameViewsAndRestore) {
+  // A rolling upgrade: some replicas still write JSON partials, others binary.
+  ViewStore binary(Config()), mixed(Config());
+  for (std::int32_t partition = 0; partition < 3; ++partition) {
+    Partial p;
+    p.count = 10 + static_cast<std::uint64_t>(partition);
+    p.terms = {{"goal", 4 + static_cast<std::uint64_t>(partition)}, {"ai", 3}, {"caf\xc3\xa9", 1}};
+    p.term_error = static_cast<std::uint64_t>(partition);
+    const std::string key = changelog_window_key("t", partition, 60'000);
+    ASSERT_TRUE(binary.apply(key, encode_partial(p)));
+    nlohmann::json j = {{"count", p.count}, {"term_error", p.term_error}, {"closed", false}};
+    for (const auto& [term, n] : p.terms) j["terms"][term] = n;
+    ASSERT_TRUE(mixed.apply(key, partition == 1 ? j.dump() : encode_partial(p)));
+  }
+  EXPECT_EQ(to_json(*binary.view("t", {}, {}, 0)), to_json(*mixed.view("t", {}, {}, 0)));
+  EXPECT_EQ(to_json(binary.totals()), to_json(mixed.totals()));
+  PartitionAggregator from_json("t", 1, Config()), from_binary("t", 1, Config());
+  mixed.restore_into(from_json);
+  binary.restore_into(from_binary);
+  ASSERT_NE(from_json.window(60'000), nullptr);
+  EXPECT_EQ(from_json.window(60'000)->terms, from_binary.window(60'000)->terms);
+  EXPECT_EQ(from_json.window(60'000)->count, 11u);
+  EXPECT_EQ(from_json.window(60'000)->term_error, 1u);
 }
 
 TEST(ViewStore, UnknownTopic) {
