@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -257,6 +258,12 @@ Result<kafka::Properties> connection_properties(const Settings& settings) {
     props.set("sasl.mechanism", "SCRAM-SHA-512", "default for --sasl-username");
   }
   return props;
+}
+
+int report_error(std::string_view command, const Error& error) {
+  std::fprintf(stderr, "speedlayer %.*s: %s\n", static_cast<int>(command.size()), command.data(),
+               error.message().c_str());
+  return exit_code(error);
 }
 
 }  // namespace speedlayer::config

@@ -24,6 +24,8 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -110,5 +112,26 @@ Result<kafka::Properties> connection_properties(const Settings& settings);
 
 // Adds the connection flags above to a command.
 void add_connection_flags(FlagSet& flags);
+
+// Prints "speedlayer <command>: <error>" to standard error and returns the error's exit code:
+// how every subcommand reports an error that ends it.
+int report_error(std::string_view command, const Error& error);
+
+// A subcommand's start: its settings (flags, environment, config file) and the options
+// `build(settings)` makes of them; on an error, reported as above, the exit code instead.
+//   auto loaded = config::load_options("serve", flags_, build_serve_options);
+//   if (!loaded) return loaded.error();
+//   auto& [settings, options] = *loaded;
+template <class Build>
+auto load_options(std::string_view command, const FlagSet& flags, Build&& build)
+    -> std::expected<
+        std::pair<Settings, typename std::invoke_result_t<Build, const Settings&>::value_type>,
+        int> {
+  auto settings = Settings::load(flags, process_env());
+  if (!settings) return std::unexpected(report_error(command, settings.error()));
+  auto options = build(static_cast<const Settings&>(*settings));
+  if (!options) return std::unexpected(report_error(command, options.error()));
+  return std::pair{std::move(*settings), std::move(*options)};
+}
 
 }  // namespace speedlayer::config

@@ -206,18 +206,10 @@ Result<ConsumeOptions> build_consume_options(const config::Settings& settings) {
 
 int ConsumeCommand::run() {
   install_stop_signals();
-  auto settings = config::Settings::load(flags_, config::process_env());
-  if (!settings) {
-    std::fprintf(stderr, "speedlayer consume: %s\n", settings.error().message().c_str());
-    return exit_code(settings.error());
-  }
-  auto options = build_consume_options(*settings);
-  if (!options) {
-    std::fprintf(stderr, "speedlayer consume: %s\n", options.error().message().c_str());
-    return exit_code(options.error());
-  }
+  auto loaded = config::load_options("consume", flags_, build_consume_options);
+  if (!loaded) return loaded.error();
   ConsumeSummary summary;
-  return static_cast<int>(run_consume(*options, stop_flag(), summary));
+  return static_cast<int>(run_consume(loaded->second, stop_flag(), summary));
 }
 
 }  // namespace speedlayer::consume

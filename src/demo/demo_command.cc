@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/signals.h"
+#include "config/settings.h"
 #include "core/units.h"
 #include "kafka/mock_cluster.h"
 #include "produce/produce_service.h"
@@ -92,16 +93,14 @@ int DemoCommand::run() {
   auto window = parse_duration(window_, "--window");
   for (auto* r : {&duration, &window}) {
     if (!*r) {
-      std::fprintf(stderr, "speedlayer demo: %s\n", r->error().message().c_str());
-      return exit_code(r->error());
+      return config::report_error("demo", r->error());
     }
   }
   routing::RouteTable routes = routing::default_route_table();
   if (!routes_.empty()) {
     auto loaded = routing::load_routes_file(routes_);
     if (!loaded) {
-      std::fprintf(stderr, "speedlayer demo: %s\n", loaded.error().message().c_str());
-      return exit_code(loaded.error());
+      return config::report_error("demo", loaded.error());
     }
     routes = std::move(*loaded);
     if (routes.default_topic.empty()) routes.default_topic = "my-topic";

@@ -44,22 +44,12 @@ Result<DoctorOptions> build_doctor_options(const config::Settings& settings) {
 }
 
 int DoctorCommand::run() {
-  auto settings = config::Settings::load(flags_, config::process_env());
-  if (!settings) {
-    std::fprintf(stderr, "speedlayer doctor: %s\n", settings.error().message().c_str());
-    return exit_code(settings.error());
-  }
-  auto options = build_doctor_options(*settings);
-  if (!options) {
-    std::fprintf(stderr, "speedlayer doctor: %s\n", options.error().message().c_str());
-    return exit_code(options.error());
-  }
-  auto report = run_doctor(*options);
-  if (!report) {
-    std::fprintf(stderr, "speedlayer doctor: %s\n", report.error().message().c_str());
-    return exit_code(report.error());
-  }
-  std::string out = settings->flag("json") ? format_json(*report) : format_text(*report);
+  auto loaded = config::load_options("doctor", flags_, build_doctor_options);
+  if (!loaded) return loaded.error();
+  const auto& [settings, options] = *loaded;
+  auto report = run_doctor(options);
+  if (!report) return config::report_error("doctor", report.error());
+  std::string out = settings.flag("json") ? format_json(*report) : format_text(*report);
   std::fputs(out.c_str(), stdout);
   std::fflush(stdout);
   return exit_code(*report);

@@ -118,18 +118,10 @@ Result<ProduceOptions> build_produce_options(const config::Settings& settings) {
 
 int ProduceCommand::run() {
   install_stop_signals();
-  auto settings = config::Settings::load(flags_, config::process_env());
-  if (!settings) {
-    std::fprintf(stderr, "speedlayer produce: %s\n", settings.error().message().c_str());
-    return exit_code(settings.error());
-  }
-  auto options = build_produce_options(*settings);
-  if (!options) {
-    std::fprintf(stderr, "speedlayer produce: %s\n", options.error().message().c_str());
-    return exit_code(options.error());
-  }
+  auto loaded = config::load_options("produce", flags_, build_produce_options);
+  if (!loaded) return loaded.error();
   ProduceSummary summary;
-  return static_cast<int>(run_produce(*options, stop_flag(), summary));
+  return static_cast<int>(run_produce(loaded->second, stop_flag(), summary));
 }
 
 }  // namespace speedlayer::produce

@@ -85,17 +85,11 @@ Result<ServeOptions> build_serve_options(const config::Settings& settings,
 
 int ServeCommand::run() {
   install_stop_signals();
-  auto settings = config::Settings::load(flags_, config::process_env());
-  if (!settings) {
-    std::fprintf(stderr, "speedlayer serve: %s\n", settings.error().message().c_str());
-    return exit_code(settings.error());
-  }
-  auto options = build_serve_options(*settings, topics_);
-  if (!options) {
-    std::fprintf(stderr, "speedlayer serve: %s\n", options.error().message().c_str());
-    return exit_code(options.error());
-  }
-  return run_serve(*options, stop_flag(), system_wall_clock, nullptr);
+  auto loaded = config::load_options("serve", flags_, [this](const config::Settings& settings) {
+    return build_serve_options(settings, topics_);
+  });
+  if (!loaded) return loaded.error();
+  return run_serve(loaded->second, stop_flag(), system_wall_clock, nullptr);
 }
 
 }  // namespace speedlayer::serve

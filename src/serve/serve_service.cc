@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "config/settings.h"
 #include "http/server.h"
 #include "serve/changelog.h"
 
@@ -78,8 +79,7 @@ int run_serve(const ServeOptions& o, const std::atomic<bool>& stop, WallClock cl
               std::function<void(int port)> on_listening) {
   auto listen = http::parse_listen(o.listen);
   if (!listen) {
-    std::fprintf(stderr, "speedlayer serve: %s\n", listen.error().message().c_str());
-    return exit_code(listen.error());
+    return config::report_error("serve", listen.error());
   }
   http::Registry registry;
   views::ViewStore store(o.window);
@@ -123,16 +123,14 @@ int run_serve(const ServeOptions& o, const std::atomic<bool>& stop, WallClock cl
         return "{\"expired\":" + std::to_string(n) + ",\"before\":" + std::to_string(before) + "}";
       });
   if (auto st = server.start(); !st) {
-    std::fprintf(stderr, "speedlayer serve: %s\n", st.error().message().c_str());
-    return exit_code(st.error());
+    return config::report_error("serve", st.error());
   }
   std::fprintf(stderr, "speedlayer serve: HTTP on %s (views: %s/v1/views?topic=T)\n",
                server.url().c_str(), server.url().c_str());
   if (on_listening) on_listening(server.port());
 
   if (auto st = processor.start(); !st) {
-    std::fprintf(stderr, "speedlayer serve: %s\n", st.error().message().c_str());
-    return exit_code(st.error());
+    return config::report_error("serve", st.error());
   }
 
   // The follower: every replica reads every partial, so it can serve whole topics.
