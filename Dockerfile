@@ -21,7 +21,9 @@ ARG BUILD_IMAGE=debian:bookworm-20251229@sha256:4216e8fe27fdd803d2822d08ed9de398
 ARG RUNTIME_IMAGE=debian:bookworm-20251229-slim
 
 # --- build: the same script as the README (scripts/build.sh installs the Debian build
-# packages, configures with CMake and builds with Ninja); no tests, no benchmarks.
+# packages, builds the pinned librdkafka 2.12.1 from its crates.io source, sha256-checked, as
+# a static library (scripts/librdkafka.sh), configures with CMake and builds with Ninja); no
+# tests, no benchmarks.
 FROM --platform=linux/amd64 ${BUILD_IMAGE} AS build
 WORKDIR /src
 COPY . .
@@ -30,13 +32,15 @@ RUN bash scripts/build.sh /build -DSPEEDLAYER_TESTS=OFF -DSPEEDLAYER_BENCH=OFF \
  && /speedlayer --version
 
 # --- runtime: slim Debian with only the shared libraries the executable links
-# (ldd build/src/app/speedlayer: librdkafka, Hyperscan, yaml-cpp, cpp-httplib; libfmt in
-# case a build links it; OpenSSL, SASL, zstd, lz4, brotli and zlib come as their dependencies)
-# and CA certificates. Nothing else: no shell tools beyond the base image's, no compilers.
+# (ldd build/src/app/speedlayer: Hyperscan, yaml-cpp, cpp-httplib; libfmt in case a build
+# links it; OpenSSL, zstd, lz4 and zlib for the statically linked librdkafka; brotli comes
+# with cpp-httplib) and CA certificates. Not Debian's librdkafka1: its 2.0.2 cannot log in
+# with SCRAM to Kafka 4.x. Nothing else: no shell tools beyond the base image's, no compilers.
 FROM --platform=linux/amd64 ${RUNTIME_IMAGE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      librdkafka1 libhyperscan5 libyaml-cpp0.7 libcpp-httplib0.11 libfmt9 ca-certificates \
+      libhyperscan5 libyaml-cpp0.7 libcpp-httplib0.11 libfmt9 \
+      libssl3 libzstd1 liblz4-1 zlib1g ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 speedlayer \
  && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \

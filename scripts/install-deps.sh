@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Installs every Debian package speedlayer needs to build, test and benchmark.
+#   install-deps.sh [--test] [--system-rdkafka]
+# --test adds what the tests need; --system-rdkafka adds Debian's librdkafka-dev for a build
+# with -DSPEEDLAYER_SYSTEM_RDKAFKA=ON (by default speedlayer links librdkafka 2.12.1, built
+# by scripts/librdkafka.sh from the -dev packages below).
 # Idempotent: skips apt entirely when everything is already present.
 set -euo pipefail
 
 build_pkgs=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  librdkafka-dev        # Kafka client (producer, consumer, transactions, mock cluster)
+  curl                  # scripts/librdkafka.sh downloads librdkafka's source (pinned sha256)
+  libssl-dev            # librdkafka's TLS and SASL SCRAM; our TLS check (tls_probe.cc)
+  libzstd-dev liblz4-dev zlib1g-dev # librdkafka's zstd, lz4 and gzip compression
   libyaml-cpp-dev       # routes.yaml and config file parsing
   nlohmann-json3-dev    # JSON parsing/printing of messages and HTTP bodies
   libcli11-dev          # command line parsing
@@ -14,17 +20,25 @@ build_pkgs=(
   libhyperscan-dev      # routing matcher: thousands of keywords in one pass
   libgtest-dev libgmock-dev # unit and integration tests
   libbenchmark-dev      # micro benchmarks in bench/
-  libssl-dev
+)
+system_rdkafka_pkgs=(
+  librdkafka-dev        # Debian's librdkafka 2.0.2, only for -DSPEEDLAYER_SYSTEM_RDKAFKA=ON
 )
 test_pkgs=(
   openjdk-17-jre-headless maven  # real Apache Kafka broker from Maven Central
-  kcat                  # interop anchor (same librdkafka, written by others)
+  kcat                  # interop anchor (written by others; Debian's librdkafka 2.0.2)
   python3 python3-venv python3-pip # kafka-python interop + manifest validation
   openssl procps iproute2 netcat-openbsd curl time
 )
 
 want=("${build_pkgs[@]}")
-if [[ "${1:-}" == "--test" ]]; then want+=("${test_pkgs[@]}"); fi
+for arg in "$@"; do
+  case "$arg" in
+    --test) want+=("${test_pkgs[@]}") ;;
+    --system-rdkafka) want+=("${system_rdkafka_pkgs[@]}") ;;
+    *) echo "install-deps: unknown option '$arg' (want --test, --system-rdkafka)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${want[@]}"; do
