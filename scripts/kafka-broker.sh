@@ -49,8 +49,8 @@
 set -euo pipefail
 
 readonly DEFAULT_KAFKA_VERSION=4.1.1
-# SPEEDLAYER_KAFKA_VERSION picks another release of the same Maven artifacts (the secure
-# fixture uses it, see tests/CMakeLists.txt); each version has its own jar cache.
+# SPEEDLAYER_KAFKA_VERSION picks another release of the same Maven artifacts (e.g. to try
+# a client against an older broker); each version has its own jar cache.
 readonly KAFKA_VERSION="${SPEEDLAYER_KAFKA_VERSION:-$DEFAULT_KAFKA_VERSION}"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly SCRIPT_DIR
