@@ -9,7 +9,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${1:-$root/build}"
 shift || true
-deps_args=(${SPEEDLAYER_DEPS_MODE:-})
+read -ra deps_args <<<"${SPEEDLAYER_DEPS_MODE:-}"  # e.g. --test (scripts/run-tests.sh)
 system_rdkafka=0
 for arg in "$@"; do
   if [[ "${arg,,}" =~ ^-dspeedlayer_system_rdkafka(:bool)?=(.*)$ ]]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# README command 2: install everything the tests need (Debian packages, the Kafka broker's jars
-# from Maven Central, the Python interop packages from PyPI), build, and run the whole suite:
+# README command 2: install everything the tests need (Debian packages, librdkafka's pinned
+# source from crates.io, built once by scripts/librdkafka.sh, the Kafka broker's jars from
+# Maven Central, the Python interop packages from PyPI), build, and run the whole suite:
 #   1. unit and integration tests (CTest labels `unit`, `integration`; CTest starts and stops
 #      the real Kafka brokers the integration tests need),
 #   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
