@@ -8,7 +8,10 @@
 # SPEEDLAYER_SKIP_SANITIZERS=1 skips step 2.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SPEEDLAYER_DEPS_MODE=--test bash "$root/scripts/build.sh" "$root/build"
+# Tests and benchmarks on explicitly: command 1 (run-demo.sh) configures the same build dir
+# with them off, and CMake would keep that.
+SPEEDLAYER_DEPS_MODE=--test bash "$root/scripts/build.sh" "$root/build" -DSPEEDLAYER_TESTS=ON \
+  -DSPEEDLAYER_BENCH=ON
 bash "$root/scripts/kafka-broker.sh" fetch
 bash "$root/scripts/python-env.sh" >/dev/null
 

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -120,6 +121,23 @@ std::string broker_list(const std::vector<AdvertisedBroker>& brokers) {
 }
 
 }  // namespace
+
+std::optional<AdvertisedBroker> learned_broker_in_error(std::string_view text) {
+  const auto colon_space = text.find(": ");
+  if (colon_space == std::string_view::npos) return std::nullopt;
+  std::string_view name = text.substr(0, colon_space);
+  if (auto scheme = name.find("://"); scheme != std::string_view::npos)
+    name.remove_prefix(scheme + 3);
+  const auto slash = name.rfind('/');
+  if (slash == std::string_view::npos || slash + 1 == name.size()) return std::nullopt;
+  const std::string_view id_text = name.substr(slash + 1);
+  std::int32_t id = -1;
+  auto [end, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
+  if (ec != std::errc() || end != id_text.data() + id_text.size() || id < 0) return std::nullopt;
+  auto endpoints = parse_bootstrap(name.substr(0, slash));
+  if (!endpoints || endpoints->size() != 1) return std::nullopt;
+  return AdvertisedBroker{id, endpoints->front()};
+}
 
 std::string Endpoint::text() const {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
@@ -677,6 +695,24 @@ Status wait_until_usable(rd_kafka_t* rk, int timeout_ms, std::string_view bootst
         std::chrono::milliseconds(250),
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
     if (pause.count() > 0) std::this_thread::sleep_for(pause);
+  }
+  if (bad.empty() && fresh(errors.transport())) {
+    // librdkafka (2.10 and later) leaves the bootstrap connection once metadata named the
+    // brokers, so when every named broker is unreachable no later metadata request is answered
+    // and the loop above never saw one. The connection errors still name the learned broker.
+    auto learned = learned_broker_in_error(errors.transport().text);
+    auto bootstrap_endpoints = parse_bootstrap(bootstrap);
+    const bool is_bootstrap =
+        learned && bootstrap_endpoints &&
+        std::find(bootstrap_endpoints->begin(), bootstrap_endpoints->end(), learned->endpoint) !=
+            bootstrap_endpoints->end();
+    if (learned && !is_bootstrap) {
+      TcpProbe probe = probe_tcp(learned->endpoint, std::chrono::milliseconds(1000));
+      if (!probe.connected) {
+        bad.push_back(*learned);
+        bad_probes.push_back(std::move(probe));
+      }
+    }
   }
   if (!bad.empty()) {
     std::string what = "the bootstrap servers answered, but ";

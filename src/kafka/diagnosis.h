@@ -100,6 +100,13 @@ struct AdvertisedBroker {
 };
 std::vector<AdvertisedBroker> advertised_brokers(const rd_kafka_metadata_t& md);
 
+// The broker a librdkafka error line is about when it is one learned from metadata: such
+// lines start with the broker's name, "[proto://]host:port/<node id>: ..." (bootstrap
+// brokers are named ".../bootstrap" instead). nullopt for any other line.
+//   learned_broker_in_error("127.0.0.2:42163/1: Connect to ipv4#127.0.0.2:42163 failed")
+//     -> {id 1, 127.0.0.2:42163}
+std::optional<AdvertisedBroker> learned_broker_in_error(std::string_view text);
+
 // What to tell a user whose client reached the bootstrap servers but cannot use some
 // advertised broker addresses: how advertised listeners work and the fix (Strimzi
 // `advertisedHost` for that broker's node id, `bootstrap.alternativeNames`, the firewall for

@@ -68,6 +68,25 @@ TEST(ParseBootstrap, BadInputNamesTheEntryAndOrigin) {
   EXPECT_NE(empty.error().hint.find("KAFKA_BROKERS"), std::string::npos);
 }
 
+TEST(LearnedBrokerInError, NamesTheBrokerOnlyForLearnedBrokers) {
+  // librdkafka 2.12's form, and 2.0's with the protocol.
+  auto a = learned_broker_in_error(
+      "127.0.0.2:42163/1: Connect to ipv4#127.0.0.2:42163 failed: Connection refused");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->id, 1);
+  EXPECT_EQ(a->endpoint, (Endpoint{"127.0.0.2", 42163}));
+  auto b = learned_broker_in_error("sasl_ssl://[::1]:9094/12: Disconnected");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->id, 12);
+  EXPECT_EQ(b->endpoint, (Endpoint{"::1", 9094}));
+  // Bootstrap brokers, other lines: not a learned broker.
+  EXPECT_FALSE(learned_broker_in_error("sasl_ssl://127.0.0.1:44219/bootstrap: Connect failed"));
+  EXPECT_FALSE(learned_broker_in_error("1/1 brokers are down"));
+  EXPECT_FALSE(learned_broker_in_error("host:9092/: x"));
+  EXPECT_FALSE(learned_broker_in_error("host:9092/-3: x"));
+  EXPECT_FALSE(learned_broker_in_error("no colon here"));
+}
+
 TEST(ClassifyIp, EveryScope) {
   EXPECT_EQ(classify_ip("127.0.0.1"), AddressScope::loopback);
   EXPECT_EQ(classify_ip("127.0.0.2"), AddressScope::loopback);
