@@ -260,6 +260,17 @@ Result<kafka::Properties> connection_properties(const Settings& settings) {
   return props;
 }
 
+Result<Connection> client_connection(const Settings& settings) {
+  Connection c;
+  SL_ASSIGN_OR_RETURN(c.kafka, connection_properties(settings));
+  c.bootstrap = c.kafka.get("bootstrap.servers").value_or("");
+  if (c.bootstrap.empty()) {
+    return fail(ErrorKind::usage, "no Kafka bootstrap servers given", "--brokers",
+                "pass --brokers host:port or set KAFKA_BROKERS");
+  }
+  return c;
+}
+
 int report_error(std::string_view command, const Error& error) {
   std::fprintf(stderr, "speedlayer %.*s: %s\n", static_cast<int>(command.size()), command.data(),
                error.message().c_str());

@@ -110,6 +110,14 @@ class Settings {
 // here; its content is never printed.
 Result<kafka::Properties> connection_properties(const Settings& settings);
 
+// connection_properties() plus the bootstrap servers they name, which every client command
+// needs: no bootstrap servers is a usage error naming --brokers / KAFKA_BROKERS.
+struct Connection {
+  kafka::Properties kafka;
+  std::string bootstrap;
+};
+Result<Connection> client_connection(const Settings& settings);
+
 // Adds the connection flags above to a command.
 void add_connection_flags(FlagSet& flags);
 

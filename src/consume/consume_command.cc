@@ -111,12 +111,9 @@ ConsumeCommand::ConsumeCommand(CLI::App& parent)
 
 Result<ConsumeOptions> build_consume_options(const config::Settings& settings) {
   ConsumeOptions o;
-  SL_ASSIGN_OR_RETURN(o.kafka, config::connection_properties(settings));
-  o.bootstrap = o.kafka.get("bootstrap.servers").value_or("");
-  if (o.bootstrap.empty()) {
-    return fail(ErrorKind::usage, "no Kafka bootstrap servers given", "--brokers",
-                "pass --brokers host:port or set KAFKA_BROKERS");
-  }
+  SL_ASSIGN_OR_RETURN(auto connection, config::client_connection(settings));
+  o.kafka = std::move(connection.kafka);
+  o.bootstrap = std::move(connection.bootstrap);
 
   // What to read: the command line's topics and patterns, else KAFKA_TOPIC, else the file's.
   auto topic = settings.get("topic");

@@ -27,12 +27,9 @@ DoctorCommand::DoctorCommand(CLI::App& parent)
 
 Result<DoctorOptions> build_doctor_options(const config::Settings& settings) {
   DoctorOptions o;
-  SL_ASSIGN_OR_RETURN(o.kafka, config::connection_properties(settings));
-  o.bootstrap = o.kafka.get("bootstrap.servers").value_or("");
-  if (o.bootstrap.empty()) {
-    return fail(ErrorKind::usage, "no Kafka bootstrap servers given", "--brokers",
-                "pass --brokers host:port or set KAFKA_BROKERS");
-  }
+  SL_ASSIGN_OR_RETURN(auto connection, config::client_connection(settings));
+  o.kafka = std::move(connection.kafka);
+  o.bootstrap = std::move(connection.bootstrap);
   SL_ASSIGN_OR_RETURN(auto timeout, config::to_duration(settings.get("timeout")));
   if (timeout) {
     if (timeout->count() <= 0) return fail(ErrorKind::usage, "must be > 0", "--timeout");

@@ -43,12 +43,9 @@ ProduceCommand::ProduceCommand(CLI::App& parent)
 
 Result<ProduceOptions> build_produce_options(const config::Settings& settings) {
   ProduceOptions o;
-  SL_ASSIGN_OR_RETURN(o.kafka, config::connection_properties(settings));
-  o.bootstrap = o.kafka.get("bootstrap.servers").value_or("");
-  if (o.bootstrap.empty()) {
-    return fail(ErrorKind::usage, "no Kafka bootstrap servers given", "--brokers",
-                "pass --brokers host:port or set KAFKA_BROKERS");
-  }
+  SL_ASSIGN_OR_RETURN(auto connection, config::client_connection(settings));
+  o.kafka = std::move(connection.kafka);
+  o.bootstrap = std::move(connection.bootstrap);
 
   if (auto routes = settings.get("routes", {"SPEEDLAYER_ROUTES"})) {
     SL_ASSIGN_OR_RETURN(o.routes, routing::load_routes_file(routes->value));

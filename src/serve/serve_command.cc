@@ -35,12 +35,9 @@ ServeCommand::ServeCommand(CLI::App& parent)
 Result<ServeOptions> build_serve_options(const config::Settings& settings,
                                          const std::vector<std::string>& topics) {
   ServeOptions o;
-  SL_ASSIGN_OR_RETURN(o.kafka, config::connection_properties(settings));
-  o.bootstrap = o.kafka.get("bootstrap.servers").value_or("");
-  if (o.bootstrap.empty()) {
-    return fail(ErrorKind::usage, "no Kafka bootstrap servers given", "--brokers",
-                "pass --brokers host:port or set KAFKA_BROKERS");
-  }
+  SL_ASSIGN_OR_RETURN(auto connection, config::client_connection(settings));
+  o.kafka = std::move(connection.kafka);
+  o.bootstrap = std::move(connection.bootstrap);
   o.topics = topics;
   if (o.topics.empty()) {
     if (auto t = settings.get("topic", {"KAFKA_TOPIC"})) o.topics.push_back(t->value);
