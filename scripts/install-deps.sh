@@ -28,7 +28,7 @@ test_pkgs=(
   openjdk-17-jre-headless maven  # real Apache Kafka broker from Maven Central
   kcat                  # interop anchor (written by others; Debian's librdkafka 2.0.2)
   python3 python3-venv python3-pip # kafka-python interop + manifest validation
-  openssl procps iproute2 netcat-openbsd curl time
+  openssl procps iproute2 netcat-openbsd curl time unzip
 )
 
 want=("${build_pkgs[@]}")

@@ -8,7 +8,8 @@
 #
 # Rendering uses kustomize $KUSTOMIZE_VERSION (pinned), installed once with `go install` from
 # the Go module proxy into ${SPEEDLAYER_CACHE:-$HOME/.cache/speedlayer}/bin (a few minutes,
-# the first time only). Without Go, `kubectl kustomize` is used if kubectl is installed.
+# the first time only). Without Go, a pinned Go toolchain is fetched from the Go module proxy
+# first (fetch_go); if that fails, `kubectl kustomize` is used if kubectl is installed.
 # SPEEDLAYER_KUSTOMIZE=/path/to/kustomize uses that binary instead.
 # Strimzi schemas: $SPEEDLAYER_STRIMZI_SCHEMAS, default ../shared/schemas/strimzi-v1 beside the
 # repository. Extra arguments go to pytest.
@@ -18,10 +19,39 @@ readonly KUSTOMIZE_VERSION=v5.7.1
 cache="${SPEEDLAYER_CACHE:-$HOME/.cache/speedlayer}"
 log() { echo "deploy-tests: $*" >&2; }
 
+# A Go toolchain from the Go module proxy, for machines without a recent Go (Debian 12's
+# golang-go 1.19 is too old for kustomize v5): the same zip `GOTOOLCHAIN` downloads, pinned.
+readonly GO_TOOLCHAIN=v0.0.1-go1.24.6.linux-amd64
+readonly GO_TOOLCHAIN_SHA256=e7f0fd16d1b06c716162a0938744bb7ebf7edbc3248d42432271a1b5c1fde1ce
+
+fetch_go() {
+  local dir="$cache/go-toolchain/$GO_TOOLCHAIN"
+  if [[ ! -x "$dir/bin/go" ]]; then
+    [[ "$(uname -m)" == x86_64 ]] || { log "no Go and no pinned toolchain for $(uname -m)"; return 1; }
+    log "no Go here: fetching golang.org/toolchain@$GO_TOOLCHAIN from proxy.golang.org (first run only)"
+    local tmp
+    tmp=$(mktemp -d)
+    if ! curl -sSfL -o "$tmp/go.zip" \
+      "https://proxy.golang.org/golang.org/toolchain/@v/$GO_TOOLCHAIN.zip" >&2; then
+      rm -rf "$tmp"; log "error: downloading the Go toolchain failed"; return 1
+    fi
+    if [[ "$(sha256sum <"$tmp/go.zip" | cut -d' ' -f1)" != "$GO_TOOLCHAIN_SHA256" ]]; then
+      rm -rf "$tmp"; log "error: the Go toolchain zip does not have sha256 $GO_TOOLCHAIN_SHA256"; return 1
+    fi
+    unzip -q "$tmp/go.zip" -d "$tmp" >&2
+    mkdir -p "$(dirname "$dir")"
+    rm -rf "$dir"
+    mv "$tmp/golang.org/toolchain@$GO_TOOLCHAIN" "$dir"
+    chmod +x "$dir"/bin/* "$dir"/pkg/tool/*/* 2>/dev/null || true
+    rm -rf "$tmp"
+  fi
+  echo "$dir/bin/go"
+}
+
 find_go() {
   if command -v go >/dev/null 2>&1; then command -v go
   elif [[ -x /usr/local/go/bin/go ]]; then echo /usr/local/go/bin/go
-  else return 1; fi
+  else fetch_go; fi
 }
 
 # Prints the command that renders a kustomization directory (followed by the directory).
