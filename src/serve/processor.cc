@@ -103,6 +103,14 @@ Status Processor::start() {
   return {};
 }
 
+void Processor::with_live(const Visitor& f) const {
+  std::lock_guard lock(live_mu_);
+  std::vector<const views::PartitionAggregator*> aggs;
+  aggs.reserve(owned_.size());
+  for (const auto& [tp, owned] : owned_) aggs.push_back(owned.agg.get());
+  f(aggs);
+}
+
 void Processor::on_assigned(const std::vector<kafka::TopicPartition>& added) noexcept {
   try {
     for (const auto& tp : added) pending_restore_.insert(tp);
@@ -112,54 +120,67 @@ void Processor::on_assigned(const std::vector<kafka::TopicPartition>& added) noe
     }
     ready_ = false;
   } catch (...) {
-    fatal_ = true;
-    fatal_reason_ = "out of memory in on_assigned";
+    set_fatal("out of memory in on_assigned");
   }
 }
 
 void Processor::on_revoked(const std::vector<kafka::TopicPartition>& removed, bool lost) noexcept {
   try {
-    if (in_txn_) {
-      if (lost) {
-        // The group moved on without us: our offsets would be rejected.
-        (void)recover_from_abort("partitions lost");
-      } else if (auto st = commit(); !st) {
-        last_error_ = st.error().message();
-      }
+    if (lost) {
+      // The group moved on without us: offsets we commit now would be rejected. What the
+      // removed partitions aggregated since the last commit is dropped with them (their new
+      // owner consumes it again from the committed offsets).
+      if (auto st = finish_commit(true); !st) note_error(st.error().message());
+    } else if (auto st = commit_now(); !st) {
+      note_error(st.error().message());
     }
+    std::lock_guard lock(live_mu_);
     for (const auto& tp : removed) {
       owned_.erase(tp);
       pending_restore_.erase(tp);
     }
   } catch (...) {
-    fatal_ = true;
-    fatal_reason_ = "out of memory in on_revoked";
+    set_fatal("out of memory in on_revoked");
   }
 }
 
 void Processor::on_client_error(rd_kafka_resp_err_t error, std::string_view reason,
                                 bool fatal) noexcept {
-  try {
-    last_error_ = std::string(reason);
-    if (fatal) {
-      fatal_ = true;
-      fatal_reason_ = std::string(reason);
-    }
-  } catch (...) {
-  }
+  note_error(reason);
+  if (fatal) set_fatal(reason);
   (void)error;
 }
 
-void Processor::on_delivery(const kafka::DeliveryReport& report) noexcept {
-  if (report.error == RD_KAFKA_RESP_ERR_NO_ERROR) return;
-  txn_failed_ = true;
+void Processor::note_error(std::string_view what) noexcept {
   try {
-    txn_failure_ = kafka::error_name(report.error);
+    std::lock_guard lock(reason_mu_);
+    last_error_ = std::string(what);
+  } catch (...) {
+  }
+}
+
+void Processor::set_fatal(std::string_view why) noexcept {
+  try {
+    std::lock_guard lock(reason_mu_);
+    if (fatal_reason_.empty()) fatal_reason_ = std::string(why);
+  } catch (...) {
+  }
+  fatal_ = true;
+}
+
+void Processor::on_delivery(const kafka::DeliveryReport& report) noexcept {
+  // A failed delivery fails the transaction's commit (abortable), which restores the state.
+  if (report.error == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  try {
+    note_error("changelog/output delivery failed: " + kafka::error_name(report.error));
   } catch (...) {
   }
 }
 
 Status Processor::restore_pending() {
+  if (pending_restore_.empty()) return {};
+  // The committed offsets must include our own last commit.
+  if (auto st = finish_commit(true); !st) return st;
   if (pending_restore_.empty()) return {};
   std::vector<kafka::TopicPartition> tps(pending_restore_.begin(), pending_restore_.end());
   // 1. The committed offsets (read_committed: waits until no transaction is pending on them).
@@ -191,14 +212,15 @@ Status Processor::restore_pending() {
                  static_cast<unsigned long long>(bad_records));
   }
   // 3. Aggregators resume exactly there; fetching restarts at the committed offsets.
-  std::vector<rd_kafka_topic_partition_t> seeks;
-  for (const auto& tp : tps) {
-    Owned owned;
-    owned.agg = std::make_unique<views::PartitionAggregator>(tp.topic, tp.partition, o_.window);
-    restored.restore_into(*owned.agg);
-    std::int64_t offset = committed[tp];
-    owned.next_offset = offset;
-    owned_[tp] = std::move(owned);
+  {
+    std::lock_guard lock(live_mu_);
+    for (const auto& tp : tps) {
+      Owned owned;
+      owned.agg = std::make_unique<views::PartitionAggregator>(tp.topic, tp.partition, o_.window);
+      restored.restore_into(*owned.agg);
+      owned.next_offset = committed[tp];
+      owned_[tp] = std::move(owned);
+    }
   }
   kafka::PartitionListPtr seek_list(rd_kafka_topic_partition_list_new(static_cast<int>(tps.size())));
   for (const auto& tp : tps) {
@@ -217,22 +239,20 @@ Status Processor::restore_pending() {
   return {};
 }
 
-Status Processor::begin_if_needed() {
-  if (in_txn_) return {};
-  kafka::ErrorPtr e(rd_kafka_begin_transaction(producer_->handle()));
-  if (e) return fail(ErrorKind::kafka, "cannot begin transaction: " + error_text(e.get()), "serve");
-  in_txn_ = true;
-  txn_failed_ = false;
-  txn_started_ = Clock::now();
-  return {};
+void Processor::note_change() {
+  if (!changes_pending_) {
+    changes_pending_ = true;
+    pending_since_ = Clock::now();
+  }
 }
 
+// Called with live_mu_ held.
 void Processor::process(const rd_kafka_message_t& msg, views::Millis now) {
   kafka::TopicPartition tp{rd_kafka_topic_name(msg.rkt), msg.partition};
   auto it = owned_.find(tp);
   if (it == owned_.end()) return;  // being restored: refetched after the seek
-  if (!begin_if_needed()) return;
   Owned& owned = it->second;
+  if (msg.offset < owned.next_offset) return;  // fetched before a seek back (restore)
   rd_kafka_timestamp_type_t ts_type;
   views::Millis ts = rd_kafka_message_timestamp(&msg, &ts_type);
   std::string_view value(static_cast<const char*>(msg.payload), msg.payload ? msg.len : 0);
@@ -245,6 +265,7 @@ void Processor::process(const rd_kafka_message_t& msg, views::Millis now) {
   }
   owned.next_offset = msg.offset + 1;
   owned.progressed = true;
+  note_change();
   if (ts >= 0 && latency_) latency_->observe(std::max<double>(0, (now - ts) / 1000.0));
 }
 
@@ -252,15 +273,18 @@ void Processor::housekeeping() {
   views::Millis now = clock_();
   views::Millis expire_before = expire_request_.exchange(-1);
   bool changed = false;
-  for (auto& [tp, owned] : owned_) {
-    auto closed = owned.agg->close_due(now);
-    owned.to_emit.insert(owned.to_emit.end(), closed.begin(), closed.end());
-    views::Millis retention_edge = owned.agg->state().stream_time - o_.window.retention_ms;
-    auto expired = owned.agg->expire(std::max(retention_edge, expire_before));
-    owned.to_tombstone.insert(owned.to_tombstone.end(), expired.begin(), expired.end());
-    changed = changed || !closed.empty() || !expired.empty();
+  {
+    std::lock_guard lock(live_mu_);
+    for (auto& [tp, owned] : owned_) {
+      auto closed = owned.agg->close_due(now);
+      owned.to_emit.insert(owned.to_emit.end(), closed.begin(), closed.end());
+      views::Millis retention_edge = owned.agg->state().stream_time - o_.window.retention_ms;
+      auto expired = owned.agg->expire(std::max(retention_edge, expire_before));
+      owned.to_tombstone.insert(owned.to_tombstone.end(), expired.begin(), expired.end());
+      changed = changed || !closed.empty() || !expired.empty();
+    }
   }
-  if (changed) (void)begin_if_needed();
+  if (changed) note_change();
   // Metrics snapshot of the owned partitions (totals across replicas come from the views).
   std::map<std::string, std::uint64_t> consumed, late;
   std::map<std::string, std::map<std::string, std::uint64_t>> malformed;
@@ -279,22 +303,22 @@ void Processor::housekeeping() {
   stats_.lag = std::move(lag);
 }
 
-Status Processor::commit() {
-  if (!in_txn_) return {};
-  const auto commit_started = Clock::now();
+Status Processor::start_commit() {
+  if (!changes_pending_ || in_flight_) return {};
+  const auto started = Clock::now();
   rd_kafka_t* rk = producer_->handle();
+  kafka::ErrorPtr begun(rd_kafka_begin_transaction(rk));
+  if (begun) {
+    return fail(ErrorKind::kafka, "cannot begin transaction: " + error_text(begun.get()), "serve");
+  }
+  // A produce error other than a full queue also fails the commit (abortable), which restores.
   auto send = [&](const std::string& topic, const std::string& key, std::string_view value) {
-    while (true) {
-      auto err = producer_->produce(topic, key, value, 0);
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
-      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        txn_failed_ = true;
-        txn_failure_ = kafka::error_name(err);
-        return false;
-      }
+    while (producer_->produce(topic, key, value, 0) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       producer_->poll(10);
     }
   };
+  // Only the processor thread writes the aggregators, so reading them needs no lock; taking
+  // the dirty marks and clearing the pending lists is invisible to the views.
   kafka::PartitionListPtr offsets(rd_kafka_topic_partition_list_new(static_cast<int>(owned_.size())));
   for (auto& [tp, owned] : owned_) {
     auto& agg = *owned.agg;
@@ -323,61 +347,91 @@ Status Processor::commit() {
       rd_kafka_topic_partition_list_add(offsets.get(), tp.topic.c_str(), tp.partition)->offset =
           owned.next_offset;
     }
-  }
-  if (offsets->cnt > 0) {
-    kafka::GroupMetadataPtr group(rd_kafka_consumer_group_metadata(consumer_->handle()));
-    kafka::ErrorPtr e(rd_kafka_send_offsets_to_transaction(rk, offsets.get(), group.get(), kTxnTimeoutMs));
-    if (e) {
-      if (rd_kafka_error_is_fatal(e.get())) {
-        fatal_ = true;
-        fatal_reason_ = error_text(e.get());
-        return fail(ErrorKind::kafka, "transaction failed: " + fatal_reason_, "serve");
-      }
-      return recover_from_abort("sending offsets failed: " + error_text(e.get()));
-    }
-  }
-  while (true) {
-    kafka::ErrorPtr e(rd_kafka_commit_transaction(rk, kTxnTimeoutMs));
-    if (!e) break;
-    if (rd_kafka_error_is_retriable(e.get())) continue;
-    if (rd_kafka_error_txn_requires_abort(e.get())) {
-      return recover_from_abort("commit failed: " + error_text(e.get()));
-    }
-    fatal_ = true;
-    fatal_reason_ = error_text(e.get());
-    return fail(ErrorKind::kafka, "transaction failed: " + fatal_reason_, "serve",
-                "another replica with the same --transactional-id fenced this one?");
-  }
-  in_txn_ = false;
-  if (commit_duration_) commit_duration_->observe(Clock::now() - commit_started);
-  for (auto& [tp, owned] : owned_) {
     owned.to_emit.clear();
     owned.to_tombstone.clear();
     owned.progressed = false;
   }
-  std::lock_guard lock(stats_.mu);
-  ++stats_.transactions;
+  changes_pending_ = false;
+  kafka::GroupMetadataPtr group(rd_kafka_consumer_group_metadata(consumer_->handle()));
+  auto offsets_ptr = std::make_shared<kafka::PartitionListPtr>(std::move(offsets));
+  auto group_ptr = std::make_shared<kafka::GroupMetadataPtr>(std::move(group));
+  http::Histogram* duration = commit_duration_;
+  // The commit thread touches only the producer (thread-safe) and what it was given.
+  in_flight_ = std::async(std::launch::async, [rk, offsets_ptr, group_ptr, duration, started] {
+    CommitOutcome out;
+    rd_kafka_topic_partition_list_t* list = offsets_ptr->get();
+    if (list->cnt > 0) {
+      kafka::ErrorPtr e(
+          rd_kafka_send_offsets_to_transaction(rk, list, group_ptr->get(), kTxnTimeoutMs));
+      if (e) {
+        out.kind = rd_kafka_error_is_fatal(e.get()) ? CommitOutcome::Kind::fatal
+                                                    : CommitOutcome::Kind::abortable;
+        out.message = "sending offsets failed: " + error_text(e.get());
+        return out;
+      }
+    }
+    while (true) {
+      kafka::ErrorPtr e(rd_kafka_commit_transaction(rk, kTxnTimeoutMs));
+      if (!e) break;
+      if (rd_kafka_error_is_retriable(e.get())) continue;
+      out.kind = rd_kafka_error_txn_requires_abort(e.get()) ? CommitOutcome::Kind::abortable
+                                                            : CommitOutcome::Kind::fatal;
+      out.message = "commit failed: " + error_text(e.get());
+      return out;
+    }
+    if (duration) duration->observe(Clock::now() - started);
+    return out;
+  });
   return {};
+}
+
+Status Processor::finish_commit(bool wait) {
+  if (!in_flight_) return {};
+  if (!wait && in_flight_->wait_for(std::chrono::seconds(0)) != std::future_status::ready) return {};
+  CommitOutcome out = in_flight_->get();
+  in_flight_.reset();
+  switch (out.kind) {
+    case CommitOutcome::Kind::committed: {
+      std::lock_guard lock(stats_.mu);
+      ++stats_.transactions;
+      return {};
+    }
+    case CommitOutcome::Kind::abortable:
+      return recover_from_abort(out.message);
+    case CommitOutcome::Kind::fatal:
+      break;
+  }
+  set_fatal(out.message);
+  return fail(ErrorKind::kafka, "transaction failed: " + out.message, "serve",
+              "another replica with the same --transactional-id fenced this one?");
+}
+
+Status Processor::commit_now() {
+  if (auto st = finish_commit(true); !st) return st;
+  if (auto st = start_commit(); !st) return st;
+  return finish_commit(true);
 }
 
 Status Processor::recover_from_abort(const std::string& why) {
   // Kafka Streams' answer to an aborted transaction: throw the in-memory state away and
   // restore it, with the offsets, from what was committed.
   kafka::ErrorPtr e(rd_kafka_abort_transaction(producer_->handle(), kTxnTimeoutMs));
-  in_txn_ = false;
   std::fprintf(stderr, "speedlayer serve: transaction aborted (%s); restoring state\n", why.c_str());
   {
     std::lock_guard lock(stats_.mu);
     ++stats_.aborted_transactions;
   }
   if (e && rd_kafka_error_is_fatal(e.get())) {
-    fatal_ = true;
-    fatal_reason_ = error_text(e.get());
-    return fail(ErrorKind::kafka, "cannot abort transaction: " + fatal_reason_, "serve");
+    set_fatal(error_text(e.get()));
+    return fail(ErrorKind::kafka, "cannot abort transaction: " + error_text(e.get()), "serve");
   }
   std::vector<kafka::TopicPartition> tps;
-  for (auto& [tp, owned] : owned_) tps.push_back(tp);
-  owned_.clear();
+  {
+    std::lock_guard lock(live_mu_);
+    for (auto& [tp, owned] : owned_) tps.push_back(tp);
+    owned_.clear();
+  }
+  changes_pending_ = false;
   for (const auto& tp : tps) pending_restore_.insert(tp);
   if (!tps.empty()) {
     auto list = to_list(tps);
@@ -388,31 +442,41 @@ Status Processor::recover_from_abort(const std::string& why) {
 }
 
 Status Processor::step() {
-  if (fatal_) return fail(ErrorKind::kafka, "fatal Kafka error: " + fatal_reason_, "serve");
+  if (fatal_) {
+    std::lock_guard lock(reason_mu_);
+    return fail(ErrorKind::kafka, "fatal Kafka error: " + fatal_reason_, "serve");
+  }
+  if (auto st = finish_commit(false); !st) return st;
   if (auto st = restore_pending(); !st) return st;
-  int processed = 0;
-  int timeout = in_txn_ ? 5 : 50;
-  // One clock read per batch, not per record (it showed in profiles): a batch takes
-  // milliseconds, far below the idle fallback and latency buckets the time is used for.
-  views::Millis now = 0;
-  while (processed < 5000) {
-    kafka::MessagePtr msg = consumer_->poll(processed == 0 ? timeout : 0);
+  // Poll without the lock (a rebalance callback may run inside), then aggregate the batch
+  // under it, so the views never wait for a poll.
+  const int timeout = changes_pending_ || in_flight_ ? 5 : 50;
+  batch_.clear();
+  while (batch_.size() < 5000) {
+    kafka::MessagePtr msg = consumer_->poll(batch_.empty() ? timeout : 0);
     if (!msg) break;
-    if (processed == 0) now = clock_();
     if (msg->err) {
-      if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) last_error_ = rd_kafka_message_errstr(msg.get());
+      if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) note_error(rd_kafka_message_errstr(msg.get()));
       continue;
     }
-    process(*msg, now);
-    ++processed;
+    batch_.push_back(std::move(msg));
   }
-  producer_->poll(0);
+  if (!batch_.empty()) {
+    // One clock read per batch, not per record (it showed in profiles): a batch takes
+    // milliseconds, far below the idle fallback and latency buckets the time is used for.
+    const views::Millis now = clock_();
+    std::lock_guard lock(live_mu_);
+    for (const auto& msg : batch_) process(*msg, now);
+  }
+  batch_.clear();
+  // While a commit is in flight its thread serves the producer's events.
+  if (!in_flight_) producer_->poll(0);
   if (Clock::now() - last_housekeeping_ >= std::chrono::milliseconds(200)) {
     housekeeping();
     last_housekeeping_ = Clock::now();
   }
-  if (in_txn_ && Clock::now() - txn_started_ >= o_.commit_interval) {
-    if (auto st = commit(); !st) return st;
+  if (changes_pending_ && !in_flight_ && Clock::now() - pending_since_ >= o_.commit_interval) {
+    if (auto st = start_commit(); !st) return st;
   }
   if (!pending_restore_.empty()) ready_ = false;
   auto reason = compute_not_ready_reason();
@@ -423,11 +487,9 @@ Status Processor::step() {
 
 void Processor::shutdown() {
   if (!consumer_) return;
-  if (in_txn_) {
-    housekeeping();
-    if (auto st = commit(); !st) {
-      std::fprintf(stderr, "speedlayer serve: last commit failed: %s\n", st.error().message().c_str());
-    }
+  housekeeping();
+  if (auto st = commit_now(); !st) {
+    std::fprintf(stderr, "speedlayer serve: last commit failed: %s\n", st.error().message().c_str());
   }
   consumer_->close();
 }

@@ -5,6 +5,17 @@
 // restart (or the replica that takes the partitions over) restores the partials of exactly the
 // committed offsets from the changelog and goes on, neither losing nor double-counting.
 //
+// Commits are pipelined: the processor thread begins the transaction and produces the changed
+// records (non-blocking), then a commit thread sends the offsets and commits, which takes a
+// few to hundreds of milliseconds (the coordinator answers CONCURRENT_TRANSACTIONS until the
+// previous commit's markers are written). Meanwhile the processor goes on consuming and
+// aggregating; what it adds goes into the next transaction. One transaction is in flight at a
+// time; if it aborts, all state is restored from the changelog (records aggregated since are
+// consumed again from the committed offsets).
+//
+// The processor is also a views::LiveAggregators: the HTTP views read its aggregators under
+// its lock, so a replica serves its own partitions as of the last processed batch.
+//
 //   Processor p(options, wall_clock);
 //   if (auto st = p.start(); !st) ...;
 //   while (!stop) p.step();     // one poll; commits when the interval has passed
@@ -14,9 +25,11 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -60,7 +73,9 @@ struct ProcessorStats {
   std::string not_ready_reason = "starting";  // "" when ready
 };
 
-class Processor final : public kafka::ConsumerEvents, public kafka::ProducerEvents {
+class Processor final : public kafka::ConsumerEvents,
+                        public kafka::ProducerEvents,
+                        public views::LiveAggregators {
  public:
   Processor(const ServeOptions& options, WallClock clock);
   ~Processor() override;
@@ -90,6 +105,9 @@ class Processor final : public kafka::ConsumerEvents, public kafka::ProducerEven
   void on_client_error(rd_kafka_resp_err_t error, std::string_view reason, bool fatal) noexcept override;
   void on_delivery(const kafka::DeliveryReport& report) noexcept override;
 
+  // views::LiveAggregators: the owned partitions' aggregators, for the views (any thread).
+  void with_live(const Visitor& f) const override;
+
  private:
   struct Owned {
     std::unique_ptr<views::PartitionAggregator> agg;
@@ -99,11 +117,25 @@ class Processor final : public kafka::ConsumerEvents, public kafka::ProducerEven
     bool progressed = false;
   };
 
+  // What the commit thread reports.
+  struct CommitOutcome {
+    enum class Kind { committed, abortable, fatal } kind = Kind::committed;
+    std::string message;
+  };
+
   Status restore_pending();
   std::string compute_not_ready_reason() const;
-  Status begin_if_needed();
-  Status commit();
+  void note_change();
+  // Begins a transaction, produces the changed state, closed windows and tombstones, and
+  // hands the offsets and the commit to the commit thread.
+  Status start_commit();
+  // Takes the in-flight commit's outcome (waiting for it if `wait`, else only when done).
+  Status finish_commit(bool wait);
+  // Commits everything pending now and waits for it (rebalance, shutdown).
+  Status commit_now();
   Status recover_from_abort(const std::string& why);
+  void note_error(std::string_view what) noexcept;
+  void set_fatal(std::string_view why) noexcept;  // the first reason wins
   void process(const rd_kafka_message_t& msg, views::Millis now);
   void housekeeping();
 
@@ -111,14 +143,17 @@ class Processor final : public kafka::ConsumerEvents, public kafka::ProducerEven
   WallClock clock_;
   std::unique_ptr<kafka::Producer> producer_;
   std::unique_ptr<kafka::Consumer> consumer_;
+  // Written by the processor thread only, under live_mu_; read by it without the lock and by
+  // the views under it.
   std::map<kafka::TopicPartition, Owned> owned_;
+  mutable std::mutex live_mu_;
   std::set<kafka::TopicPartition> pending_restore_;
-  bool in_txn_ = false;
-  bool txn_failed_ = false;
-  std::string txn_failure_;
-  bool fatal_ = false;
+  bool changes_pending_ = false;  // state changed since the last start_commit
+  std::chrono::steady_clock::time_point pending_since_;
+  std::optional<std::future<CommitOutcome>> in_flight_;
+  std::atomic<bool> fatal_{false};
+  std::mutex reason_mu_;  // fatal_reason_, last_error_: callbacks may run on the commit thread
   std::string fatal_reason_;
-  std::chrono::steady_clock::time_point txn_started_;
   std::chrono::steady_clock::time_point last_housekeeping_;
   std::atomic<bool> ready_{false};
   std::atomic<views::Millis> expire_request_{-1};
@@ -126,6 +161,7 @@ class Processor final : public kafka::ConsumerEvents, public kafka::ProducerEven
   http::Histogram* latency_ = nullptr;
   http::Histogram* commit_duration_ = nullptr;
   std::string last_error_;
+  std::vector<kafka::MessagePtr> batch_;
 };
 
 }  // namespace speedlayer::serve

@@ -479,6 +479,50 @@ TEST_F(ServeIntegration, TwoReplicasStayExactAcrossStopAndRestart) {
 
 // 4. Records from clients no one here wrote: kafka-python with the founding document's
 //    json.dumps serializer (JSON strings and an object), and kcat with raw text lines.
+// A replica serves its own partitions as processed, before their transaction commits (the
+// latency of a view is not the commit interval), and the state still moves with the offsets:
+// the shutdown commits it, a restart restores it and counts nothing twice.
+TEST_F(ServeIntegration, OwnPartitionsAreServedBeforeTheirTransactionCommits) {
+  const std::string topic = unique_topic("serve-fresh");
+  ASSERT_EQ(create_topic("single", topic, 3, 1), 0);
+  const Names n = names("fresh");
+  const auto args = serve_args(topic, n, n.txn, {"--commit-interval", "1h"});
+  ServeReplica serve("serve", args);
+  serve.start();
+  ASSERT_TRUE(serve.wait_ready(90s));
+  std::vector<std::string> lines;
+  for (int i = 0; i < 90; ++i) lines.push_back("{\"text\": \"fresh view " + std::to_string(i % 3) + "\"}");
+  produce(topic, lines, "json", "fresh.jsonl");
+  ASSERT_TRUE(serve.wait_consumed(topic, 90, 60s));
+  auto view = serve.view(topic);
+  ASSERT_TRUE(view);
+  EXPECT_EQ(window_sum(*view), 90u);
+  EXPECT_EQ(term_sums(*view)["fresh"], 90u) << view->dump();
+  EXPECT_TRUE(read_committed_with_kcat(brokers_, n.changelog).empty())
+      << "nothing should be committed an hour before the commit interval";
+
+  serve.proc().signal(SIGTERM);
+  auto code = serve.proc().wait_for(30s);
+  ASSERT_TRUE(code);
+  EXPECT_EQ(*code, 0) << serve.proc().err();
+  const auto committed = latest_by_key(read_committed_with_kcat(brokers_, n.changelog));
+  std::uint64_t states = 0;
+  for (const auto& [key, value] : committed) states += key.rfind("p|", 0) == 0;
+  EXPECT_EQ(states, 3u) << "one state record per input partition after the shutdown's commit";
+
+  ServeReplica again("again", args);
+  again.start();
+  ASSERT_TRUE(again.wait_ready(90s));
+  ASSERT_TRUE(again.wait_consumed(topic, 90, 60s));
+  auto restored = again.view(topic);
+  ASSERT_TRUE(restored);
+  EXPECT_EQ(window_sum(*restored), 90u);
+  again.proc().signal(SIGTERM);
+  code = again.proc().wait_for(30s);
+  ASSERT_TRUE(code);
+  EXPECT_EQ(*code, 0) << again.proc().err();
+}
+
 TEST_F(ServeIntegration, KafkaPythonAndKcatRecordsAreCounted) {
   const std::string topic = unique_topic("serve-interop");
   ASSERT_EQ(create_topic("single", topic, 3, 1), 0);

@@ -15,9 +15,10 @@ double as_double(std::uint64_t v) { return static_cast<double>(v); }
 void register_metrics(http::Registry& registry, views::ViewStore& store, Processor& processor,
                       const WallClock& clock, std::atomic<std::uint64_t>& changelog_records,
                       std::atomic<std::uint64_t>& changelog_bad) {
-  // Totals across all replicas, exact: they come from the committed changelog.
+  // Totals across all replicas: this replica's partitions as processed, the others' as
+  // committed (the changelog).
   registry.counter_callback("speedlayer_records_consumed_total",
-                            "Records consumed per topic (all replicas, committed)", [&store] {
+                            "Records consumed per topic (all replicas)", [&store] {
                               std::vector<http::Sample> out;
                               for (const auto& t : store.totals())
                                 out.push_back({{{"topic", t.topic}}, as_double(t.consumed)});
@@ -84,6 +85,7 @@ int run_serve(const ServeOptions& o, const std::atomic<bool>& stop, WallClock cl
   http::Registry registry;
   views::ViewStore store(o.window);
   Processor processor(o, clock);
+  store.set_live(&processor);  // this replica's partitions: served as processed, not committed
   processor.set_latency_histogram(&registry.histogram(
       "speedlayer_processing_latency_seconds",
       "From a record's timestamp to its processing by this replica"));

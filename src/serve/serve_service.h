@@ -2,9 +2,14 @@
 // follower that reads the whole changelog into a ViewStore (so any replica answers for every
 // partition of a topic), and the HTTP API with health, readiness and Prometheus metrics.
 //
-// Freshness: a view served by any replica includes every record whose transaction committed
-// (at most --commit-interval after it was consumed) and that the follower has read since
-// (typically a few milliseconds on a local network).
+// Freshness: a replica serves the partitions it owns from its processor's aggregators, as of
+// the last processed batch (milliseconds after the record reached the broker); the other
+// partitions from the changelog: every record whose transaction the owning replica committed
+// (at most --commit-interval plus the commit's duration after it was consumed) and that the
+// follower has read since (typically a few milliseconds on a local network). As Kafka
+// Streams' interactive queries, the owned part reads uncommitted state: after a crash the
+// restarted (or new) owner serves the committed state until it has consumed the rest again,
+// so a view can step back for a moment, never count a record twice.
 //
 //   std::atomic<bool> stop{false};
 //   int code = run_serve(options, stop, system_wall_clock, [](int port) { ... });

@@ -813,44 +813,13 @@ std::string encode_output(std::string_view topic, std::int32_t partition, Millis
 
 namespace {
 
-using PartitionStates = std::map<std::int32_t, PartitionState>;
-
-template <class Stored>
-struct Merged {
-  std::vector<const Stored*> parts;
-  bool all_closed = true;
-};
-
-// Window start -> the partitions' partials, for from <= start < to.
-template <class Stored>
-std::map<Millis, Merged<Stored>> merge_windows(
-    const std::map<std::int32_t, std::map<Millis, Stored>>* windows, std::optional<Millis> from,
-    std::optional<Millis> to) {
-  std::map<Millis, Merged<Stored>> merged;
-  if (windows == nullptr) return merged;
-  for (const auto& [partition, starts] : *windows) {
-    auto it = from ? starts.lower_bound(*from) : starts.begin();
-    for (; it != starts.end() && (!to || it->first < *to); ++it) {
-      Merged<Stored>& m = merged[it->first];
-      m.parts.push_back(&it->second);
-      m.all_closed = m.all_closed && it->second.closed;
-    }
-  }
-  return merged;
-}
-
-// Stream time is per partition: a window is final only when the partition that is furthest
-// behind has passed its end + grace (otherwise that partition could still add to it).
-Millis min_stream_time(const PartitionStates* states) {
-  if (states == nullptr || states->empty()) return kMinMillis;
-  Millis min = kMaxMillis;
-  for (const auto& [partition, s] : *states) min = std::min(min, s.stream_time);
-  return min;
-}
-
 bool is_final(Millis start, Millis min_stream, Millis wall_now, const WindowConfig& config) {
   const Millis due = sat_add(sat_add(start, config.size_ms), config.grace_ms);
   return min_stream >= due || wall_now >= sat_add(due, config.idle_ms);
+}
+
+bool in_range(Millis start, std::optional<Millis> from, std::optional<Millis> to) {
+  return (!from || start >= *from) && (!to || start < *to);
 }
 
 }  // namespace
@@ -943,98 +912,150 @@ void ViewStore::restore_into(PartitionAggregator& agg) const {
   }
 }
 
-std::optional<TopicView> ViewStore::view(const std::string& topic, std::optional<Millis> from,
-                                         std::optional<Millis> to, Millis wall_now) const {
+void ViewStore::read(const std::function<void(const Live&)>& f) const {
   std::lock_guard lock(mu_);
-  auto wt = windows_.find(topic);
-  auto st = states_.find(topic);
-  if (wt == windows_.end() && st == states_.end()) return std::nullopt;
-  const PartitionWindows* windows = wt == windows_.end() ? nullptr : &wt->second;
-  const PartitionStates* states = st == states_.end() ? nullptr : &st->second;
-
-  TopicView v;
-  v.topic = topic;
-  v.window_ms = config_.size_ms;
-  if (states != nullptr)
-    for (const auto& [partition, s] : *states) v.late += s.late;
-  const Millis min_stream = min_stream_time(states);
-  const auto merged = merge_windows(windows, from, to);
-  v.windows.reserve(merged.size());
-  for (const auto& [start, m] : merged) {
-    WindowView w;
-    w.start = start;
-    w.end = sat_add(start, config_.size_ms);
-    w.final = is_final(start, min_stream, wall_now, config_);
-    for (const StoredPartial* p : m.parts) w.count += p->count;
-    if (m.parts.size() == 1) {
-      std::vector<std::pair<std::string_view, std::uint64_t>> terms;
-      terms.reserve(static_cast<std::size_t>(m.parts[0]->term_count));
-      for_each_stored_term(m.parts[0]->terms, [&](std::string_view term, std::uint64_t count) {
-        terms.emplace_back(term, count);
-      });
-      w.top = top_terms(terms, config_.top_k);
-    } else {
-      std::unordered_map<std::string_view, std::uint64_t, TermHash> sums;
-      std::uint64_t largest = 0;
-      for (const StoredPartial* p : m.parts) largest = std::max(largest, p->term_count);
-      sums.reserve(static_cast<std::size_t>(largest) * 2);
-      for (const StoredPartial* p : m.parts)
-        for_each_stored_term(p->terms, [&](std::string_view term, std::uint64_t count) {
-          sums[term] += count;
-        });
-      w.top = top_terms(sums, config_.top_k);
-    }
-    v.windows.push_back(std::move(w));
+  if (live_ == nullptr) {
+    f(Live{});
+  } else {
+    live_->with_live(f);
   }
-  return v;
 }
 
-std::vector<TopicTotals> ViewStore::totals() const {
-  std::lock_guard lock(mu_);
-  std::set<std::string> topics;
-  for (const auto& [topic, _] : windows_) topics.insert(topic);
-  for (const auto& [topic, _] : states_) topics.insert(topic);
-  std::vector<TopicTotals> out;
-  out.reserve(topics.size());
-  for (const auto& topic : topics) {
-    TopicTotals t;
-    t.topic = topic;
-    std::set<std::int32_t> partitions;
-    std::set<Millis> starts;
-    if (auto wt = windows_.find(topic); wt != windows_.end()) {
-      for (const auto& [partition, windows] : wt->second) {
-        partitions.insert(partition);
-        for (const auto& [start, p] : windows) {
-          t.count += p.count;
-          starts.insert(start);
-        }
+ViewStore::TopicSources ViewStore::collect(const std::string& topic, std::optional<Millis> from,
+                                           std::optional<Millis> to, const Live& live) const {
+  TopicSources out;
+  std::set<std::int32_t> live_partitions;
+  for (const PartitionAggregator* agg : live) {
+    if (agg->topic() != topic) continue;
+    live_partitions.insert(agg->partition());
+    out.partitions.insert(agg->partition());
+    out.states[agg->partition()] = &agg->state();
+    agg->for_each_window([&](Millis start, const Partial& p) {
+      if (!in_range(start, from, to)) return;
+      WindowParts& parts = out.windows[start];
+      parts.count += p.count;
+      parts.live.push_back(&p);
+    });
+  }
+  if (auto wt = windows_.find(topic); wt != windows_.end()) {
+    for (const auto& [partition, starts] : wt->second) {
+      if (live_partitions.count(partition)) continue;
+      out.partitions.insert(partition);
+      auto it = from ? starts.lower_bound(*from) : starts.begin();
+      for (; it != starts.end() && (!to || it->first < *to); ++it) {
+        WindowParts& parts = out.windows[it->first];
+        parts.count += it->second.count;
+        parts.stored.push_back(&it->second);
       }
     }
-    if (auto st = states_.find(topic); st != states_.end()) {
-      for (const auto& [partition, s] : st->second) {
-        partitions.insert(partition);
-        t.late += s.late;
-        t.expired += s.expired;
-        t.consumed += s.consumed;
-        for (const auto& [reason, n] : s.malformed) t.malformed[reason] += n;
-      }
+  }
+  if (auto st = states_.find(topic); st != states_.end()) {
+    for (const auto& [partition, state] : st->second) {
+      if (live_partitions.count(partition)) continue;
+      out.partitions.insert(partition);
+      out.states[partition] = &state;
     }
-    t.windows = starts.size();
-    t.partitions = partitions.size();
-    out.push_back(std::move(t));
   }
   return out;
 }
 
+std::set<std::string> ViewStore::topics(const Live& live) const {
+  std::set<std::string> out;
+  for (const auto& [topic, _] : windows_) out.insert(topic);
+  for (const auto& [topic, _] : states_) out.insert(topic);
+  for (const PartitionAggregator* agg : live) out.insert(agg->topic());
+  return out;
+}
+
+// Stream time is per partition: a window is final only when the partition that is furthest
+// behind has passed its end + grace (otherwise that partition could still add to it).
+Millis ViewStore::min_stream_time(const TopicSources& sources) const {
+  if (sources.states.empty()) return kMinMillis;
+  Millis min = kMaxMillis;
+  for (const auto& [partition, s] : sources.states) min = std::min(min, s->stream_time);
+  return min;
+}
+
+std::optional<TopicView> ViewStore::view(const std::string& topic, std::optional<Millis> from,
+                                         std::optional<Millis> to, Millis wall_now) const {
+  std::optional<TopicView> out;
+  read([&](const Live& live) {
+    const TopicSources sources = collect(topic, from, to, live);
+    if (sources.partitions.empty()) return;
+    TopicView& v = out.emplace();
+    v.topic = topic;
+    v.window_ms = config_.size_ms;
+    for (const auto& [partition, s] : sources.states) v.late += s->late;
+    const Millis min_stream = min_stream_time(sources);
+    v.windows.reserve(sources.windows.size());
+    for (const auto& [start, parts] : sources.windows) {
+      WindowView w;
+      w.start = start;
+      w.end = sat_add(start, config_.size_ms);
+      w.final = is_final(start, min_stream, wall_now, config_);
+      w.count = parts.count;
+      if (parts.stored.size() == 1 && parts.live.empty()) {
+        std::vector<std::pair<std::string_view, std::uint64_t>> terms;
+        terms.reserve(static_cast<std::size_t>(parts.stored[0]->term_count));
+        for_each_stored_term(parts.stored[0]->terms, [&](std::string_view term, std::uint64_t count) {
+          terms.emplace_back(term, count);
+        });
+        w.top = top_terms(terms, config_.top_k);
+      } else if (parts.stored.empty() && parts.live.size() == 1) {
+        w.top = top_terms(parts.live[0]->terms, config_.top_k);
+      } else {
+        std::unordered_map<std::string_view, std::uint64_t, TermHash> sums;
+        std::size_t largest = 0;
+        for (const StoredPartial* p : parts.stored)
+          largest = std::max(largest, static_cast<std::size_t>(p->term_count));
+        for (const Partial* p : parts.live) largest = std::max(largest, p->terms.size());
+        sums.reserve(largest * 2);
+        for (const StoredPartial* p : parts.stored)
+          for_each_stored_term(p->terms, [&](std::string_view term, std::uint64_t count) {
+            sums[term] += count;
+          });
+        for (const Partial* p : parts.live)
+          for (const auto& [term, count] : p->terms) sums[term] += count;
+        w.top = top_terms(sums, config_.top_k);
+      }
+      v.windows.push_back(std::move(w));
+    }
+  });
+  return out;
+}
+
+std::vector<TopicTotals> ViewStore::totals() const {
+  std::vector<TopicTotals> out;
+  read([&](const Live& live) {
+    for (const auto& topic : topics(live)) {
+      const TopicSources sources = collect(topic, std::nullopt, std::nullopt, live);
+      TopicTotals t;
+      t.topic = topic;
+      for (const auto& [start, parts] : sources.windows) t.count += parts.count;
+      for (const auto& [partition, s] : sources.states) {
+        t.late += s->late;
+        t.expired += s->expired;
+        t.consumed += s->consumed;
+        for (const auto& [reason, n] : s->malformed) t.malformed[reason] += n;
+      }
+      t.windows = sources.windows.size();
+      t.partitions = sources.partitions.size();
+      out.push_back(std::move(t));
+    }
+  });
+  return out;
+}
+
 std::size_t ViewStore::open_windows(Millis wall_now) const {
-  std::lock_guard lock(mu_);
   std::size_t open = 0;
-  for (const auto& [topic, windows] : windows_) {
-    auto st = states_.find(topic);
-    const Millis min_stream = min_stream_time(st == states_.end() ? nullptr : &st->second);
-    for (const auto& [start, m] : merge_windows(&windows, std::nullopt, std::nullopt))
-      if (!is_final(start, min_stream, wall_now, config_)) ++open;
-  }
+  read([&](const Live& live) {
+    for (const auto& topic : topics(live)) {
+      const TopicSources sources = collect(topic, std::nullopt, std::nullopt, live);
+      const Millis min_stream = min_stream_time(sources);
+      for (const auto& [start, parts] : sources.windows)
+        if (!is_final(start, min_stream, wall_now, config_)) ++open;
+    }
+  });
   return open;
 }
 

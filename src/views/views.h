@@ -44,6 +44,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -181,6 +182,11 @@ class PartitionAggregator {
 
   const Partial* window(Millis start) const;  // nullptr if not kept
   std::size_t window_count() const { return windows_.size(); }
+  // f(start, partial) for every kept window, oldest first.
+  template <class F>
+  void for_each_window(F&& f) const {
+    for (const auto& [start, slot] : windows_) f(start, slot.partial);
+  }
   const PartitionState& state() const { return state_; }
   const std::string& topic() const { return topic_; }
   std::int32_t partition() const { return partition_; }
@@ -306,10 +312,24 @@ struct TopicTotals {
   std::map<std::string, std::uint64_t> malformed;
 };
 
+// Input partitions whose aggregators live in this process (serve's processor owns them). A
+// ViewStore given one serves those partitions from the aggregators, records not committed
+// yet included, instead of from their changelog partials, which lag by a commit. with_live()
+// calls f with the aggregators while holding the owner's lock, so they do not change during f.
+class LiveAggregators {
+ public:
+  using Visitor = std::function<void(const std::vector<const PartitionAggregator*>&)>;
+  virtual ~LiveAggregators() = default;
+  virtual void with_live(const Visitor& f) const = 0;
+};
+
 // Thread-safe: the changelog reader applies, HTTP handlers read.
 class ViewStore {
  public:
   explicit ViewStore(WindowConfig config);
+  // Serve the partitions `live` holds from it (see LiveAggregators). Set before other threads
+  // use the store; `live` outlives it. Lock order: the store's lock, then live's.
+  void set_live(const LiveAggregators* live) { live_ = live; }
   // Applies one changelog record; nullopt value = tombstone. Bad records are errors (the
   // caller counts them), never a crash; they leave the store unchanged.
   Status apply(std::string_view key, std::optional<std::string_view> value);
@@ -317,7 +337,7 @@ class ViewStore {
   void restore_into(PartitionAggregator& agg) const;
 
   // Merges the topic's partitions per window start (counts and terms summed; top from the
-  // sums). final: every partition holding the window has it closed, or the highest stream
+  // sums), each partition from its live aggregator when there is one, else the changelog. final: every partition holding the window has it closed, or the highest stream
   // time among the topic's partitions >= end + grace, or wall_now >= end + grace + idle.
   // late: sum over partitions. Windows with from <= start < to, oldest first. nullopt for a
   // topic with neither windows nor state.
@@ -341,8 +361,28 @@ class ViewStore {
     std::string terms;  // term_count entries: varint length, bytes, varint count
   };
   using PartitionWindows = std::map<std::int32_t, std::map<Millis, StoredPartial>>;
+  using Live = std::vector<const PartitionAggregator*>;
+
+  // One topic's partitions as a view sees them (pointers valid under the locks).
+  struct WindowParts {
+    std::uint64_t count = 0;
+    std::vector<const StoredPartial*> stored;
+    std::vector<const Partial*> live;
+  };
+  struct TopicSources {
+    std::map<std::int32_t, const PartitionState*> states;
+    std::map<Millis, WindowParts> windows;  // start -> parts, from <= start < to
+    std::set<std::int32_t> partitions;
+  };
+  // Runs f(live aggregators) under the store's lock and, with a live source, under its lock.
+  void read(const std::function<void(const Live&)>& f) const;
+  TopicSources collect(const std::string& topic, std::optional<Millis> from,
+                       std::optional<Millis> to, const Live& live) const;
+  std::set<std::string> topics(const Live& live) const;
+  Millis min_stream_time(const TopicSources& sources) const;
 
   WindowConfig config_;
+  const LiveAggregators* live_ = nullptr;
   mutable std::mutex mu_;
   // topic -> partition -> window start -> partial
   std::map<std::string, PartitionWindows> windows_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -616,6 +617,75 @@ TEST(ViewStore, MergeOfThreePartitionsEqualsOneAggregator) {
   EXPECT_EQ(totals[0].consumed, records.size());
   EXPECT_EQ(totals[0].partitions, 3u);
   EXPECT_EQ(totals[0].windows, a->windows.size());
+}
+
+// The processor's owned partitions, as serve wires them into its store.
+class FakeLive final : public LiveAggregators {
+ public:
+  void with_live(const Visitor& f) const override {
+    std::lock_guard lock(mu);
+    f(aggs);
+  }
+  mutable std::mutex mu;
+  std::vector<const PartitionAggregator*> aggs;
+};
+
+TEST(ViewStore, LivePartitionsAreServedFromTheirAggregatorsNotTheirChangelog) {
+  const WindowConfig cfg = Config(60'000, 60'000, 10'000, /*top_k=*/100);
+  const auto records = RandomRecords(3'000, 13);
+  PartitionAggregator whole("t", 0, cfg);
+  std::vector<PartitionAggregator> parts;
+  for (int p = 0; p < 3; ++p) parts.emplace_back("t", p, cfg);
+  ViewStore reference(cfg), mixed(cfg);
+  FakeLive live;
+  live.aggs = {&parts[1]};  // this process owns partition 1; 0 and 2 come from the changelog
+  mixed.set_live(&live);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    whole.add(records[i].time, records[i].text);
+    parts[i % 3].add(records[i].time, records[i].text);
+    // Partition 1's changelog stops at the first third: the live aggregator must win.
+    if (i % 3 != 1 || i < records.size() / 3) Flush(parts[i % 3], mixed);
+  }
+  Flush(parts[0], mixed);
+  Flush(parts[2], mixed);
+  Flush(whole, reference);
+  auto a = reference.view("t", {}, {}, 0);
+  auto b = mixed.view("t", {}, {}, 0);
+  ASSERT_TRUE(a && b);
+  ASSERT_GT(a->windows.size(), 10u);
+  EXPECT_EQ(to_json(*a), to_json(*b));
+  auto totals = mixed.totals();
+  ASSERT_EQ(totals.size(), 1u);
+  EXPECT_EQ(totals[0].count, records.size());
+  EXPECT_EQ(totals[0].consumed, records.size());
+  EXPECT_EQ(totals[0].partitions, 3u);
+  EXPECT_EQ(mixed.open_windows(0), reference.open_windows(0));
+
+  // A window range, and a live-only topic (nothing in the changelog yet).
+  auto ra = reference.view("t", 600'000, 900'000, 0);
+  auto rb = mixed.view("t", 600'000, 900'000, 0);
+  ASSERT_TRUE(ra && rb);
+  EXPECT_EQ(rb->windows.size(), 5u);
+  EXPECT_EQ(to_json(*ra), to_json(*rb));
+  PartitionAggregator fresh("u", 0, cfg);
+  fresh.add(1'000, "Only Live");
+  live.aggs.push_back(&fresh);
+  auto u = mixed.view("u", {}, {}, 0);
+  ASSERT_TRUE(u);
+  ASSERT_EQ(u->windows.size(), 1u);
+  EXPECT_EQ(u->windows[0].count, 1u);
+  ASSERT_EQ(u->windows[0].top.size(), 2u);
+  EXPECT_EQ(u->windows[0].top[0].term, "live");
+  EXPECT_EQ(mixed.totals().size(), 2u);
+
+  // Partition 1 handed to another replica: its (older) changelog partials are served again.
+  live.aggs.clear();
+  auto c = mixed.view("t", {}, {}, 0);
+  ASSERT_TRUE(c);
+  std::uint64_t total = 0;
+  for (const auto& w : c->windows) total += w.count;
+  EXPECT_LT(total, records.size());
+  EXPECT_FALSE(mixed.view("u", {}, {}, 0));
 }
 
 TEST(ViewStore, RestoreIntoResumesExactly) {
