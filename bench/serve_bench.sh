@@ -7,7 +7,7 @@
 #                        [--repeat R] [--rate MSGS_PER_S] [--duration S]
 #                        [--commit-intervals LIST] [--sample-ms MS] [--only LIST]
 #                        [--speedlayer PATH] [--serve-arg ARG]... [--views-bench PATH] [--keep]
-#                        [--nice N]
+#                        [--nice N] [--anchors LIST | --no-anchors]
 #
 #   --brokers B           use this cluster (host:port,...) instead of starting a 1-node
 #                         Kafka 4.1.1 in a temp dir (scripts/kafka-broker.sh)
@@ -36,11 +36,20 @@
 #   --nice N              run everything measured (broker, serve, producer, probes) at this
 #                         niceness, e.g. -10 on a machine busy with other work (root only for
 #                         N < 0); the views_bench build always runs at low priority
+#   --anchors LIST        throughput phase: consumers run beside serve on the same topic in
+#                         every round, comma-separated subset of: kcat, java-perf,
+#                         kafka-python (default: all three; "none" = --no-anchors)
+#   --no-anchors          throughput phase: serve only
 #
 # Throughput: the topic (3 partitions) is filled with `speedlayer produce` before any clock
 # starts; then `speedlayer serve --window 60s` runs under /usr/bin/time and /v1/topics is
 # polled every 50 ms until it reports consumed == N; seconds, CPU seconds of the serve
-# process at that moment (/proc), peak RSS. Latency: serve on a fresh topic; once /readyz
+# process at that moment (/proc), peak RSS. The anchors read the same topic in the same
+# rounds (order rotating per round), each from the beginning with isolation.level=
+# read_committed, under /usr/bin/time (wall, user+sys CPU, peak RSS), and must read exactly N
+# records: kcat -C -e; Kafka's ConsumerPerformance (what kafka-consumer-perf-test.sh runs)
+# with a fresh group; a kafka-python KafkaConsumer. The report gives serve's records per
+# CPU-second as a ratio of each anchor's. Latency: serve on a fresh topic; once /readyz
 # says ready, lines are piped at the given rate into `speedlayer produce`, /v1/topics is
 # sampled, and each sample (t, consumed c) gives the delay t - (send time of the c-th
 # message), the send time being the record's Kafka CreateTime read back with kcat.
@@ -56,6 +65,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 readonly root
 readonly PARTITIONS=3
 readonly ALL_PHASES="views-bench throughput latency"
+readonly ALL_ANCHORS="kcat java-perf kafka-python"  # throughput phase: consumers beside serve
 readonly AGG_TARGET=1000000  # records per second per core
 readonly P99_TARGET_MS=20
 readonly settle=2       # seconds of pause before each timed run
@@ -68,6 +78,7 @@ usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 
 brokers="" messages=1000000 size=90 no_ids=0 repeat=1 rate=10000 duration=20
 intervals="100ms,10ms" sample_ms=25 only="" keep=0 niceness=""
+anchors=$ALL_ANCHORS
 speedlayer="$root/build/src/app/speedlayer"
 views_bench="" views_bench_given=0
 serve_args=()
@@ -89,6 +100,8 @@ while (($#)); do
     --views-bench) views_bench=${2:?}; views_bench_given=1; shift 2 ;;
     --keep) keep=1; shift ;;
     --nice) niceness=${2:?}; shift 2 ;;
+    --anchors) anchors=${2:?}; shift 2 ;;
+    --no-anchors) anchors=none; shift ;;
     -h|--help) usage 0 ;;
     *) log "unknown argument: $1"; usage ;;
   esac
@@ -111,6 +124,11 @@ if [[ -n "$only" ]]; then
   done
 fi
 has_phase() { [[ " $phases " == *" $1 "* ]]; }
+anchors=${anchors//,/ }
+[[ "$anchors" != none ]] || anchors=""
+for a in $anchors; do
+  [[ " $ALL_ANCHORS " == *" $a "* ]] || die "--anchors: unknown anchor '$a' (some of: $ALL_ANCHORS, or none)"
+done
 [[ -x "$speedlayer" ]] || die "no speedlayer binary at $speedlayer (build: cmake -S . -B build -G Ninja && cmake --build build)"
 command -v kcat >/dev/null || die "kcat is missing (apt-get install kcat)"
 [[ -x /usr/bin/time ]] || die "/usr/bin/time is missing (apt-get install time)"
@@ -199,6 +217,34 @@ elif op == "delete":
     if todo:
         admin.delete_topics(todo)
 admin.close()
+EOF
+
+# The kafka-python anchor of the throughput phase: no group (assign every partition, seek to
+# the beginning, as tests/interop's read_topic), read_committed, values left undecoded; polls
+# until it has N records. Prints the count; exits 1 when it stopped short.
+cat >"$tmp/kafka_python_consume.py" <<'EOF'
+import sys, time
+from kafka import KafkaConsumer, TopicPartition
+bootstrap, topic, want, timeout_s = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                  auto_offset_reset="earliest", isolation_level="read_committed",
+                  client_id="serve-bench")
+deadline = time.monotonic() + timeout_s
+parts = c.partitions_for_topic(topic)
+while not parts and time.monotonic() < deadline:
+    time.sleep(0.1)
+    c.topics()  # forces a metadata refresh
+    parts = c.partitions_for_topic(topic)
+tps = [TopicPartition(topic, p) for p in sorted(parts or [])]
+c.assign(tps)
+c.seek_to_beginning(*tps)
+n = 0
+while tps and n < want and time.monotonic() < deadline:
+    for batch in c.poll(timeout_ms=1000).values():
+        n += len(batch)
+c.close()
+print(n)
+sys.exit(0 if n == want else 1)
 EOF
 
 # The probe: launches serve (under /usr/bin/time), polls its HTTP API, paces the latency
@@ -635,6 +681,19 @@ median_of() { # COLUMN FILE: median of a numeric column (lower middle for an eve
   sort -k"$1,$1"n "$2" | awk -v c="$1" '{ v[NR] = $c } END { if (NR) print v[int((NR + 1) / 2)] }'
 }
 
+proc_cpu() { # PID: user+sys CPU seconds of a live process (all threads), or - (no pid, gone)
+  local stat
+  if [[ "$1" != 0 ]] && stat=$(cat "/proc/$1/stat" 2>/dev/null); then
+    awk -v t="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / t }' <<<"$stat"
+  else
+    echo -
+  fi
+}
+
+ratio() { # A B [SUFFIX]: A / B with 2 decimals and SUFFIX, or n/a when either is missing
+  awk -v a="$1" -v b="$2" -v x="${3:-}" 'BEGIN { if (a == "" || a == "-" || b == "" || b == "-" || b + 0 == 0) print "n/a"; else printf "%.2f%s", a / b, x }'
+}
+
 # ---------------------------------------------------------------------------------------
 # Input: the producer benchmark's deterministic lines (gen_messages.py), SIZE bytes each,
 # starting with a unique 7-digit number (or, with --no-ids, the word "message").
@@ -713,8 +772,109 @@ fi
 # Phase 2: throughput from a pre-filled topic
 
 tp_runs="$tmp/throughput-runs.txt"  # run records seconds ready_s first_s rate steady_rate cpu_s per_cpu steady_per_cpu rss_mib broker_cpu load1 check
+an_runs="$tmp/anchor-runs.txt"      # client run records seconds cpu_s rate per_cpu rss_mib broker_cpu load1 check own_rate own_fetch_rate own_mb_s
 : >"$tp_runs"
+: >"$an_runs"
 fill_desc=""
+readonly anchor_timeout=600  # seconds; an anchor still running then has failed
+
+run_serve() { # ROUND: one serve run until /v1/topics shows consumed == N
+  local r=$1 d="$tmp/tp-$1" res pair check row
+  mkdir -p "$d"
+  serve_cmd "$d/serve.args" "$brokers" "$t_in" "tp$r" 100ms
+  log "throughput run $r/$repeat: serve until /v1/topics shows consumed == $messages"
+  res=$("$py" "$tmp/probe.py" throughput "$d/serve.args" "$d" "$t_in" "$messages" "$poll_ms" 600 "$broker_pid")
+  log "  $res"
+  declare -A R=()
+  for pair in $res; do R[${pair%%=*}]=${pair#*=}; done
+  read -r wall user sys rss_kib < <(timefile "$d")
+  check=${R[status]}
+  if [[ "$check" != ok ]]; then
+    failed=1
+    log "serve's standard error ends with:"
+    tail -n 5 "$d/serve.err" >&2
+  fi
+  row=$(awk -v n="$messages" -v td="${R[t_done]}" -v tr="${R[t_ready]}" -v tf="${R[t_first]}" \
+    -v cf="${R[c_first]}" -v cpu="${R[cpu_done]}" -v cpuf="${R[cpu_first]}" -v rss="$rss_kib" \
+    -v b="${R[broker_cpu]}" -v r="$r" -v check="$check" -v load="$(cut -d" " -f1 /proc/loadavg)" '
+    BEGIN {
+      ok = (td != "-" && tf != "-")
+      rate = (ok && td > 0) ? sprintf("%d", n / td) : "-"
+      steady = (ok && td > tf) ? sprintf("%d", (n - cf) / (td - tf)) : "-"
+      per = (ok && cpu > 0) ? sprintf("%d", n / cpu) : "-"
+      steady_per = (ok && cpu > cpuf) ? sprintf("%d", (n - cf) / (cpu - cpuf)) : "-"
+      printf "%s %s %s %s %s %s %s %s %s %s %.1f %s %s %s\n", r, n, td, tr, tf, rate, steady, cpu, per,
+        steady_per, rss / 1024, b, load, check
+    }')
+  echo "$row" >>"$tp_runs"
+  log "  $row"
+}
+
+# Consume anchors: each reads the whole pre-filled topic from the beginning, read_committed,
+# under /usr/bin/time (wall clock from exec to exit, user+sys CPU of the process and its
+# children, peak RSS), and must report exactly N records.
+run_anchor() { # CLIENT ROUND
+  local c=$1 r=$2 d="$tmp/an-$1-$2" st=0 got b0 b1 own=- own_fetch=- own_mb=- check="" last row
+  mkdir -p "$d"
+  log "throughput run $r/$repeat: $c consumes the $messages records"
+  local timed=(timeout -k 10 "$anchor_timeout" /usr/bin/time -f '%e %U %S %M' -o "$d/time.txt")
+  b0=$(proc_cpu "$broker_pid")
+  case $c in
+    kcat)
+      # -f '\n': one byte per record, the cheapest output (no payload copy, no pipe partner
+      # to share the cores) and the lines count the records.
+      "${timed[@]}" kcat -C -b "$brokers" -t "$t_in" -o beginning -e -q \
+        -X isolation.level=read_committed -f '\n' >"$d/out" 2>"$d/err" || st=$?
+      got=$(wc -l <"$d/out")
+      ;;
+    java-perf)
+      # kafka-consumer-perf-test.sh is `kafka-run-class.sh org.apache.kafka.tools.ConsumerPerformance`;
+      # kafka-broker.sh fetches the 4.1.1 jars (not the distribution's bin/) and runs the class.
+      printf 'isolation.level=read_committed\n' >"$d/consumer.properties"
+      "${timed[@]}" "$root/scripts/kafka-broker.sh" run-class org.apache.kafka.tools.ConsumerPerformance \
+        --bootstrap-server "$brokers" --topic "$t_in" --messages "$messages" --group "$prefix-perf-$r" \
+        --consumer.config "$d/consumer.properties" --timeout 60000 >"$d/out" 2>"$d/err" || st=$?
+      # Its CSV line: start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg,
+      # nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
+      last=$(grep -E '^[0-9]{4}-[0-9]{2}-[0-9]{2} ' "$d/out" | tail -n1)
+      got=$(awk -F', *' '{ print $5 }' <<<"$last")
+      own=$(awk -F', *' '$6 != "" { printf "%d", $6 }' <<<"$last")
+      own_fetch=$(awk -F', *' '$10 != "" { printf "%d", $10 }' <<<"$last")
+      own_mb=$(awk -F', *' '$4 != "" { printf "%.1f", $4 }' <<<"$last")
+      if grep -q 'WARNING' "$d/out"; then check="timeout"; fi
+      ;;
+    kafka-python)
+      "${timed[@]}" "$py" "$tmp/kafka_python_consume.py" "$brokers" "$t_in" "$messages" \
+        "$((anchor_timeout - 30))" >"$d/out" 2>"$d/err" || st=$?
+      got=$(tail -n1 "$d/out")
+      ;;
+  esac
+  b1=$(proc_cpu "$broker_pid")
+  got=${got:-0}
+  ((st == 0)) || check="exit:$st${check:+,$check}"
+  [[ "$got" == "$messages" ]] || check+="${check:+,}read:$got!=$messages"
+  if [[ -n "$check" ]]; then
+    failed=1
+    log "$c: $check; its standard error ends with:"
+    tail -n 5 "$d/err" >&2
+  fi
+  read -r wall user sys rss_kib < <(tail -n1 "$d/time.txt" 2>/dev/null || echo "- - - 0")
+  row=$(awk -v c="$c" -v r="$r" -v n="$messages" -v w="$wall" -v u="$user" -v s="$sys" \
+    -v rss="$rss_kib" -v b0="$b0" -v b1="$b1" -v load="$(cut -d" " -f1 /proc/loadavg)" \
+    -v check="${check:-ok}" -v own="${own:--}" -v ownf="${own_fetch:--}" -v ownmb="${own_mb:--}" '
+    BEGIN {
+      ok = (w != "-" && u != "-")
+      cpu = ok ? sprintf("%.2f", u + s) : "-"
+      rate = (ok && w > 0) ? sprintf("%d", n / w) : "-"
+      per = (ok && u + s > 0) ? sprintf("%d", n / (u + s)) : "-"
+      b = (b0 == "-" || b1 == "-") ? "-" : sprintf("%.2f", b1 - b0)
+      printf "%s %s %s %s %s %s %s %.1f %s %s %s %s %s %s\n", c, r, n, (ok ? w : "-"), cpu, rate, per,
+        rss / 1024, b, load, check, own, ownf, ownmb
+    }')
+  echo "$row" >>"$an_runs"
+  log "  $row"
+}
+
 if has_phase throughput; then
   t_in="$prefix-fill"
   create_topics "$t_in"
@@ -727,38 +887,15 @@ if has_phase throughput; then
   filled=$(end_offsets "$t_in")
   ((filled == messages)) || die "the filled topic holds $filled records, not $messages"
   fill_desc=$(grep -o 'delivered.*' "$tmp/fill.err" | tail -n1)
+  read -r -a tp_order <<<"serve $anchors"
   for ((r = 1; r <= repeat; r++)); do
-    sleep "$settle"
-    d="$tmp/tp-$r"
-    mkdir -p "$d"
-    serve_cmd "$d/serve.args" "$brokers" "$t_in" "tp$r" 100ms
-    log "throughput run $r/$repeat: serve until /v1/topics shows consumed == $messages"
-    res=$("$py" "$tmp/probe.py" throughput "$d/serve.args" "$d" "$t_in" "$messages" "$poll_ms" 600 "$broker_pid")
-    log "  $res"
-    declare -A R=()
-    for pair in $res; do R[${pair%%=*}]=${pair#*=}; done
-    read -r wall user sys rss_kib < <(timefile "$d")
-    check=${R[status]}
-    if [[ "$check" != ok ]]; then
-      failed=1
-      log "serve's standard error ends with:"
-      tail -n 5 "$d/serve.err" >&2
-    fi
-    row=$(awk -v n="$messages" -v td="${R[t_done]}" -v tr="${R[t_ready]}" -v tf="${R[t_first]}" \
-      -v cf="${R[c_first]}" -v cpu="${R[cpu_done]}" -v cpuf="${R[cpu_first]}" -v rss="$rss_kib" \
-      -v b="${R[broker_cpu]}" -v r="$r" -v check="$check" -v load="$(cut -d" " -f1 /proc/loadavg)" '
-      BEGIN {
-        ok = (td != "-" && tf != "-")
-        rate = (ok && td > 0) ? sprintf("%d", n / td) : "-"
-        steady = (ok && td > tf) ? sprintf("%d", (n - cf) / (td - tf)) : "-"
-        per = (ok && cpu > 0) ? sprintf("%d", n / cpu) : "-"
-        steady_per = (ok && cpu > cpuf) ? sprintf("%d", (n - cf) / (cpu - cpuf)) : "-"
-        printf "%s %s %s %s %s %s %s %s %s %s %.1f %s %s %s\n", r, n, td, tr, tf, rate, steady, cpu, per,
-          steady_per, rss / 1024, b, load, check
-      }')
-    echo "$row" >>"$tp_runs"
-    log "  $row"
-    unset R
+    # Round r starts at the r-th client (rotating), so no one always runs right after the
+    # same neighbour (e.g. after kafka-python's ~20 CPU-seconds).
+    for ((i = 0; i < ${#tp_order[@]}; i++)); do
+      c=${tp_order[$(((i + r - 1) % ${#tp_order[@]}))]}
+      sleep "$settle"
+      if [[ "$c" == serve ]]; then run_serve "$r"; else run_anchor "$c" "$r"; fi
+    done
   done
 fi
 
@@ -830,7 +967,8 @@ if has_phase views-bench; then
   fi
 fi
 
-tp_per=""
+tp_per="" tp_rate=""
+declare -A an_per=() an_rate=()
 if has_phase throughput; then
   echo "#"
   echo "# throughput: serve --window 60s --commit-interval 100ms on a pre-filled topic of $messages messages ($fill_desc)"
@@ -838,16 +976,26 @@ if has_phase throughput; then
   echo "#   first_s: until the first committed records showed in /v1/topics; steady_recs_per_s: (records - first seen) / (seconds - first_s)"
   echo "# cpu_s: user+sys of the serve process at that moment (/proc); recs_per_cpu_s = records / cpu_s (the per-core figure, start-up included);"
   echo "#   steady_recs_per_cpu_s: the same from the first visible records on; broker_cpu_s: the broker's CPU meanwhile (own broker only)"
-  tp_fmt='%-6s %9s %8s %8s %8s %10s %17s %7s %14s %21s %12s %12s %6s %s\n'
+  if [[ -n "$anchors" ]]; then
+    echo "# anchors (same topic, same rounds, order rotating per round; each reads all $messages records from the beginning, isolation.level=read_committed):"
+    [[ " $anchors " != *" kcat "* ]] ||
+      printf '%s\n' "#   kcat: kcat -C -b B -t T -o beginning -e -q -X isolation.level=read_committed -f '\\n' >FILE (no group; one byte per record out: the cheapest output, and it counts the records)"
+    [[ " $anchors " != *" java-perf "* ]] ||
+      echo "#   java-perf: Kafka 4.1.1 ConsumerPerformance (kafka-consumer-perf-test.sh) --messages $messages --group <fresh> --timeout 60000, consumer.config isolation.level=read_committed; seconds include the JVM start"
+    [[ " $anchors " != *" kafka-python "* ]] ||
+      echo "#   kafka-python: KafkaConsumer(group_id=None, isolation_level='read_committed'), assign + seek_to_beginning, poll until $messages records; values not decoded"
+    echo "#   their seconds: exec to exit; cpu_s: user+sys of the process and its children (GNU time), exit included; broker_cpu_s: the broker's CPU over the run"
+  fi
+  tp_fmt='%-12s %6s %9s %8s %8s %8s %10s %17s %7s %14s %21s %12s %12s %6s %s\n'
   # shellcheck disable=SC2059
-  printf "$tp_fmt" run records seconds ready_s first_s recs_per_s steady_recs_per_s cpu_s \
+  printf "$tp_fmt" client run records seconds ready_s first_s recs_per_s steady_recs_per_s cpu_s \
     recs_per_cpu_s steady_recs_per_cpu_s peak_rss_mib broker_cpu_s load1 check
   while read -r -a f; do
     # shellcheck disable=SC2059
-    printf "$tp_fmt" "${f[@]}"
+    printf "$tp_fmt" serve "${f[@]}"
   done <"$tp_runs"
   if ((repeat > 1)); then
-    med=(median "$messages")
+    med=(serve median "$messages")
     for ((col = 3; col <= 13; col++)); do med+=("$(median_of "$col" "$tp_runs")"); done
     # shellcheck disable=SC2059
     printf "$tp_fmt" "${med[@]}" -
@@ -855,7 +1003,35 @@ if has_phase throughput; then
   tp_per=$(median_of 9 "$tp_runs")
   tp_steady_per=$(median_of 10 "$tp_runs")
   tp_rate=$(median_of 6 "$tp_runs")
-  if awk '$14 != "ok"' "$tp_runs" | grep -q .; then tp_per="" tp_steady_per=""; fi
+  if awk '$14 != "ok"' "$tp_runs" | grep -q .; then tp_per="" tp_steady_per="" tp_rate=""; fi
+  for a in $anchors; do
+    awk -v c="$a" '$1 == c' "$an_runs" >"$tmp/an-$a.txt"
+    while read -r c r n w cpu rate per rss b load check _; do
+      # shellcheck disable=SC2059
+      printf "$tp_fmt" "$c" "$r" "$n" "$w" - - "$rate" - "$cpu" "$per" - "$rss" "$b" "$load" "$check"
+    done <"$tmp/an-$a.txt"
+    if ((repeat > 1)); then
+      med=()
+      for col in 4 5 6 7 8 9 10; do med+=("$(median_of "$col" "$tmp/an-$a.txt")"); done
+      # shellcheck disable=SC2059
+      printf "$tp_fmt" "$a" median "$messages" "${med[0]}" - - "${med[2]}" - "${med[1]}" "${med[3]}" - \
+        "${med[4]}" "${med[5]}" "${med[6]}" -
+    fi
+    # A figure from runs that failed their checks is n/a.
+    if ! awk '$11 != "ok"' "$tmp/an-$a.txt" | grep -q .; then
+      an_per[$a]=$(median_of 7 "$tmp/an-$a.txt")
+      an_rate[$a]=$(median_of 6 "$tmp/an-$a.txt")
+    fi
+  done
+  if [[ " $anchors " == *" java-perf "* ]]; then
+    echo "# java-perf's own figures (median; from its subscribe to the last record, JVM start excluded, rebalance included): $(median_of 12 "$tmp/an-java-perf.txt") recs/s" \
+      "($(median_of 14 "$tmp/an-java-perf.txt") MB/s); fetch phase only (rebalance excluded): $(median_of 13 "$tmp/an-java-perf.txt") recs/s"
+  fi
+  for a in $anchors; do
+    echo "# serve recs/CPU-s vs $a consume recs/CPU-s = $(ratio "$tp_per" "${an_per[$a]:-}" x)" \
+      "(${tp_per:-n/a} / ${an_per[$a]:-n/a}); recs/s (wall, start-up included) = $(ratio "$tp_rate" "${an_rate[$a]:-}" x)" \
+      "(${tp_rate:-n/a} / ${an_rate[$a]:-n/a})$( ((repeat > 1)) && echo ", medians of $repeat")"
+  done
 fi
 
 declare -A p99_of=()
@@ -882,6 +1058,9 @@ targets="targets"
 if has_phase throughput; then
   targets+=" serve_recs_per_s=${tp_rate:-n/a} serve_recs_per_cpu_s=${tp_per:-n/a} serve_steady_recs_per_cpu_s=${tp_steady_per:-n/a}"
   targets+=" serve_per_core_ge_1m=$(yesno "$tp_per" "$AGG_TARGET" ge)"
+  for a in $anchors; do
+    targets+=" ${a//-/_}_consume_recs_per_cpu_s=${an_per[$a]:-n/a} serve_vs_${a//-/_}_per_cpu=$(ratio "$tp_per" "${an_per[$a]:-}")"
+  done
 fi
 if has_phase views-bench; then
   targets+=" aggregation_recs_per_s=${vb_combined:-n/a} aggregation_ge_1m=$(yesno "$vb_combined" "$AGG_TARGET" ge)"
