@@ -536,6 +536,72 @@ def cmd_latency(serve_args, produce_args, input_path, outdir, topic, rate, durat
        serve_cpu=f"{serve_cpu:.2f}" if serve_cpu is not None else "-", exit=serve.proc.returncode)
 
 
+def cmd_latency_anchor(produce_args, input_path, outdir, brokers, topic, rate, duration, warmup_ms):
+    # The floor under any view's latency on this machine: the same lines, paced the same way
+    # through the same producer into a fresh topic, read by a plain consumer (kafka-python,
+    # no group, read_committed) that notes receive time - CreateTime per record. No serve runs.
+    from kafka import KafkaConsumer, TopicPartition
+    rate, duration, warmup_ms = int(rate), float(duration), float(warmup_ms)
+    total = int(rate * duration)
+    with open(input_path, "rb") as f:
+        lines = [l if l.endswith(b"\n") else l + b"\n" for l in f.read().splitlines(keepends=True)]
+    lines = (lines * (total // len(lines) + 1))[:total]
+    consumer = KafkaConsumer(bootstrap_servers=brokers, isolation_level="read_committed",
+                             enable_auto_commit=False)
+    partitions = sorted(consumer.partitions_for_topic(topic) or [])
+    consumer.assign([TopicPartition(topic, p) for p in partitions])
+    consumer.seek_to_beginning()
+    consumer.poll(timeout_ms=200)  # connected and positioned before the first send
+    delays, received = [], [0]
+    first_stamp = [None]
+    stop = threading.Event()
+
+    def consume():
+        while not stop.is_set() and received[0] < total:
+            for _, records in consumer.poll(timeout_ms=100).items():
+                now = time.time() * 1000
+                for r in records:
+                    received[0] += 1
+                    if first_stamp[0] is None:
+                        first_stamp[0] = r.timestamp
+                    if r.timestamp >= first_stamp[0] + warmup_ms:
+                        delays.append(now - r.timestamp)
+
+    reader = threading.Thread(target=consume, daemon=True)
+    reader.start()
+    producer = subprocess.Popen(read_args(produce_args), stdin=subprocess.PIPE,
+                                stdout=open(os.path.join(outdir, "produce.out"), "w"),
+                                stderr=open(os.path.join(outdir, "produce.err"), "w"))
+    start = time.monotonic()
+    sent = 0
+    try:
+        while sent < total:
+            due = min(total, int((time.monotonic() - start) * rate) + 1)
+            if due > sent:
+                producer.stdin.write(b"".join(lines[sent:due]))
+                producer.stdin.flush()
+                sent = due
+            else:
+                time.sleep(max(0.0, min(0.001, (sent + 1) / rate - (time.monotonic() - start))))
+        producer.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass
+    send_s = time.monotonic() - start
+    code = producer.wait(timeout=60)
+    reader.join(timeout=30)
+    stop.set()
+    consumer.close()
+    delays.sort()
+    status = "ok"
+    if code != 0:
+        status = f"produce-exit:{code}"
+    elif received[0] != sent:
+        status = f"received:{received[0]}!={sent}"
+    kv(status=status, written=sent, received=received[0], rate=int(sent / send_s) if send_s > 0 else 0,
+       samples=len(delays), p50=fmt_ms(quantile(delays, 0.5)), p99=fmt_ms(quantile(delays, 0.99)),
+       max=fmt_ms(delays[-1] if delays else None))
+
+
 def quantile(sorted_values, q):  # nearest rank
     if not sorted_values:
         return None
@@ -643,7 +709,8 @@ def cmd_views_bench(json_path):
 
 
 if __name__ == "__main__":
-    {"throughput": cmd_throughput, "latency": cmd_latency, "analyze": cmd_analyze,
+    {"throughput": cmd_throughput, "latency": cmd_latency, "latency_anchor": cmd_latency_anchor,
+     "analyze": cmd_analyze,
      "views-bench": cmd_views_bench}[sys.argv[1]](*sys.argv[2:])
 EOF
 
@@ -943,6 +1010,27 @@ if has_phase latency; then
     echo "$ci ${R[written]} ${R[rate]} ${A[samples]} ${A[p50]} ${A[p99]} ${A[max]} ${A[pacer_p50]} ${A[pacer_p99]} ${A[hist_p50]} ${A[hist_p99]} ${A[hist_count]} ${A[txns]} ${A[txn_cycle]} $cpu $rss_mib $(cut -d" " -f1 /proc/loadavg) $check" >>"$lat_runs"
     unset R A
   done
+  if [[ -n "$anchors" ]]; then
+    # Anchor: the same producer and pacing, a plain consumer instead of serve.
+    sleep "$settle"
+    d="$tmp/lat-anchor"
+    mkdir -p "$d"
+    t_lat="$prefix-lat-anchor"
+    create_topics "$t_lat"
+    write_args "$d/produce.args" "$tmp/speedlayer" produce --brokers "$brokers" --topic "$t_lat" \
+      --routes "$tmp/routes-none.yaml" --dead-letter "$tmp/dead-letter-lat.jsonl"
+    log "latency anchor: the same producer into a plain consumer (kafka-python), $rate msg/s for $duration s"
+    res=$("$py" "$tmp/probe.py" latency_anchor "$d/produce.args" "$tmp/latency-input.txt" "$d" \
+      "$brokers" "$t_lat" "$rate" "$duration" "$warmup_ms")
+    log "  $res"
+    declare -A R=()
+    for pair in $res; do R[${pair%%=*}]=${pair#*=}; done
+    check=${R[status]}
+    [[ "$check" == ok ]] || failed=1
+    echo "plain-consumer ${R[written]} ${R[rate]} ${R[samples]} ${R[p50]} ${R[p99]} ${R[max]} - - - - - - - - - $(cut -d" " -f1 /proc/loadavg) $check" >>"$lat_runs"
+    [[ "$check" == ok ]] && lat_anchor_p99=${R[p99]}
+    unset R
+  fi
 fi
 load_end=$(load_now)
 
@@ -973,7 +1061,7 @@ if has_phase throughput; then
   echo "#"
   echo "# throughput: serve --window 60s --commit-interval 100ms on a pre-filled topic of $messages messages ($fill_desc)"
   echo "# seconds: serve start until /v1/topics showed consumed == $messages (polled every ${poll_ms} ms); ready_s: until /readyz said ready;"
-  echo "#   first_s: until the first committed records showed in /v1/topics; steady_recs_per_s: (records - first seen) / (seconds - first_s)"
+  echo "#   first_s: until the first records showed in /v1/topics; steady_recs_per_s: (records - first seen) / (seconds - first_s)"
   echo "# cpu_s: user+sys of the serve process at that moment (/proc); recs_per_cpu_s = records / cpu_s (the per-core figure, start-up included);"
   echo "#   steady_recs_per_cpu_s: the same from the first visible records on; broker_cpu_s: the broker's CPU meanwhile (own broker only)"
   if [[ -n "$anchors" ]]; then
@@ -1006,9 +1094,9 @@ if has_phase throughput; then
   if awk '$14 != "ok"' "$tp_runs" | grep -q .; then tp_per="" tp_steady_per="" tp_rate=""; fi
   for a in $anchors; do
     awk -v c="$a" '$1 == c' "$an_runs" >"$tmp/an-$a.txt"
-    while read -r c r n w cpu rate per rss b load check _; do
+    while read -r c r n w cpu a_rate per rss b load check _; do
       # shellcheck disable=SC2059
-      printf "$tp_fmt" "$c" "$r" "$n" "$w" - - "$rate" - "$cpu" "$per" - "$rss" "$b" "$load" "$check"
+      printf "$tp_fmt" "$c" "$r" "$n" "$w" - - "$a_rate" - "$cpu" "$per" - "$rss" "$b" "$load" "$check"
     done <"$tmp/an-$a.txt"
     if ((repeat > 1)); then
       med=()
@@ -1042,6 +1130,7 @@ if has_phase latency; then
   echo "#   pacer_p50/p99_ms: the same from the time the line was written to the producer's stdin"
   echo "#   hist_p50/p99_ms: serve's speedlayer_processing_latency_seconds (record timestamp -> processed, before the commit), interpolated in its buckets"
   echo "#   txns: committed transactions (speedlayer_transactions_total); txn_cycle_ms: first send to last sample / txns (commit interval + commit time)"
+  echo "#   plain-consumer (anchor, no serve): the same producer and pacing into a fresh topic, read by kafka-python; view_* = receive time - CreateTime per record"
   printf '%-15s %7s %10s %7s %11s %11s %11s %12s %12s %11s %11s %10s %5s %12s %6s %12s %6s %s\n' commit_interval sent \
     sent_per_s samples view_p50_ms view_p99_ms view_max_ms pacer_p50_ms pacer_p99_ms hist_p50_ms \
     hist_p99_ms hist_count txns txn_cycle_ms cpu_s peak_rss_mib load1 check
@@ -1069,6 +1158,7 @@ if has_phase latency; then
   for ci in ${intervals//,/ }; do
     targets+=" p99_ms_commit_${ci}=${p99_of[$ci]:-n/a} p99_lt_20ms_commit_${ci}=$(yesno "${p99_of[$ci]:-}" "$P99_TARGET_MS" lt)"
   done
+  [[ -z "$anchors" ]] || targets+=" plain_consumer_p99_ms=${lat_anchor_p99:-n/a}"
 fi
 targets+=" checks=$( ((failed)) && echo failed || echo ok)"
 echo "$targets"
