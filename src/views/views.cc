@@ -705,41 +705,67 @@ Result<ChangelogKey> parse_changelog_key(std::string_view key) {
   return out;
 }
 
-Result<Partial> decode_partial(std::string_view text) {
+namespace {
+
+// A window partial's value in either format (binary, or the JSON of earlier versions) as its
+// header and a binary terms section: the one place that knows both formats.
+struct DecodedPartial {
+  std::uint64_t count = 0, term_error = 0, term_count = 0;
+  bool closed = false;
+  std::string_view binary_terms;  // into the value (binary format)
+  std::string json_terms;         // re-encoded (JSON format)
+  std::string_view terms() const { return json_terms.empty() ? binary_terms : json_terms; }
+};
+
+Result<DecodedPartial> decode_partial_value(std::string_view text) {
+  DecodedPartial d;
   if (!text.empty() && text.front() == kBinaryPartial) {
     std::string reason;
     auto b = parse_binary_partial(text, reason);
     if (!b) return bad_value("window partial", reason);
-    Partial p;
-    p.count = b->count;
-    p.term_error = b->term_error;
-    p.closed = b->closed;
-    p.terms.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(b->term_count, text.size())));
-    for_each_stored_term(b->terms, [&](std::string_view term, std::uint64_t count) {
-      p.terms.emplace(term, count);
-    });
-    return p;
+    d.count = b->count;
+    d.term_error = b->term_error;
+    d.closed = b->closed;
+    d.term_count = b->term_count;
+    d.binary_terms = b->terms;
+    return d;
   }
   try {
     json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) return bad_value("window partial", "not JSON");
     if (!j.is_object()) return bad_value("window partial", "not a JSON object");
-    Partial p;
     std::string reason;
-    if (!get_u64(j, "count", true, p.count, reason) ||
-        !get_u64(j, "term_error", false, p.term_error, reason))
+    if (!get_u64(j, "count", true, d.count, reason) ||
+        !get_u64(j, "term_error", false, d.term_error, reason))
       return bad_value("window partial", reason);
-    auto terms = j.find("terms");
-    if (terms == j.end()) return bad_value("window partial", "missing field \"terms\"");
-    if (!get_count_map(j, "terms", p.terms, reason)) return bad_value("window partial", reason);
+    if (j.find("terms") == j.end()) return bad_value("window partial", "missing field \"terms\"");
+    TermCounts terms;
+    if (!get_count_map(j, "terms", terms, reason)) return bad_value("window partial", reason);
     if (auto c = j.find("closed"); c != j.end()) {
       if (!c->is_boolean()) return bad_value("window partial", "field \"closed\" is not a boolean");
-      p.closed = c->get<bool>();
+      d.closed = c->get<bool>();
     }
-    return p;
+    d.term_count = terms.size();
+    for (const auto& [term, count] : terms) put_term(d.json_terms, term, count);
+    return d;
   } catch (const std::exception& e) {
     return bad_value("window partial", e.what());
   }
+}
+
+}  // namespace
+
+Result<Partial> decode_partial(std::string_view text) {
+  SL_ASSIGN_OR_RETURN(DecodedPartial d, decode_partial_value(text));
+  Partial p;
+  p.count = d.count;
+  p.term_error = d.term_error;
+  p.closed = d.closed;
+  p.terms.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(d.term_count, text.size())));
+  for_each_stored_term(d.terms(), [&](std::string_view term, std::uint64_t count) {
+    p.terms.emplace(term, count);
+  });
+  return p;
 }
 
 Result<PartitionState> decode_state(std::string_view text) {
@@ -842,32 +868,17 @@ Status ViewStore::apply(std::string_view key, std::optional<std::string_view> va
       if (t->second.empty()) windows_.erase(t);
       return {};
     }
-    StoredPartial stored;
-    if (!value->empty() && value->front() == kBinaryPartial) {
-      std::string reason;
-      auto b = parse_binary_partial(*value, reason);
-      if (!b) {
-        auto e = bad_value("window partial", reason).error();
-        e.where = std::string(key);
-        return std::unexpected(std::move(e));
-      }
-      stored.count = b->count;
-      stored.term_error = b->term_error;
-      stored.closed = b->closed;
-      stored.term_count = b->term_count;
-      stored.terms.assign(b->terms);
-    } else {  // JSON of an earlier version
-      auto partial = decode_partial(*value);
-      if (!partial) {
-        partial.error().where = std::string(key);
-        return std::unexpected(std::move(partial.error()));
-      }
-      stored.count = partial->count;
-      stored.term_error = partial->term_error;
-      stored.closed = partial->closed;
-      stored.term_count = partial->terms.size();
-      for (const auto& [term, count] : partial->terms) put_term(stored.terms, term, count);
+    auto decoded = decode_partial_value(*value);
+    if (!decoded) {
+      decoded.error().where = std::string(key);
+      return std::unexpected(std::move(decoded.error()));
     }
+    StoredPartial stored;
+    stored.count = decoded->count;
+    stored.term_error = decoded->term_error;
+    stored.closed = decoded->closed;
+    stored.term_count = decoded->term_count;
+    stored.terms.assign(decoded->terms());
     std::lock_guard lock(mu_);
     windows_[k.topic][k.partition][k.start] = std::move(stored);
     return {};
