@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <memory>
 #include <thread>
 
 #include "broker/secure_broker.h"
@@ -56,6 +57,23 @@ class DoctorIntegration : public ::testing::Test {
       EXPECT_EQ(p.out().find(secret), std::string::npos) << "password on stdout:\n" << p.out();
       EXPECT_EQ(p.err().find(secret), std::string::npos) << "password on stderr:\n" << p.err();
     }
+  }
+  // `speedlayer produce` of one line with `flags`, which must fail as configuration (exit 2)
+  // well within --connect-timeout, without a secret in its output; the finished process is
+  // returned for the caller's checks of the message.
+  std::unique_ptr<ChildProcess> produce_fails_fast(std::vector<std::string> flags,
+                                                   const std::string& why) const {
+    std::ofstream(dir_ + "/in.txt") << "x\n";
+    for (const std::string& f : {std::string("--topic"), std::string("t"), std::string("--input"),
+                                 dir_ + "/in.txt", std::string("--dead-letter"), dir_ + "/dlq.jsonl"})
+      flags.push_back(f);
+    auto p = std::make_unique<ChildProcess>(cmd({"produce"}, flags));
+    const int code = p->wait_for(std::chrono::seconds(60)).value_or(-1);
+    EXPECT_EQ(code, 2) << why << " is configuration (exit 2; -1: still running after 60 s)";
+    EXPECT_LT(p->elapsed(), std::chrono::seconds(15)) << "did not fail fast";
+    expect_no_secret(*p);
+    std::printf("produce with %s: exit %d after %.2f s\n", why.c_str(), code, p->elapsed().count());
+    return p;
   }
   SecureBroker b_;
   std::string dir_;
@@ -263,20 +281,10 @@ TEST_F(DoctorIntegration, WrongPasswordIsAnAuthenticationErrorAndNeverPrinted) {
   expect_no_secret(e);
 
   // produce fails fast (well within --connect-timeout) and says why.
-  std::ofstream(dir_ + "/in.txt") << "x\n";
-  auto produce_flags = flags;
-  append(produce_flags,
-         {"--topic", "t", "--input", dir_ + "/in.txt", "--dead-letter", dir_ + "/dlq.jsonl"});
-  ChildProcess p(cmd({"produce"}, produce_flags));
-  auto code = p.wait_for(60s);
-  ASSERT_TRUE(code);
-  EXPECT_EQ(*code, 2) << "wrong credentials are configuration (exit 2)";
-  EXPECT_LT(p.elapsed(), 15s) << "did not fail fast";
-  EXPECT_TRUE(contains(p.err(), "SASL authentication failed for user '" + b_.username + "'"))
-      << p.err();
-  EXPECT_TRUE(contains(p.err(), "--sasl-password-file")) << p.err();  // the hint
-  expect_no_secret(p);
-  std::printf("produce with a wrong password: exit %d after %.2f s\n", *code, p.elapsed().count());
+  auto p = produce_fails_fast(flags, "a wrong password");
+  EXPECT_TRUE(contains(p->err(), "SASL authentication failed for user '" + b_.username + "'"))
+      << p->err();
+  EXPECT_TRUE(contains(p->err(), "--sasl-password-file")) << p->err();  // the hint
 
   auto consume_flags = flags;
   append(consume_flags, {"--topic", "t", "--exit-at-end"});
@@ -309,20 +317,10 @@ TEST_F(DoctorIntegration, WrongCaIsATlsErrorThatSaysSo) {
   EXPECT_TRUE(contains(out, "is not signed by CA " + b_.untrusted_ca)) << out;
   EXPECT_TRUE(contains(out, "3. sasl      SKIP")) << out;
 
-  std::ofstream(dir_ + "/in.txt") << "x\n";
-  auto produce_flags = flags;
-  append(produce_flags,
-         {"--topic", "t", "--input", dir_ + "/in.txt", "--dead-letter", dir_ + "/dlq.jsonl"});
-  ChildProcess p(cmd({"produce"}, produce_flags));
-  auto code = p.wait_for(60s);
-  ASSERT_TRUE(code);
-  EXPECT_EQ(*code, 2) << "a CA that does not fit is configuration (exit 2)";
-  EXPECT_LT(p.elapsed(), 15s) << "did not fail fast";
-  EXPECT_TRUE(contains(p.err(), "TLS with the broker failed")) << p.err();
-  EXPECT_TRUE(contains(p.err(), "certificate verify failed")) << p.err();
-  EXPECT_TRUE(contains(p.err(), "chain NOT trusted by CA " + b_.untrusted_ca)) << p.err();
-  expect_no_secret(p);
-  std::printf("produce with a wrong CA: exit %d after %.2f s\n", *code, p.elapsed().count());
+  auto p = produce_fails_fast(flags, "a CA that does not fit");
+  EXPECT_TRUE(contains(p->err(), "TLS with the broker failed")) << p->err();
+  EXPECT_TRUE(contains(p->err(), "certificate verify failed")) << p->err();
+  EXPECT_TRUE(contains(p->err(), "chain NOT trusted by CA " + b_.untrusted_ca)) << p->err();
 }
 
 TEST_F(DoctorIntegration, AdvertisedAddressWhereNothingListens) {
