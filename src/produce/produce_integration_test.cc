@@ -1,10 +1,18 @@
 // `speedlayer produce` against a real Kafka broker (fixture kafka_single), run as a user runs
 // it: the built binary, input from a file or stdin, results read back with kcat.
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include "produce/produce_test_support.h"
 
@@ -91,18 +99,52 @@ TEST_F(ProduceIntegration, SigtermMidInputLosesNothing) {
   std::string topic = unique_topic("sigterm");
   std::vector<std::string> lines;
   for (int i = 1; i <= 1'500'000; ++i) lines.push_back(numbered_line(i, "some words about nothing"));
-  write_lines(dir_ + "/big.txt", lines);
-  // Paced through stdin so the signal surely lands in the middle.
+  // Stdin is a pipe the test keeps open until after the signal, so the signal surely lands
+  // mid-input however fast produce is (with a file, it once finished all 1.5M lines first).
+  const std::string fifo = dir_ + "/input.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  std::atomic<bool> signalled{false};
+  std::thread writer([&] {
+    // SIGPIPE once produce has exited: blocked here, so write() returns EPIPE instead.
+    sigset_t pipe_signal;
+    sigemptyset(&pipe_signal);
+    sigaddset(&pipe_signal, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
+    int fd = -1;  // non-blocking open: succeeds once produce has opened its end
+    for (auto until = std::chrono::steady_clock::now() + 60s;
+         fd < 0 && std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(5ms)) {
+      fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    }
+    if (fd < 0) return;
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    // ~200,000 lines/s: messages are in flight when the signal comes.
+    std::string chunk;
+    for (std::size_t i = 0; i < lines.size() && !signalled.load(); ++i) {
+      chunk += lines[i];
+      chunk += '\n';
+      if (i % 2'000 == 1'999 || i + 1 == lines.size()) {
+        if (::write(fd, chunk.data(), chunk.size()) < 0) break;  // EPIPE: produce is gone
+        chunk.clear();
+        std::this_thread::sleep_for(10ms);
+      }
+    }
+    while (!signalled.load()) std::this_thread::sleep_for(10ms);
+    ::close(fd);
+  });
   ChildProcess p({speedlayer_bin(), "produce", "--brokers", brokers_, "--topic", topic,
                   "--routes", no_routes_, "--progress", "--dead-letter", dir_ + "/dlq.jsonl"},
-                 {.stdin_path = dir_ + "/big.txt"});
+                 {.stdin_path = fifo});
   // Wait until deliveries flow, then stop it.
   auto deadline = std::chrono::steady_clock::now() + 60s;
   while (p.err().find("delivered") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    ASSERT_FALSE(p.wait_for(50ms)) << "finished before the signal: input too small\n" << p.err();
+    if (p.wait_for(50ms)) break;
   }
+  EXPECT_FALSE(p.wait_for(0ms)) << "produce ended before the signal with its input still open\n"
+                                << p.err();
   p.signal(SIGTERM);
   auto code = p.wait_for(30s);
+  signalled = true;
+  writer.join();
   ASSERT_TRUE(code) << "did not stop within 30 s of SIGTERM";
   auto summary = parse_summary(p.err());
   ASSERT_FALSE(summary.empty()) << p.err();
@@ -112,11 +154,24 @@ TEST_F(ProduceIntegration, SigtermMidInputLosesNothing) {
   EXPECT_EQ(*code, summary["dead-lettered"] == 0 ? 0 : 1);
 
   // What the topic holds is exactly lines 1..delivered (no loss, no duplicate).
-  auto records = read_topic_with_kcat(brokers_, topic);
+  auto records = read_topic_with_kcat(brokers_, topic, static_cast<std::size_t>(summary["delivered"]));
   EXPECT_EQ(static_cast<long long>(records.size()), summary["delivered"]);
   std::vector<int> got;
   for (const auto& r : records) got.push_back(line_number_of(r.value));
   std::sort(got.begin(), got.end());
+  if (static_cast<long long>(records.size()) != summary["delivered"]) {
+    std::map<int, std::pair<long long, long long>> per_partition;  // count, highest offset
+    for (const auto& r : records) {
+      auto& [count, top] = per_partition[r.partition];
+      ++count;
+      top = std::max<long long>(top, r.offset);
+    }
+    for (const auto& [partition, ct] : per_partition)
+      std::printf("partition %d: %lld records, highest offset %lld\n", partition, ct.first, ct.second);
+    std::set<int> have(got.begin(), got.end());
+    for (int i = 1; i <= summary["read"] && i < 2'000'000; ++i)
+      if (!have.count(i)) std::printf("line %d missing\n", i);
+  }
   EXPECT_EQ(std::adjacent_find(got.begin(), got.end()), got.end()) << "duplicate record";
   auto dead = read_lines(dir_ + "/dlq.jsonl");
   EXPECT_EQ(static_cast<long long>(dead.size()), summary["dead-lettered"]);
