@@ -65,6 +65,10 @@ Status Processor::start() {
   // retry.backoff.ms: librdkafka's 100 ms default then sets the commit cycle (measured:
   // bench/README.md). Java's producer retries that case after 20 ms.
   pp.set_default("retry.backoff.ms", "10");
+  // As in produce (produce_service.cc): with several requests in flight librdkafka 2.12.1
+  // can count a failed first batch of a new partition as delivered ("implicitly acked");
+  // here that would commit a transaction without its changelog record.
+  pp.set_default("max.in.flight.requests.per.connection", "1");
   auto producer = kafka::Producer::create(pp, this);
   if (!producer) return std::unexpected(producer.error());
   producer_ = std::move(*producer);
