@@ -8,6 +8,8 @@
 #include <functional>
 #include <limits>
 #include <set>
+#include <stdexcept>
+#include <unordered_map>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -420,6 +422,126 @@ Extracted extract_text(std::string_view value, const std::string& text_field,
   return out;
 }
 
+// ---- TermCounts ------------------------------------------------------------------------------
+
+TermCounts::TermCounts(std::initializer_list<value_type> items) { *this = items; }
+
+TermCounts& TermCounts::operator=(std::initializer_list<value_type> items) {
+  entries_.clear();
+  hashes_.clear();
+  slots_.clear();
+  reserve(items.size());
+  for (const auto& [term, count] : items) emplace(term, count);
+  return *this;
+}
+
+void TermCounts::reserve(std::size_t n) {
+  entries_.reserve(n);
+  hashes_.reserve(n);
+  if (2 * n >= slots_.size()) grow_slots(n);
+}
+
+void TermCounts::grow_slots(std::size_t min_entries) {
+  std::size_t size = 16;
+  while (size <= 2 * std::max(min_entries, entries_.size())) size *= 2;
+  slots_.assign(size, 0);
+  const std::size_t mask = size - 1;
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    std::size_t s = hashes_[i] & mask;
+    while (slots_[s] != 0) s = (s + 1) & mask;
+    slots_[s] = static_cast<std::uint32_t>(i + 1);
+  }
+}
+
+std::size_t TermCounts::slot_of(std::string_view term, std::uint64_t hash) const {
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t s = hash & mask;
+  while (slots_[s] != 0) {
+    const std::size_t i = slots_[s] - 1;
+    if (hashes_[i] == hash && entries_[i].first == term) return s;
+    s = (s + 1) & mask;
+  }
+  return s;
+}
+
+std::size_t TermCounts::index_of(std::string_view term, std::uint64_t hash) const {
+  if (slots_.empty()) return npos;
+  const std::uint32_t v = slots_[slot_of(term, hash)];
+  return v == 0 ? npos : v - 1;
+}
+
+std::size_t TermCounts::insert_new(std::string_view term, std::uint64_t hash,
+                                   std::uint64_t count) {
+  if (2 * (entries_.size() + 1) >= slots_.size()) grow_slots(entries_.size() + 1);
+  const std::size_t i = entries_.size();
+  entries_.emplace_back(std::string(term), count);
+  hashes_.push_back(hash);
+  slots_[slot_of(term, hash)] = static_cast<std::uint32_t>(i + 1);
+  return i;
+}
+
+void TermCounts::rekey(std::size_t i, std::string_view term, std::uint64_t hash,
+                       std::uint64_t count) {
+  // Unindex entry i (backward-shift deletion keeps linear probing valid).
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t hole = hashes_[i] & mask;
+  while (slots_[hole] != i + 1) hole = (hole + 1) & mask;
+  for (std::size_t j = hole;;) {
+    j = (j + 1) & mask;
+    if (slots_[j] == 0) break;
+    const std::size_t home = hashes_[slots_[j] - 1] & mask;
+    const bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+    if (!stays) {
+      slots_[hole] = slots_[j];
+      hole = j;
+    }
+  }
+  slots_[hole] = 0;
+  entries_[i].first.assign(term);
+  entries_[i].second = count;
+  hashes_[i] = hash;
+  slots_[slot_of(term, hash)] = static_cast<std::uint32_t>(i + 1);
+}
+
+TermCounts::const_iterator TermCounts::find(std::string_view term) const {
+  const std::size_t i = index_of(term, TermHash{}(term));
+  return i == npos ? end() : begin() + static_cast<std::ptrdiff_t>(i);
+}
+
+TermCounts::iterator TermCounts::find(std::string_view term) {
+  const std::size_t i = index_of(term, TermHash{}(term));
+  return i == npos ? end() : begin() + static_cast<std::ptrdiff_t>(i);
+}
+
+std::uint64_t& TermCounts::operator[](std::string_view term) {
+  return emplace(term, 0).first->second;
+}
+
+std::uint64_t TermCounts::at(std::string_view term) const {
+  auto it = find(term);
+  if (it == end()) throw std::out_of_range("TermCounts::at: no term \"" + std::string(term) + "\"");
+  return it->second;
+}
+
+std::pair<TermCounts::iterator, bool> TermCounts::emplace(std::string_view term,
+                                                          std::uint64_t count) {
+  const std::uint64_t h = TermHash{}(term);
+  if (std::size_t i = index_of(term, h); i != npos) {
+    return {begin() + static_cast<std::ptrdiff_t>(i), false};
+  }
+  const std::size_t i = insert_new(term, h, count);
+  return {begin() + static_cast<std::ptrdiff_t>(i), true};
+}
+
+bool operator==(const TermCounts& a, const TermCounts& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const std::size_t j = b.index_of(a.entries_[i].first, a.hashes_[i]);
+    if (j == TermCounts::npos || b.entries_[j].second != a.entries_[i].second) return false;
+  }
+  return true;
+}
+
 // ---- PartitionAggregator ----------------------------------------------------------------------
 
 PartitionAggregator::PartitionAggregator(std::string topic, std::int32_t partition,
@@ -434,7 +556,7 @@ PartitionAggregator::PartitionAggregator(std::string topic, std::int32_t partiti
 void PartitionAggregator::restore_window(Millis start, Partial partial) {
   Slot& slot = windows_[start];
   slot.partial = std::move(partial);
-  slot.drop_index();
+  slot.drop_low();
 }
 
 void PartitionAggregator::restore_state(PartitionState state) { state_ = std::move(state); }
@@ -467,46 +589,20 @@ PartitionAggregator::Outcome PartitionAggregator::add(Millis event_time, std::st
   return Outcome::counted;
 }
 
-void PartitionAggregator::rebuild_index(Slot& slot, std::size_t min_entries) {
-  std::size_t size = 16;
-  while (size < 2 * (std::max(min_entries, slot.partial.terms.size()) + 1)) size *= 2;
-  slot.index.assign(size, IndexEntry{});
-  const std::size_t mask = size - 1;
-  for (auto& item : slot.partial.terms) {
-    const std::uint64_t h = TermHash{}(item.first);
-    std::size_t i = h & mask;
-    while (slot.index[i].item != nullptr) i = (i + 1) & mask;
-    slot.index[i] = {h, &item};
-  }
-  slot.indexed = slot.partial.terms.size();
-}
-
 void PartitionAggregator::add_term(Slot& slot, std::string_view term) {
   TermCounts& terms = slot.partial.terms;
-  if (slot.index.empty() || slot.indexed != terms.size()) rebuild_index(slot, 0);
   const std::uint64_t h = TermHash{}(term);
-  const std::size_t mask = slot.index.size() - 1;
-  std::size_t i = h & mask;
-  for (;;) {
-    IndexEntry& e = slot.index[i];
-    if (e.item == nullptr) break;
-    if (e.hash == h && e.item->first == term) {
-      ++e.item->second;
-      return;
-    }
-    i = (i + 1) & mask;
+  if (std::size_t i = terms.index_of(term, h); i != TermCounts::npos) {
+    ++terms.entry(i).second;
+  } else if (terms.size() < config_.max_terms) {
+    terms.insert_new(term, h, 1);
+  } else {
+    evict_and_insert(slot, term, h);
   }
-  if (terms.size() < config_.max_terms) {
-    auto it = terms.emplace(std::string(term), 1).first;
-    slot.index[i] = {h, &*it};
-    if (++slot.indexed * 2 > slot.index.size()) rebuild_index(slot, slot.indexed * 2);
-    return;
-  }
-  evict_and_insert(slot, term, h);
 }
 
 void PartitionAggregator::refill_low(Slot& slot) {
-  TermCounts& terms = slot.partial.terms;
+  const TermCounts& terms = slot.partial.terms;
   std::vector<std::uint64_t> counts;
   counts.reserve(terms.size());
   for (const auto& e : terms) counts.push_back(e.second);
@@ -515,8 +611,10 @@ void PartitionAggregator::refill_low(Slot& slot) {
                    counts.end());
   slot.low_limit = counts[k - 1];
   slot.low.clear();
-  for (auto& e : terms)
-    if (e.second <= slot.low_limit) slot.low.emplace_back(e.second, &e);
+  for (std::size_t i = 0; i < terms.size(); ++i) {
+    const std::uint64_t c = terms.entry(i).second;
+    if (c <= slot.low_limit) slot.low.emplace_back(c, static_cast<std::uint32_t>(i));
+  }
   std::make_heap(slot.low.begin(), slot.low.end(), std::greater<>{});
 }
 
@@ -525,52 +623,24 @@ void PartitionAggregator::refill_low(Slot& slot) {
 void PartitionAggregator::evict_and_insert(Slot& slot, std::string_view term,
                                            std::uint64_t hash) {
   TermCounts& terms = slot.partial.terms;
-  auto push = [&slot](std::uint64_t count, TermCounts::value_type* e) {
-    slot.low.emplace_back(count, e);
+  auto push = [&slot](std::uint64_t count, std::uint32_t i) {
+    slot.low.emplace_back(count, i);
     std::push_heap(slot.low.begin(), slot.low.end(), std::greater<>{});
   };
-  TermCounts::value_type* item = nullptr;
-  while (item == nullptr) {
+  for (;;) {
     if (slot.low.empty()) refill_low(slot);
     std::pop_heap(slot.low.begin(), slot.low.end(), std::greater<>{});
-    auto [recorded, e] = slot.low.back();
+    const auto [recorded, i] = slot.low.back();
     slot.low.pop_back();
-    if (e->second == recorded) {
-      item = e;
-    } else if (e->second <= slot.low_limit) {
-      push(e->second, e);  // counted again since: re-file under its current count
+    const std::uint64_t m = terms.entry(i).second;
+    if (m == recorded) {
+      terms.rekey(i, term, hash, m + 1);
+      slot.partial.term_error = std::max(slot.partial.term_error, m);
+      if (m + 1 <= slot.low_limit) push(m + 1, i);
+      return;
     }
+    if (m <= slot.low_limit) push(m, i);  // counted again since: re-file under its current count
   }
-  const std::uint64_t m = item->second;
-  auto it = terms.find(std::string_view(item->first));
-
-  // Unindex the victim (backward-shift deletion keeps linear probing valid); the new term then
-  // goes where its probe ends now.
-  const std::size_t mask = slot.index.size() - 1;
-  std::size_t hole = TermHash{}(item->first) & mask;
-  while (slot.index[hole].item != item) hole = (hole + 1) & mask;
-  for (std::size_t j = hole;;) {
-    j = (j + 1) & mask;
-    if (slot.index[j].item == nullptr) break;
-    const std::size_t home = slot.index[j].hash & mask;
-    const bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
-    if (!stays) {
-      slot.index[hole] = slot.index[j];
-      hole = j;
-    }
-  }
-  slot.index[hole] = {};
-  std::size_t pos = hash & mask;
-  while (slot.index[pos].item != nullptr) pos = (pos + 1) & mask;
-
-  // Re-key the victim's node in place: the element keeps its address.
-  auto node = terms.extract(it);
-  node.key().assign(term);
-  node.mapped() = m + 1;
-  terms.insert(std::move(node));
-  slot.index[pos] = {hash, item};
-  slot.partial.term_error = std::max(slot.partial.term_error, m);
-  if (m + 1 <= slot.low_limit) push(m + 1, item);
 }
 
 void PartitionAggregator::add_malformed(Malformed reason) {
@@ -587,7 +657,7 @@ std::vector<Millis> PartitionAggregator::close_due(Millis wall_now) {
     if (state_.stream_time < due && wall_now < sat_add(due, config_.idle_ms)) break;
     if (slot.partial.closed) continue;
     slot.partial.closed = true;
-    slot.drop_index();  // closed windows rarely change (rebuilt if one reopens)
+    slot.drop_low();  // closed windows rarely change (refilled if one reopens)
     mark_dirty(start, slot);
     closed.push_back(start);
   }

@@ -41,13 +41,14 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "core/error.h"
@@ -141,7 +142,58 @@ struct std::__is_fast_hash<speedlayer::views::TermHash> : std::false_type {};
 
 namespace speedlayer::views {
 
-using TermCounts = std::unordered_map<std::string, std::uint64_t, TermHash, std::equal_to<>>;
+// Term -> count of one partial: a dense vector of (term, count) entries in insertion order,
+// indexed by an open-addressing table (linear probing, power-of-two size, at most half full)
+// of entry numbers with the terms' hashes beside the entries. Entry numbers never change (no
+// erase), so the Space-Saving bookkeeping refers to entries by number, and an evicted entry is
+// re-keyed in place (rekey). This replaced std::unordered_map, whose node allocations, bucket
+// chains and re-hashing on every eviction dominated serve's profile (bench/README.md).
+// Equality ignores order.
+class TermCounts {
+ public:
+  using value_type = std::pair<std::string, std::uint64_t>;
+  using iterator = std::vector<value_type>::iterator;
+  using const_iterator = std::vector<value_type>::const_iterator;
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+  TermCounts() = default;
+  TermCounts(std::initializer_list<value_type> items);
+  TermCounts& operator=(std::initializer_list<value_type> items);
+
+  std::size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+  iterator begin() { return entries_.begin(); }
+  iterator end() { return entries_.end(); }
+  const_iterator begin() const { return entries_.begin(); }
+  const_iterator end() const { return entries_.end(); }
+  void reserve(std::size_t n);
+
+  const_iterator find(std::string_view term) const;
+  iterator find(std::string_view term);
+  bool contains(std::string_view term) const { return find(term) != end(); }
+  std::uint64_t& operator[](std::string_view term);  // inserts 0 when absent
+  std::uint64_t at(std::string_view term) const;     // std::out_of_range when absent
+  // Inserts (term, count) unless the term is present; true when inserted.
+  std::pair<iterator, bool> emplace(std::string_view term, std::uint64_t count);
+
+  // Hot path (the aggregator hashes once per occurrence with TermHash).
+  std::size_t index_of(std::string_view term, std::uint64_t hash) const;  // npos: absent
+  std::size_t insert_new(std::string_view term, std::uint64_t hash, std::uint64_t count);
+  // Entry `i` becomes (term, count); `term` must be absent. Other entries keep their numbers.
+  void rekey(std::size_t i, std::string_view term, std::uint64_t hash, std::uint64_t count);
+  value_type& entry(std::size_t i) { return entries_[i]; }
+  const value_type& entry(std::size_t i) const { return entries_[i]; }
+
+  friend bool operator==(const TermCounts& a, const TermCounts& b);
+
+ private:
+  std::size_t slot_of(std::string_view term, std::uint64_t hash) const;  // its slot or empty one
+  void grow_slots(std::size_t min_entries);
+
+  std::vector<value_type> entries_;
+  std::vector<std::uint64_t> hashes_;  // hashes_[i] = TermHash of entries_[i].first
+  std::vector<std::uint32_t> slots_;   // 0: empty; else entry number + 1
+};
 
 struct Partial {
   std::uint64_t count = 0;
@@ -192,51 +244,24 @@ class PartitionAggregator {
   std::int32_t partition() const { return partition_; }
 
  private:
-  // Hot-path index of an open window's terms: open addressing (linear probing, power-of-two
-  // size, at most half full) from a term's hash to its element in Partial::terms (elements of
-  // an unordered_map keep their address). Avoids the map's modulo and node chasing per term.
-  // Built lazily, dropped when the window closes; never copied (rebuilt from the map).
-  struct IndexEntry {
-    std::uint64_t hash = 0;
-    TermCounts::value_type* item = nullptr;  // nullptr: empty
-  };
   struct Slot {
     Partial partial;
     bool dirty = false;
-    // Space-Saving eviction candidates: a lazy min-heap of (recorded count, element of
+    // Space-Saving eviction candidates: a lazy min-heap of (recorded count, entry number in
     // partial.terms) holding every term whose count is <= low_limit, with a recorded count <=
-    // its current count (counts never decrease; an evicted element is re-keyed in place). A
+    // its current count (counts never decrease; an evicted entry is re-keyed in place). A
     // popped entry whose count is unchanged is a current minimum; a stale one is pushed again
     // if still <= low_limit. When the heap is empty, a scan refills it with the lowest quarter.
-    std::vector<std::pair<std::uint64_t, TermCounts::value_type*>> low;
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> low;
     std::uint64_t low_limit = 0;
-    std::vector<IndexEntry> index;
-    std::size_t indexed = 0;
 
-    Slot() = default;
-    Slot(const Slot& o) : partial(o.partial), dirty(o.dirty) {}
-    Slot& operator=(const Slot& o) {
-      if (this != &o) {
-        partial = o.partial;
-        dirty = o.dirty;
-        drop_index();
-      }
-      return *this;
-    }
-    Slot(Slot&&) = default;
-    Slot& operator=(Slot&&) = default;
-    void drop_index() {
-      std::vector<IndexEntry>().swap(index);
-      indexed = 0;
-      std::vector<std::pair<std::uint64_t, TermCounts::value_type*>>().swap(low);
-    }
+    void drop_low() { std::vector<std::pair<std::uint64_t, std::uint32_t>>().swap(low); }
   };
   Slot& slot_for(Millis start);
   void mark_dirty(Millis start, Slot& slot);
   void add_term(Slot& slot, std::string_view term);
   void evict_and_insert(Slot& slot, std::string_view term, std::uint64_t hash);
   static void refill_low(Slot& slot);
-  static void rebuild_index(Slot& slot, std::size_t min_entries);
 
   std::string topic_;
   std::int32_t partition_;

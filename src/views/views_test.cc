@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -261,6 +262,68 @@ TEST(Dirty, EachWindowOnceAscending) {
 }
 
 // ---- Space-Saving -------------------------------------------------------------------------
+
+// ---- TermCounts ----------------------------------------------------------------------------
+
+// Inserts and in-place re-keys (the Space-Saving eviction) in random order, checked against a
+// std::map after every step: every kept term is found at its entry, every re-keyed-away term
+// is gone, entry numbers never move. A small key space makes long probe runs, so deletions
+// inside and across wrapped runs are exercised.
+TEST(TermCounts, MatchesAMapThroughInsertsAndRekeys) {
+  std::mt19937 rng(11);
+  TermCounts terms;
+  std::map<std::string, std::uint64_t> truth;
+  std::vector<std::string> by_entry;  // by_entry[i] = the term entry i holds
+  for (int step = 0; step < 20'000; ++step) {
+    const std::string term = "t" + std::to_string(rng() % 3'000);
+    const std::uint64_t h = TermHash{}(term);
+    const std::size_t at = terms.index_of(term, h);
+    ASSERT_EQ(at != TermCounts::npos, truth.count(term) == 1) << term;
+    if (at != TermCounts::npos) {
+      ASSERT_EQ(by_entry[at], term);
+      ++terms.entry(at).second;
+      ++truth[term];
+    } else if (terms.size() < 500) {
+      ASSERT_EQ(terms.insert_new(term, h, 1), by_entry.size());
+      by_entry.push_back(term);
+      truth[term] = 1;
+    } else {
+      const std::size_t victim = rng() % terms.size();
+      truth.erase(by_entry[victim]);
+      const std::uint64_t count = terms.entry(victim).second + 1;
+      terms.rekey(victim, term, h, count);
+      by_entry[victim] = term;
+      truth[term] = count;
+    }
+    if (step % 500 == 0 || step > 19'900) {
+      ASSERT_EQ(terms.size(), truth.size());
+      for (const auto& [t, n] : truth) {
+        auto it = terms.find(t);
+        ASSERT_NE(it, terms.end()) << t;
+        EXPECT_EQ(it->second, n) << t;
+      }
+    }
+  }
+  for (int i = 0; i < 3'000; ++i) {
+    const std::string t = "t" + std::to_string(i);
+    EXPECT_EQ(terms.contains(t), truth.count(t) == 1) << t;
+  }
+}
+
+TEST(TermCounts, EqualityIgnoresOrderAndComparesCounts) {
+  TermCounts a = {{"x", 1}, {"y", 2}};
+  TermCounts b;
+  b["y"] = 2;
+  b.emplace("x", 1);
+  EXPECT_FALSE(b.emplace("x", 7).second);  // present: unchanged
+  EXPECT_EQ(a, b);
+  b["x"] += 1;
+  EXPECT_NE(a, b);
+  EXPECT_EQ(b.at("x"), 2u);
+  EXPECT_THROW((void)b.at("z"), std::out_of_range);
+  TermCounts copy = b;  // copies keep their index
+  EXPECT_EQ(copy.find("y")->second, 2u);
+}
 
 TEST(SpaceSaving, ReplacesTheMinimumWithMinPlusOne) {
   PartitionAggregator agg("t", 0, Config(60'000, 10'000, 10'000, 10, /*max_terms=*/3));
