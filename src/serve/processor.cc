@@ -251,11 +251,14 @@ void Processor::note_change() {
 }
 
 // Called with live_mu_ held.
-void Processor::process(const rd_kafka_message_t& msg, views::Millis now) {
-  kafka::TopicPartition tp{rd_kafka_topic_name(msg.rkt), msg.partition};
-  auto it = owned_.find(tp);
-  if (it == owned_.end()) return;  // being restored: refetched after the seek
-  Owned& owned = it->second;
+void Processor::process(const rd_kafka_message_t& msg, views::Millis now, LastPartition& last) {
+  if (msg.rkt != last.rkt || msg.partition != last.partition) {
+    auto it = owned_.find(kafka::TopicPartition{rd_kafka_topic_name(msg.rkt), msg.partition});
+    last = {msg.rkt, msg.partition, it == owned_.end() ? nullptr : &it->second};
+    if (last.owned) last.owned->agg->mark_active(now);
+  }
+  if (!last.owned) return;  // being restored: refetched after the seek
+  Owned& owned = *last.owned;
   if (msg.offset < owned.next_offset) return;  // fetched before a seek back (restore)
   rd_kafka_timestamp_type_t ts_type;
   views::Millis ts = rd_kafka_message_timestamp(&msg, &ts_type);
@@ -470,7 +473,8 @@ Status Processor::step() {
     // milliseconds, far below the idle fallback and latency buckets the time is used for.
     const views::Millis now = clock_();
     std::lock_guard lock(live_mu_);
-    for (const auto& msg : batch_) process(*msg, now);
+    LastPartition last;
+    for (const auto& msg : batch_) process(*msg, now, last);
   }
   batch_.clear();
   // While a commit is in flight its thread serves the producer's events.

@@ -136,7 +136,14 @@ class Processor final : public kafka::ConsumerEvents,
   Status recover_from_abort(const std::string& why);
   void note_error(std::string_view what) noexcept;
   void set_fatal(std::string_view why) noexcept;  // the first reason wins
-  void process(const rd_kafka_message_t& msg, views::Millis now);
+  // The partition a batch's previous record went to: consecutive records mostly share it, so
+  // most records skip building a TopicPartition and the map lookup.
+  struct LastPartition {
+    rd_kafka_topic_t* rkt = nullptr;
+    std::int32_t partition = -1;
+    Owned* owned = nullptr;  // nullptr: not owned (being restored)
+  };
+  void process(const rd_kafka_message_t& msg, views::Millis now, LastPartition& last);
   void housekeeping();
 
   const ServeOptions& o_;

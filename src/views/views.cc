@@ -651,10 +651,11 @@ void PartitionAggregator::add_malformed(Malformed reason) {
 
 std::vector<Millis> PartitionAggregator::close_due(Millis wall_now) {
   std::vector<Millis> closed;
+  const bool idle = wall_now >= sat_add(last_active_, config_.idle_ms);
   for (auto& [start, slot] : windows_) {
     const Millis due = sat_add(sat_add(start, config_.size_ms), config_.grace_ms);
     // Later windows are due later: stop at the first one not due.
-    if (state_.stream_time < due && wall_now < sat_add(due, config_.idle_ms)) break;
+    if (state_.stream_time < due && !(idle && wall_now >= sat_add(due, config_.idle_ms))) break;
     if (slot.partial.closed) continue;
     slot.partial.closed = true;
     slot.drop_low();  // closed windows rarely change (refilled if one reopens)

@@ -18,12 +18,15 @@
 // epoch; stream time = highest event time seen on the input partition; a record whose window
 // end + grace <= stream time is *late*: not added, counted per partition (never silently
 // dropped). A window is closed (final) when stream time passes end + grace, or, for an idle
-// partition, when wall-clock time passes end + grace + idle (wall-clock fallback).
+// partition, when wall-clock time passes end + grace + idle (wall-clock fallback). A partition
+// is idle when no record reached it for `idle_ms` of wall-clock time (mark_active): a
+// partition catching up on old data closes its windows by stream time only, as in Kafka
+// Streams, instead of closing every window at once and reopening it with the next record.
 //
 // A record for a window that the wall-clock fallback closed but that is not late by stream
 // time is still counted (exactness first): the window reopens (closed = false, dirty), and
-// the next close_due closes it again, so the processor re-emits its output record (keyed per
-// input partition, it supersedes the earlier one).
+// once the partition is idle again close_due closes it again, so the processor re-emits its
+// output record (keyed per input partition, it supersedes the earlier one).
 //
 // Term counts and their error bound (Space-Saving, Metwally et al. 2005). A partial keeps at
 // most `max_terms` distinct terms. While it has fewer, counts are exact (term_error = 0). A new
@@ -221,6 +224,9 @@ class PartitionAggregator {
   // Hot path. consumed++ always; late (state.late++) when window end + grace <= stream time.
   Outcome add(Millis event_time, std::string_view text);
   void add_malformed(Malformed reason);  // consumed++, malformed[name]++ (state dirty)
+  // Records reached this partition at wall-clock time `wall_now` (the caller reads the clock
+  // once per batch). Until it is called, the partition counts as idle since ever.
+  void mark_active(Millis wall_now) { last_active_ = wall_now; }
 
   // Marks due windows closed (see header comment) and returns their starts (ascending).
   std::vector<Millis> close_due(Millis wall_now);
@@ -270,6 +276,7 @@ class PartitionAggregator {
   std::map<Millis, Slot> windows_;
   std::vector<Millis> dirty_;  // starts whose Slot::dirty went true since the last take
   bool state_dirty_ = false;
+  Millis last_active_ = std::numeric_limits<Millis>::min();  // see mark_active
 };
 
 // ---- Changelog encoding -----------------------------------------------------------------

@@ -215,6 +215,25 @@ TEST(CloseDue, ByWallClockWhenIdle) {
   EXPECT_EQ(agg.close_due(75'000), std::vector<Millis>{0});
 }
 
+// Replaying old data: the wall clock is far past every window, but records keep arriving, so
+// windows close by stream time only, once each, instead of closing and reopening per record.
+TEST(CloseDue, ActivePartitionCatchingUpClosesByStreamTimeOnly) {
+  PartitionAggregator agg("t", 0, Config(60'000, 10'000, 5'000));
+  const Millis wall = 1'000'000;  // every window below is due by the wall clock
+  agg.mark_active(wall);
+  agg.add(1'000, "a");
+  EXPECT_TRUE(agg.close_due(wall).empty());
+  agg.mark_active(wall + 4'999);
+  agg.add(30'000, "b");
+  EXPECT_TRUE(agg.close_due(wall + 4'999).empty());
+  EXPECT_EQ(agg.window(0)->count, 2u);
+  agg.add(70'000, "c");  // stream time 70 s: [0, 60 s) due by stream time
+  EXPECT_EQ(agg.close_due(wall + 4'999), std::vector<Millis>{0});
+  EXPECT_TRUE(agg.close_due(wall + 9'998).empty());  // [60 s) open: active 4.999 s ago
+  // Idle for idle_ms (5 s) since the last record: the wall-clock fallback closes the rest.
+  EXPECT_EQ(agg.close_due(wall + 9'999), std::vector<Millis>{60'000});
+}
+
 TEST(CloseDue, RestoredClosedWindowsAreNotReturnedAgain) {
   PartitionAggregator agg("t", 0, Config());
   Partial closed;
