@@ -83,5 +83,17 @@ void BM_ExtractText(benchmark::State& state) {
 // 0: a JSON string (json.dumps of the text); 1: a JSON object with text and time fields.
 BENCHMARK(BM_ExtractText)->Arg(0)->Arg(1);
 
+// Closing a window encodes its output record with every kept term (10,000 here, the sketch's
+// bound): the processor does it on its thread, once per window and partition.
+void BM_EncodeOutput(benchmark::State& state) {
+  Partial p;
+  p.count = 1'000'000;
+  for (int i = 0; i < state.range(0); ++i) p.terms.emplace("term" + std::to_string(i * 7919), i + 1);
+  WindowConfig cfg;
+  for (auto _ : state) benchmark::DoNotOptimize(encode_output("Sport", 0, 0, p, cfg));
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_EncodeOutput)->Arg(10'000)->Unit(benchmark::kMillisecond);
+
 }  // namespace
 }  // namespace speedlayer::views
