@@ -36,12 +36,7 @@ Result<std::unique_ptr<Consumer>> Consumer::create(const Properties& input,
   } else {
     props.set_default("auto.offset.reset", "earliest");
   }
-  // When a partition's fetched-but-unconsumed queue is over queued.min.messages (100,000),
-  // librdkafka >= 2.4 waits fetch.queue.backoff.ms (1 s) before it looks again. A consumer
-  // that empties the queue faster than that (serve catching up: 100,000 records in ~0.2 s)
-  // then idles most of each second: measured 150,000 records/s wall at 20% of a core, and
-  // 430,000/s with 10 ms. The check is local (no request), so 10 ms costs next to nothing.
-  if (rd_kafka_version() >= 0x020400ff) props.set_default("fetch.queue.backoff.ms", "10");
+  set_consumer_defaults(props);
   auto conf = make_conf(props);
   if (!conf) return std::unexpected(conf.error());
 

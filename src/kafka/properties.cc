@@ -37,6 +37,16 @@ bool Properties::is_secret(std::string_view name) {
          name == "ssl.key.location" || name == "ssl_key";
 }
 
+void set_consumer_defaults(Properties& props) {
+  // When a partition's fetched-but-unconsumed queue is over queued.min.messages (100,000) or
+  // queued.max.messages.kbytes, librdkafka >= 2.4 waits fetch.queue.backoff.ms (1 s) before it
+  // looks again. A consumer that empties the queue faster than that (serve catching up:
+  // 100,000 records in ~0.2 s) then idles most of each second: measured 150,000 records/s
+  // wall at 20% of a core, and 430,000/s with 10 ms. The check is local (no request), so
+  // 10 ms costs next to nothing. Older librdkafka (Debian's 2.0.2) has no such property.
+  if (rd_kafka_version() >= 0x020400ff) props.set_default("fetch.queue.backoff.ms", "10");
+}
+
 Result<ConfPtr> make_conf(const Properties& props) {
   ConfPtr conf(rd_kafka_conf_new());
   char err[512];

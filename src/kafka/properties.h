@@ -44,6 +44,10 @@ class Properties {
 // `where` is the property's origin.
 Result<ConfPtr> make_conf(const Properties& props);
 
+// Defaults every consumer handle of speedlayer gets (the group consumer and the changelog
+// reader alike); a value the user set wins.
+void set_consumer_defaults(Properties& props);
+
 // Parses "key=value" as given to -X.
 Result<Property> parse_property_assignment(std::string_view text, std::string_view origin);
 

@@ -18,6 +18,7 @@ Result<std::unique_ptr<ChangelogReader>> ChangelogReader::create(const kafka::Pr
   p.set("enable.partition.eof", "true", "serve");
   p.set("auto.offset.reset", "earliest", "serve");
   p.set_default("log_level", "3");
+  kafka::set_consumer_defaults(p);
   auto conf = kafka::make_conf(p);
   if (!conf) return std::unexpected(conf.error());
   char err[512];

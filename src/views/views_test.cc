@@ -280,8 +280,6 @@ TEST(Dirty, EachWindowOnceAscending) {
             (std::map<std::string, std::uint64_t>{{"binary", 2}, {"too_large", 1}}));
 }
 
-// ---- Space-Saving -------------------------------------------------------------------------
-
 // ---- TermCounts ----------------------------------------------------------------------------
 
 // Inserts and in-place re-keys (the Space-Saving eviction) in random order, checked against a
@@ -343,6 +341,8 @@ TEST(TermCounts, EqualityIgnoresOrderAndComparesCounts) {
   TermCounts copy = b;  // copies keep their index
   EXPECT_EQ(copy.find("y")->second, 2u);
 }
+
+// ---- Space-Saving -------------------------------------------------------------------------
 
 TEST(SpaceSaving, ReplacesTheMinimumWithMinPlusOne) {
   PartitionAggregator agg("t", 0, Config(60'000, 10'000, 10'000, 10, /*max_terms=*/3));
