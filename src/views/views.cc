@@ -12,6 +12,10 @@
 #include <unordered_map>
 #include <utility>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <nlohmann/json.hpp>
 
 #include "json/python_json.h"
@@ -357,18 +361,64 @@ std::string_view malformed_name(Malformed m) {
   return "unknown";
 }
 
-Extracted extract_text(std::string_view value, const std::string& text_field,
-                       const std::string& time_field, std::size_t max_bytes) {
-  Extracted out;
+namespace {
+// What kinds of bytes a value holds, in one pass (16 bytes at a time where SSE2 is there):
+// the checks below then run only when a value has bytes they look for.
+struct ByteKinds {
+  bool low = false;   // < 0x20 (\t \n \r included) or 0x7f
+  bool high = false;  // >= 0x80
+  bool backslash = false;
+  std::size_t quotes = 0;
+};
+ByteKinds scan_bytes(std::string_view s) {
+  ByteKinds k;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* const end = p + s.size();
+#ifdef __SSE2__
+  unsigned low = 0, high = 0, backslash = 0;
+  for (; end - p >= 16; p += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const unsigned h = static_cast<unsigned>(_mm_movemask_epi8(v));
+    high |= h;
+    low |= (static_cast<unsigned>(_mm_movemask_epi8(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)))) & ~h) |
+           static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f))));
+    backslash |= static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+    // Quotes are few: clear them bit by bit (a popcount is a libgcc call without -mpopcnt).
+    for (unsigned q =
+             static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('"'))));
+         q != 0; q &= q - 1) {
+      ++k.quotes;
+    }
+  }
+  k.low = low != 0;
+  k.high = high != 0;
+  k.backslash = backslash != 0;
+#endif
+  for (; p < end; ++p) {
+    const unsigned char c = *p;
+    k.low |= c < 0x20 || c == 0x7f;
+    k.high |= c >= 0x80;
+    k.backslash |= c == '\\';
+    k.quotes += c == '"';
+  }
+  return k;
+}
+}  // namespace
+
+ExtractedView extract_text_view(std::string_view value, const std::string& text_field,
+                                const std::string& time_field, std::size_t max_bytes,
+                                std::string& scratch) {
+  ExtractedView out;
   if (value.size() > max_bytes) {
     out.problem = Malformed::too_large;
     return out;
   }
-  if (has_control(value)) {
+  const ByteKinds kinds = scan_bytes(value);
+  if (kinds.low && has_control(value)) {
     out.problem = Malformed::binary;
     return out;
   }
-  if (speedlayer::json::find_invalid_utf8(value) != std::string_view::npos) {
+  if (kinds.high && speedlayer::json::find_invalid_utf8(value) != std::string_view::npos) {
     out.problem = Malformed::invalid_utf8;
     return out;
   }
@@ -376,24 +426,22 @@ Extracted extract_text(std::string_view value, const std::string& text_field,
   while (b < e && is_json_ws(value[b])) ++b;
   while (e > b && is_json_ws(value[e - 1])) --e;
   const std::string_view trimmed = value.substr(b, e - b);
-  if (trimmed.size() >= 2 && trimmed.front() == '"' && trimmed.back() == '"') {
-    const std::string_view inner = trimmed.substr(1, trimmed.size() - 2);
-    // (not find_first_of: libstdc++'s calls memchr once per byte)
-    if (std::none_of(inner.begin(), inner.end(),
-                     [](char ch) { return ch == '"' || ch == '\\'; })) {  // no escapes
-      out.text.assign(inner);
-      return out;
-    }
+  // A JSON string without escapes (its two quotes the value's only ones): the text as is.
+  if (trimmed.size() >= 2 && trimmed.front() == '"' && trimmed.back() == '"' && kinds.quotes == 2 &&
+      !kinds.backslash) {
+    out.text = trimmed.substr(1, trimmed.size() - 2);
+    return out;
   }
   if (!trimmed.empty() && (trimmed.front() == '"' || trimmed.front() == '{')) {
     try {
       json doc = json::parse(trimmed, nullptr, /*allow_exceptions=*/false);
       if (doc.is_string()) {
-        out.text = std::move(doc.get_ref<std::string&>());
-        if (has_control(out.text)) {
-          out.text.clear();
+        scratch = std::move(doc.get_ref<std::string&>());
+        if (has_control(scratch)) {
           out.problem = Malformed::binary;
+          return out;
         }
+        out.text = scratch;
         return out;
       }
       if (doc.is_object()) {
@@ -402,12 +450,12 @@ Extracted extract_text(std::string_view value, const std::string& text_field,
           out.problem = Malformed::no_text;
           return out;
         }
-        out.text = std::move(t->get_ref<std::string&>());
-        if (has_control(out.text)) {
-          out.text.clear();
+        scratch = std::move(t->get_ref<std::string&>());
+        if (has_control(scratch)) {
           out.problem = Malformed::binary;
           return out;
         }
+        out.text = scratch;
         if (!time_field.empty()) {
           auto tf = doc.find(time_field);
           if (tf != doc.end()) out.event_time = parse_time(*tf);
@@ -418,7 +466,18 @@ Extracted extract_text(std::string_view value, const std::string& text_field,
       // Not JSON after all: raw text below.
     }
   }
-  out.text.assign(value);
+  out.text = value;
+  return out;
+}
+
+Extracted extract_text(std::string_view value, const std::string& text_field,
+                       const std::string& time_field, std::size_t max_bytes) {
+  std::string scratch;
+  const ExtractedView v = extract_text_view(value, text_field, time_field, max_bytes, scratch);
+  Extracted out;
+  out.text.assign(v.text);
+  out.problem = v.problem;
+  out.event_time = v.event_time;
   return out;
 }
 
@@ -428,46 +487,70 @@ TermCounts::TermCounts(std::initializer_list<value_type> items) { *this = items;
 
 TermCounts& TermCounts::operator=(std::initializer_list<value_type> items) {
   entries_.clear();
-  hashes_.clear();
   slots_.clear();
   reserve(items.size());
   for (const auto& [term, count] : items) emplace(term, count);
   return *this;
 }
 
+namespace {
+std::uint64_t load64(const char* p) {
+  std::uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+std::uint32_t load32(const char* p) {
+  std::uint32_t w;
+  std::memcpy(&w, p, 4);
+  return w;
+}
+// a[0, n) == b[0, n), inline for words (a call to memcmp per probe showed in profiles).
+bool same_bytes(const char* a, const char* b, std::size_t n) {
+  if (n >= 8) {
+    if (n > 16) return std::memcmp(a, b, n) == 0;
+    return load64(a) == load64(b) && load64(a + n - 8) == load64(b + n - 8);
+  }
+  if (n >= 4) return load32(a) == load32(b) && load32(a + n - 4) == load32(b + n - 4);
+  if (n == 0) return true;
+  return a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1];
+}
+}  // namespace
+
 void TermCounts::reserve(std::size_t n) {
   entries_.reserve(n);
-  hashes_.reserve(n);
   if (2 * n >= slots_.size()) grow_slots(n);
 }
 
 void TermCounts::grow_slots(std::size_t min_entries) {
   std::size_t size = 16;
   while (size <= 2 * std::max(min_entries, entries_.size())) size *= 2;
-  slots_.assign(size, 0);
+  std::vector<std::uint64_t> old(size, 0);
+  old.swap(slots_);
   const std::size_t mask = size - 1;
-  for (std::size_t i = 0; i < entries_.size(); ++i) {
-    std::size_t s = hashes_[i] & mask;
+  for (const std::uint64_t v : old) {
+    if (v == 0) continue;
+    std::size_t s = (v >> 32) & mask;  // the hash's low bits: the home slot
     while (slots_[s] != 0) s = (s + 1) & mask;
-    slots_[s] = static_cast<std::uint32_t>(i + 1);
+    slots_[s] = v;
   }
 }
 
 std::size_t TermCounts::slot_of(std::string_view term, std::uint64_t hash) const {
   const std::size_t mask = slots_.size() - 1;
+  const std::uint64_t tag = (hash & 0xffffffffu) << 32;
   std::size_t s = hash & mask;
-  while (slots_[s] != 0) {
-    const std::size_t i = slots_[s] - 1;
-    if (hashes_[i] == hash && entries_[i].first == term) return s;
-    s = (s + 1) & mask;
+  for (std::uint64_t v; (v = slots_[s]) != 0; s = (s + 1) & mask) {
+    if ((v & ~std::uint64_t{0xffffffffu}) != tag) continue;
+    const std::string& kept = entries_[(v & 0xffffffffu) - 1].first;
+    if (kept.size() == term.size() && same_bytes(kept.data(), term.data(), term.size())) return s;
   }
   return s;
 }
 
 std::size_t TermCounts::index_of(std::string_view term, std::uint64_t hash) const {
   if (slots_.empty()) return npos;
-  const std::uint32_t v = slots_[slot_of(term, hash)];
-  return v == 0 ? npos : v - 1;
+  const std::uint64_t v = slots_[slot_of(term, hash)];
+  return v == 0 ? npos : (v & 0xffffffffu) - 1;
 }
 
 std::size_t TermCounts::insert_new(std::string_view term, std::uint64_t hash,
@@ -475,8 +558,7 @@ std::size_t TermCounts::insert_new(std::string_view term, std::uint64_t hash,
   if (2 * (entries_.size() + 1) >= slots_.size()) grow_slots(entries_.size() + 1);
   const std::size_t i = entries_.size();
   entries_.emplace_back(std::string(term), count);
-  hashes_.push_back(hash);
-  slots_[slot_of(term, hash)] = static_cast<std::uint32_t>(i + 1);
+  slots_[slot_of(term, hash)] = slot_value(i, hash);
   return i;
 }
 
@@ -484,12 +566,12 @@ void TermCounts::rekey(std::size_t i, std::string_view term, std::uint64_t hash,
                        std::uint64_t count) {
   // Unindex entry i (backward-shift deletion keeps linear probing valid).
   const std::size_t mask = slots_.size() - 1;
-  std::size_t hole = hashes_[i] & mask;
-  while (slots_[hole] != i + 1) hole = (hole + 1) & mask;
+  std::size_t hole = TermHash{}(entries_[i].first) & mask;
+  while ((slots_[hole] & 0xffffffffu) != i + 1) hole = (hole + 1) & mask;
   for (std::size_t j = hole;;) {
     j = (j + 1) & mask;
     if (slots_[j] == 0) break;
-    const std::size_t home = hashes_[slots_[j] - 1] & mask;
+    const std::size_t home = (slots_[j] >> 32) & mask;
     const bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
     if (!stays) {
       slots_[hole] = slots_[j];
@@ -499,8 +581,7 @@ void TermCounts::rekey(std::size_t i, std::string_view term, std::uint64_t hash,
   slots_[hole] = 0;
   entries_[i].first.assign(term);
   entries_[i].second = count;
-  hashes_[i] = hash;
-  slots_[slot_of(term, hash)] = static_cast<std::uint32_t>(i + 1);
+  slots_[slot_of(term, hash)] = slot_value(i, hash);
 }
 
 TermCounts::const_iterator TermCounts::find(std::string_view term) const {
@@ -536,7 +617,7 @@ std::pair<TermCounts::iterator, bool> TermCounts::emplace(std::string_view term,
 bool operator==(const TermCounts& a, const TermCounts& b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    const std::size_t j = b.index_of(a.entries_[i].first, a.hashes_[i]);
+    const std::size_t j = b.index_of(a.entries_[i].first, TermHash{}(a.entries_[i].first));
     if (j == TermCounts::npos || b.entries_[j].second != a.entries_[i].second) return false;
   }
   return true;

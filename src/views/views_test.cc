@@ -70,6 +70,86 @@ TEST(WindowStart, AlignsToTheEpochIncludingNegativeTimes) {
   EXPECT_EQ(window_start(7, 1), 7);
 }
 
+// The tokenizer as first written, a byte at a time: the reference for the block scanner.
+std::vector<std::string> ReferenceTerms(std::string_view text) {
+  std::vector<std::string> out;
+  std::string cur;
+  auto word_byte = [](unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '\'' || c >= 0x80;
+  };
+  for (unsigned char c : text) {
+    if (word_byte(c)) {
+      cur.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : static_cast<char>(c));
+    } else if (!cur.empty()) {
+      out.push_back(cur);
+      cur.clear();
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+TEST(ForEachTerm, MatchesAByteAtATimeScanOnRandomTexts) {
+  std::mt19937 rng(7);
+  const std::string alphabet =
+      std::string("aZq09'  ,.-\t\n") + "\xc3\x80\xff\x7f" + std::string(1, '\0');
+  for (int round = 0; round < 3000; ++round) {
+    std::string text;
+    const std::size_t len = rng() % 300;
+    while (text.size() < len) {
+      if (rng() % 20 == 0) {
+        text.append(40 + rng() % 60, rng() % 2 ? 'a' : 'B');  // words across 64-byte blocks
+      } else {
+        text.push_back(alphabet[rng() % alphabet.size()]);
+      }
+    }
+    ASSERT_EQ(Terms(text), ReferenceTerms(text)) << "round " << round;
+  }
+  // Words ending exactly at a block boundary, and texts of exactly one and two blocks.
+  for (std::size_t n : {63u, 64u, 65u, 127u, 128u, 129u}) {
+    const std::string words = std::string(n, 'X');
+    EXPECT_EQ(Terms(words), ReferenceTerms(words)) << n;
+    const std::string spaced = std::string(n - 1, 'y') + " z";
+    EXPECT_EQ(Terms(spaced), ReferenceTerms(spaced)) << n;
+  }
+}
+
+// The 16-bytes-at-a-time classification agrees with the table for every byte at every
+// position of a block.
+TEST(ForEachTerm, BlockClassificationMatchesTheByteTable) {
+  for (int c = 0; c < 256; ++c) {
+    for (std::size_t j = 0; j < 64; ++j) {
+      std::string block(64, c == ' ' ? 'a' : ' ');
+      block[j] = static_cast<char>(c);
+      const auto* p = reinterpret_cast<const unsigned char*>(block.data());
+      const detail::TermBlock fast = detail::classify_block(p, 64);
+      const detail::TermBlock slow = detail::classify_block_scalar(p, 64);
+      ASSERT_EQ(fast.word, slow.word) << "byte " << c << " at " << j;
+      ASSERT_EQ(fast.upper, slow.upper) << "byte " << c << " at " << j;
+    }
+  }
+}
+
+TEST(TermHash, EveryByteCountsAndOnlyTheBytes) {
+  const TermHash hash;
+  for (std::size_t n = 1; n <= 40; ++n) {
+    std::string a(n, 'x');
+    for (std::size_t i = 0; i < n; ++i) a[i] = static_cast<char>('a' + (i * 7) % 26);
+    // Equal bytes elsewhere in memory, with other bytes around them: equal hash.
+    const std::string padded = "##" + a + "##";
+    EXPECT_EQ(hash(a), hash(std::string_view(padded).substr(2, n))) << n;
+    for (std::size_t i = 0; i < n; ++i) {
+      for (unsigned char flip : {0x01, 0x20, 0x80}) {
+        std::string b = a;
+        b[i] = static_cast<char>(b[i] ^ flip);
+        EXPECT_NE(hash(a), hash(b)) << "length " << n << ", byte " << i;
+      }
+    }
+    EXPECT_NE(hash(a), hash(a + '\0')) << n;  // the length counts too
+  }
+}
+
 TEST(ForEachTerm, LowercasedWordsSplitOnOtherBytes) {
   EXPECT_EQ(Terms("Hello, World! it's MESSI's 2024-goal"),
             (std::vector<std::string>{"hello", "world", "it's", "messi's", "2024", "goal"}));
@@ -1184,6 +1264,53 @@ TEST(ExtractText, Malformed) {
   auto e = extract_text(std::string(1000, '\xff'), "text", "", 100);
   EXPECT_EQ(e.problem, Malformed::too_large);
   EXPECT_TRUE(e.text.empty());
+}
+
+// Values longer than one 16-byte step of the byte scan: every position is checked.
+TEST(ExtractText, LongValuesAreCheckedThroughout) {
+  const std::string filler(37, 'w');
+  auto json_string = [&](std::string_view middle) {
+    return "\"" + filler + std::string(middle) + filler + "\"";
+  };
+  EXPECT_EQ(extract_text(json_string("\x07"), "text", "", 1000).problem, Malformed::binary);
+  EXPECT_EQ(extract_text(json_string("\x7f"), "text", "", 1000).problem, Malformed::binary);
+  EXPECT_EQ(extract_text(json_string(std::string_view("\0", 1)), "text", "", 1000).problem,
+            Malformed::binary);
+  EXPECT_EQ(extract_text(json_string("\xc0\xaf"), "text", "", 1000).problem,
+            Malformed::invalid_utf8);
+  auto e = extract_text(json_string("\t caf\xc3\xa9\r\n"), "text", "", 1000);
+  EXPECT_EQ(e.problem, Malformed::none);
+  EXPECT_EQ(e.text, filler + "\t caf\xc3\xa9\r\n" + filler);
+  e = extract_text(json_string(R"(\"quoted\" \u00e9)"), "text", "", 1000);  // escapes: decoded
+  EXPECT_EQ(e.problem, Malformed::none);
+  EXPECT_EQ(e.text, filler + "\"quoted\" \xc3\xa9" + filler);
+  // Quotes inside: not one JSON string, so raw text as is.
+  const std::string two = "\"" + filler + "\" \"" + filler + "\"";
+  EXPECT_EQ(extract_text(two, "text", "", 1000).text, two);
+}
+
+TEST(ExtractText, ViewPointsIntoTheValueOrTheScratchBuffer) {
+  std::string scratch;
+  const std::string plain = "  \"Hello plain world, no escapes at all here\"\n";
+  auto v = extract_text_view(plain, "text", "", 1000, scratch);
+  EXPECT_EQ(v.problem, Malformed::none);
+  EXPECT_EQ(v.text, "Hello plain world, no escapes at all here");
+  EXPECT_EQ(v.text.data(), plain.data() + 3);  // no copy
+  const std::string escaped = R"("tab\tand \"quotes\" in a longer JSON string")";
+  v = extract_text_view(escaped, "text", "", 1000, scratch);
+  EXPECT_EQ(v.text, "tab\tand \"quotes\" in a longer JSON string");
+  EXPECT_EQ(v.text.data(), scratch.data());
+  const std::string object = R"({"text":"from an object","ts":1700000000123})";
+  v = extract_text_view(object, "text", "ts", 1000, scratch);
+  EXPECT_EQ(v.text, "from an object");
+  EXPECT_EQ(v.event_time, 1'700'000'000'123);
+  const std::string raw = "just some raw text that is not JSON";
+  v = extract_text_view(raw, "text", "", 1000, scratch);
+  EXPECT_EQ(v.text.data(), raw.data());
+  EXPECT_EQ(v.text.size(), raw.size());
+  v = extract_text_view(raw, "text", "", 10, scratch);
+  EXPECT_EQ(v.problem, Malformed::too_large);
+  EXPECT_TRUE(v.text.empty());
 }
 
 TEST(ExtractText, MalformedNames) {
