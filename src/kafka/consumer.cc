@@ -100,7 +100,31 @@ Consumer::PartitionState* Consumer::state_for(const rd_kafka_message_t& msg) {
 }
 
 MessagePtr Consumer::poll(int timeout_ms) {
-  MessagePtr msg(rd_kafka_consumer_poll(rk_.get(), timeout_ms));
+  return admit(MessagePtr(rd_kafka_consumer_poll(rk_.get(), timeout_ms)));
+}
+
+std::size_t Consumer::poll_batch(int timeout_ms, std::vector<MessagePtr>& out, std::size_t max) {
+  const std::size_t before = out.size();
+  if (max == 0) return 0;
+  if (MessagePtr first = poll(timeout_ms)) out.push_back(std::move(first));
+  if (!queue_) queue_.reset(rd_kafka_queue_get_consumer(rk_.get()));
+  if (!queue_) return out.size() - before;  // not in a group: no consumer queue
+  while (out.size() - before < max) {
+    raw_.resize(std::min<std::size_t>(max - (out.size() - before), 1024));
+    // Timeout 0: only what is queued already (with a timeout it would wait to fill the batch).
+    const ssize_t n = rd_kafka_consume_batch_queue(queue_.get(), 0, raw_.data(), raw_.size());
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n; ++i) {
+      if (MessagePtr msg = admit(MessagePtr(raw_[static_cast<std::size_t>(i)]))) {
+        out.push_back(std::move(msg));
+      }
+    }
+    if (static_cast<std::size_t>(n) < raw_.size()) break;  // the queue is drained
+  }
+  return out.size() - before;
+}
+
+MessagePtr Consumer::admit(MessagePtr msg) {
   if (!msg) return nullptr;
   if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
     if (PartitionState* s = state_for(*msg)) {

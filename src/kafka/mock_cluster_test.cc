@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
@@ -131,6 +132,50 @@ TEST(MockCluster, ProduceThenConsumeBack) {
   EXPECT_TRUE((*consumer)->close());
   EXPECT_TRUE((*consumer)->close());  // idempotent
   EXPECT_EQ(recorder.revocations, 1);
+}
+
+// poll_batch returns every message once, in offset order per partition, no EOF events, in
+// batches larger than one once messages are queued, and keeps the at-end bookkeeping.
+TEST(MockCluster, PollBatchReadsEverythingInOrder) {
+  auto cluster = MockCluster::create(1);
+  ASSERT_TRUE(cluster) << cluster.error().message();
+  ASSERT_TRUE((*cluster)->create_topic("Sport", 2, 1));
+  std::vector<std::string> sent;
+  for (int i = 0; i < 3000; ++i) sent.push_back("\"batch " + std::to_string(i) + "\"");
+  produce_all(**cluster, "Sport", sent);
+
+  Properties props = base_props(**cluster);
+  props.set("group.id", "mock-batch", "test");
+  props.set("fetch.wait.max.ms", "10", "test");
+  auto consumer = Consumer::create(props, StartFrom::beginning);
+  ASSERT_TRUE(consumer) << consumer.error().message();
+  ASSERT_TRUE((*consumer)->subscribe({"Sport"}));
+  std::vector<MessagePtr> batch;
+  std::multiset<std::string> got;
+  std::map<std::int32_t, std::int64_t> next_offset;
+  std::size_t largest = 0;
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (Clock::now() < deadline &&
+         !(got.size() == sent.size() && (*consumer)->all_assigned_at_end())) {
+    batch.clear();
+    const std::size_t n = (*consumer)->poll_batch(100, batch, 500);
+    ASSERT_EQ(n, batch.size());
+    ASSERT_LE(n, 500u);
+    largest = std::max(largest, n);
+    for (const auto& msg : batch) {
+      ASSERT_EQ(msg->err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_message_errstr(msg.get());
+      auto [it, fresh] = next_offset.try_emplace(msg->partition, 0);
+      EXPECT_EQ(msg->offset, it->second) << "partition " << msg->partition;
+      it->second = msg->offset + 1;
+      got.emplace(static_cast<const char*>(msg->payload), msg->len);
+    }
+  }
+  EXPECT_EQ(got, std::multiset<std::string>(sent.begin(), sent.end()));
+  EXPECT_TRUE((*consumer)->all_assigned_at_end());
+  EXPECT_GT(largest, 1u);  // queued messages came in one call
+  batch.clear();
+  EXPECT_EQ((*consumer)->poll_batch(0, batch, 0), 0u);  // max 0: nothing taken
+  for (const auto& l : (*consumer)->lag(/*query_broker=*/true, 5000)) EXPECT_EQ(l.lag, 0);
 }
 
 TEST(MockCluster, StoredOffsetsResumeAfterCommit) {

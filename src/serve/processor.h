@@ -169,6 +169,7 @@ class Processor final : public kafka::ConsumerEvents,
   http::Histogram* commit_duration_ = nullptr;
   std::string last_error_;
   std::vector<kafka::MessagePtr> batch_;
+  std::string text_scratch_;  // a decoded JSON text (extract_text_view), reused per record
 };
 
 }  // namespace speedlayer::serve
