@@ -41,17 +41,30 @@ Result<std::unique_ptr<ChangelogReader>> ChangelogReader::create(const kafka::Pr
     return fail(ErrorKind::kafka, "changelog topic " + topic + " has no partitions",
                 "changelog topic " + topic);
   }
-  kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt));
   for (int i = 0; i < md->topics[0].partition_cnt; ++i) {
-    std::int32_t id = md->topics[0].partitions[i].id;
-    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), id)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    reader->position_[id] = 0;
-  }
-  if (auto ae = rd_kafka_assign(rk, list.get()); ae != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return fail(ErrorKind::kafka, std::string("cannot assign changelog partitions: ") + rd_kafka_err2str(ae),
-                topic);
+    reader->position_[md->topics[0].partitions[i].id] = 0;
   }
   return reader;
+}
+
+// Fetching starts only here, after read_to_end asked for the partitions' ends: a ListOffsets
+// request queued behind a fetch on the same broker connection waits for the fetch's long
+// poll (fetch.wait.max.ms, 500 ms on an idle changelog) per partition, which made every
+// restore take 0.5 s per changelog partition (bench/README.md).
+Status ChangelogReader::start_fetching() {
+  if (fetching_) return {};
+  kafka::PartitionListPtr list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(position_.size())));
+  for (const auto& [partition, pos] : position_) {
+    rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), partition)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+  }
+  if (auto e = rd_kafka_assign(rk_.get(), list.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return fail(ErrorKind::kafka,
+                std::string("cannot assign changelog partitions: ") + rd_kafka_err2str(e), topic_);
+  }
+  fetching_ = true;
+  return {};
 }
 
 bool ChangelogReader::deliver(rd_kafka_message_t* msg, const RecordFn& f) {
@@ -83,6 +96,7 @@ Status ChangelogReader::read_to_end(const RecordFn& f, int timeout_ms) {
     }
     target[partition] = high;
   }
+  if (auto st = start_fetching(); !st) return st;
   auto done = [&] {
     for (const auto& [partition, end] : target) {
       if (position_[partition] < end) return false;
@@ -103,6 +117,7 @@ Status ChangelogReader::read_to_end(const RecordFn& f, int timeout_ms) {
 
 int ChangelogReader::poll_some(const RecordFn& f, int timeout_ms) {
   int n = 0;
+  if (!start_fetching()) return 0;  // assign failed: tried again next time
   kafka::MessagePtr msg(rd_kafka_consumer_poll(rk_.get(), timeout_ms));
   while (msg) {
     if (deliver(msg.get(), f)) ++n;

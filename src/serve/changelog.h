@@ -37,10 +37,12 @@ class ChangelogReader {
  private:
   ChangelogReader() = default;
   bool deliver(rd_kafka_message_t* msg, const RecordFn& f);
+  Status start_fetching();  // assigns every partition from the beginning, once
 
   std::string topic_;
   kafka::KafkaPtr rk_;
   std::map<std::int32_t, std::int64_t> position_;  // next offset per partition
+  bool fetching_ = false;
 };
 
 // Creates `topic` if it does not exist (partitions, broker-default replication, `configs`).
