@@ -42,8 +42,9 @@
 # advertised-external (what it advertises).
 #
 # Environment: SPEEDLAYER_CACHE, SPEEDLAYER_KAFKA_LIBS (use these jars, never fetch),
-# SPEEDLAYER_KAFKA_HEAP_OPTS (replaces the -Xmx/-Xms defaults), SPEEDLAYER_KAFKA_JVM_OPTS
-# (appended), SPEEDLAYER_KAFKA_TIMEOUT (readiness timeout, seconds, default 120),
+# SPEEDLAYER_KAFKA_HEAP_OPTS (replaces the -Xmx/-Xms defaults), SPEEDLAYER_KAFKA_GC_OPTS
+# (replaces the garbage collector options, Kafka's own G1 defaults; e.g. -XX:+UseZGC),
+# SPEEDLAYER_KAFKA_JVM_OPTS (appended), SPEEDLAYER_KAFKA_TIMEOUT (readiness timeout, seconds, default 120),
 # SPEEDLAYER_KAFKA_CDS=0 (no class data sharing archive, see below), JAVA_HOME,
 # SPEEDLAYER_KAFKA_VERSION (another Kafka release, e.g. 3.9.1; default the pinned one).
 set -euo pipefail
@@ -314,8 +315,8 @@ launch_node() { # launch_node ID: start the broker in its own session, in the ba
   # Only node 1 records the archive (each recording costs time at stop).
   if [[ "$id" == 1 ]]; then cds=$(cds_opts "$nd"); else cds=$(cds_opts); fi
   # shellcheck disable=SC2207
-  jvm=($(heap_opts) $cds -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20
-    -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent
+  jvm=($(heap_opts) $cds -server ${SPEEDLAYER_KAFKA_GC_OPTS:--XX:+UseG1GC -XX:MaxGCPauseMillis=20
+    -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent}
     -XX:MaxInlineLevel=15 -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
     -Dkafka.logs.dir="$nd" -Dlog4j2.configurationFile="$LOG4J_BROKER"
     ${SPEEDLAYER_KAFKA_JVM_OPTS:-})
