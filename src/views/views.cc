@@ -690,13 +690,19 @@ void PartitionAggregator::refill_low(Slot& slot) {
   const std::size_t k = std::max<std::size_t>(1, counts.size() / 4);
   std::nth_element(counts.begin(), counts.begin() + static_cast<std::ptrdiff_t>(k - 1),
                    counts.end());
-  slot.low_limit = counts[k - 1];
-  slot.low.clear();
+  slot.low_base =
+      *std::min_element(counts.begin(), counts.begin() + static_cast<std::ptrdiff_t>(k));
+  slot.low_limit = std::min(counts[k - 1], slot.low_base + (Slot::kLowBuckets - 1));
+  const std::size_t buckets = static_cast<std::size_t>(slot.low_limit - slot.low_base) + 1;
+  for (auto& bucket : slot.low_buckets) bucket.clear();  // keeps their capacity
+  slot.low_buckets.resize(buckets);
+  slot.low_cursor = 0;
   for (std::size_t i = 0; i < terms.size(); ++i) {
     const std::uint64_t c = terms.entry(i).second;
-    if (c <= slot.low_limit) slot.low.emplace_back(c, static_cast<std::uint32_t>(i));
+    if (c <= slot.low_limit) {
+      slot.low_buckets[c - slot.low_base].push_back(static_cast<std::uint32_t>(i));
+    }
   }
-  std::make_heap(slot.low.begin(), slot.low.end(), std::greater<>{});
 }
 
 // Space-Saving: `term` (not kept; `hash` its hash) replaces a term with the minimum count m and
@@ -704,23 +710,29 @@ void PartitionAggregator::refill_low(Slot& slot) {
 void PartitionAggregator::evict_and_insert(Slot& slot, std::string_view term,
                                            std::uint64_t hash) {
   TermCounts& terms = slot.partial.terms;
-  auto push = [&slot](std::uint64_t count, std::uint32_t i) {
-    slot.low.emplace_back(count, i);
-    std::push_heap(slot.low.begin(), slot.low.end(), std::greater<>{});
+  auto file = [&slot](std::uint64_t count, std::uint32_t i) {
+    if (count <= slot.low_limit) slot.low_buckets[count - slot.low_base].push_back(i);
   };
   for (;;) {
-    if (slot.low.empty()) refill_low(slot);
-    std::pop_heap(slot.low.begin(), slot.low.end(), std::greater<>{});
-    const auto [recorded, i] = slot.low.back();
-    slot.low.pop_back();
+    while (slot.low_cursor < slot.low_buckets.size() && slot.low_buckets[slot.low_cursor].empty()) {
+      ++slot.low_cursor;
+    }
+    if (slot.low_cursor == slot.low_buckets.size()) {
+      refill_low(slot);
+      continue;
+    }
+    auto& bucket = slot.low_buckets[slot.low_cursor];
+    const std::uint32_t i = bucket.back();
+    bucket.pop_back();
+    const std::uint64_t filed = slot.low_base + slot.low_cursor;
     const std::uint64_t m = terms.entry(i).second;
-    if (m == recorded) {
+    if (m == filed) {
       terms.rekey(i, term, hash, m + 1);
       slot.partial.term_error = std::max(slot.partial.term_error, m);
-      if (m + 1 <= slot.low_limit) push(m + 1, i);
+      file(m + 1, i);
       return;
     }
-    if (m <= slot.low_limit) push(m, i);  // counted again since: re-file under its current count
+    file(m, i);  // counted again since: filed again under its current count
   }
 }
 

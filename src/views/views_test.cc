@@ -4,15 +4,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace speedlayer::views {
 namespace {
@@ -515,6 +515,49 @@ TEST(SpaceSaving, KeepsTotalsAcrossManyEvictionsAndReopenedWindows) {
     EXPECT_EQ(p.terms.size(), 64u);
     EXPECT_EQ(sum, occurrences[win]);
     EXPECT_LE(p.term_error, occurrences[win] / 64);
+  }
+}
+
+// Every eviction takes a term with the current minimum count, also when the lowest counts
+// span more distinct values than the candidate buckets (kLowBuckets) and after refills.
+TEST(SpaceSaving, EachNewTermReplacesACurrentMinimum) {
+  constexpr std::size_t kMaxTerms = 16;
+  PartitionAggregator agg("t", 0, Config(60'000, 10'000, 10'000, 10, kMaxTerms));
+  for (std::size_t i = 0; i < kMaxTerms; ++i) {  // counts 1, 701, 1401, ...: a wide range
+    std::string text;
+    for (std::size_t n = 0; n < 1 + 700 * i; ++n) text += "k" + std::to_string(i) + " ";
+    agg.add(0, text);
+  }
+  std::mt19937 rng(3);
+  for (int step = 0; step < 20'000; ++step) {
+    const Partial& before = *agg.window(0);
+    std::uint64_t min = std::numeric_limits<std::uint64_t>::max(), sum = 0;
+    for (const auto& [term, count] : before.terms) {
+      min = std::min(min, count);
+      sum += count;
+    }
+    const std::uint64_t error_before = before.term_error;
+    // Mostly new terms, sometimes a kept one again (so candidates go stale).
+    std::string term;
+    if (rng() % 4 == 0) {
+      term = before.terms.entry(rng() % before.terms.size()).first;
+    } else {
+      term = "n" + std::to_string(step);
+    }
+    const bool kept = before.terms.contains(term);
+    const std::uint64_t count_before = kept ? before.terms.at(term) : 0;
+    agg.add(0, term);
+    const Partial& after = *agg.window(0);
+    ASSERT_EQ(after.terms.size(), kMaxTerms);
+    std::uint64_t sum_after = 0;
+    for (const auto& [t, c] : after.terms) sum_after += c;
+    ASSERT_EQ(sum_after, sum + 1) << "step " << step;
+    if (kept) {
+      ASSERT_EQ(after.terms.at(term), count_before + 1) << "step " << step;
+    } else {
+      ASSERT_EQ(after.terms.at(term), min + 1) << "step " << step << ": not the minimum";
+      ASSERT_EQ(after.term_error, std::max(error_before, min)) << "step " << step;
+    }
   }
 }
 
