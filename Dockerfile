@@ -32,14 +32,14 @@ RUN bash scripts/build.sh /build -DSPEEDLAYER_TESTS=OFF -DSPEEDLAYER_BENCH=OFF \
  && /speedlayer --version
 
 # --- runtime: slim Debian with only the shared libraries the executable links
-# (ldd build/src/app/speedlayer: Hyperscan, yaml-cpp, cpp-httplib; libfmt in case a build
+# (ldd build/src/app/speedlayer: Hyperscan, yaml-cpp, cpp-httplib, simdjson; libfmt in case a build
 # links it; OpenSSL, zstd, lz4 and zlib for the statically linked librdkafka; brotli comes
 # with cpp-httplib) and CA certificates. Not Debian's librdkafka1: its 2.0.2 cannot log in
 # with SCRAM to Kafka 4.x. Nothing else: no shell tools beyond the base image's, no compilers.
 FROM --platform=linux/amd64 ${RUNTIME_IMAGE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libhyperscan5 libyaml-cpp0.7 libcpp-httplib0.11 libfmt9 \
+      libhyperscan5 libyaml-cpp0.7 libcpp-httplib0.11 libfmt9 libsimdjson14 \
       libssl3 libzstd1 liblz4-1 zlib1g ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 speedlayer \

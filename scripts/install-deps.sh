@@ -14,6 +14,7 @@ build_pkgs=(
   libzstd-dev liblz4-dev zlib1g-dev # librdkafka's zstd, lz4 and gzip compression
   libyaml-cpp-dev       # routes.yaml and config file parsing
   nlohmann-json3-dev    # JSON parsing/printing of messages and HTTP bodies
+  libsimdjson-dev       # serve: fast validating parse of JSON message values
   libcli11-dev          # command line parsing
   libfmt-dev            # formatting
   libcpp-httplib-dev    # HTTP server for serve (/v1/views, /metrics)

@@ -531,6 +531,17 @@ inline TermBlock classify_block(const unsigned char* p, std::size_t len) {
   return classify_block_scalar(p, len);
 }
 #endif
+
+// The JSON decoding behind extract_text_view, for the differential test: a JSON string or
+// object `json_text` (trimmed) into `out` (text in `scratch`, no_text, binary, event time).
+// False when the parser turns the value down (then it is raw text, unless the other parser
+// takes it: simdjson is asked first, and nlohmann has the last word on what it turns down).
+bool extract_json_with_simdjson(std::string_view json_text, const std::string& text_field,
+                                const std::string& time_field, std::string& scratch,
+                                ExtractedView& out);
+bool extract_json_with_nlohmann(std::string_view json_text, const std::string& text_field,
+                                const std::string& time_field, std::string& scratch,
+                                ExtractedView& out);
 }  // namespace detail
 
 // Terms without upper case are passed as views into `text` (no copy); others are lowercased

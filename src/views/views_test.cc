@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -1354,6 +1355,103 @@ TEST(ExtractText, ViewPointsIntoTheValueOrTheScratchBuffer) {
   v = extract_text_view(raw, "text", "", 10, scratch);
   EXPECT_EQ(v.problem, Malformed::too_large);
   EXPECT_TRUE(v.text.empty());
+}
+
+// simdjson decodes JSON values first and nlohmann has the last word on what simdjson turns
+// down: on every value simdjson takes, both must agree (text, problem, event time), or the
+// views would depend on which parser ran. Random documents with duplicate and escaped keys,
+// every kind of number and escape (lone surrogates included), and broken ones.
+TEST(ExtractText, SimdjsonAgreesWithNlohmannOnEveryValueItTakes) {
+  std::mt19937 rng(20261128);
+  auto pick = [&](const std::vector<std::string>& v) { return v[rng() % v.size()]; };
+  const std::vector<std::string> string_parts = {
+      "AI",      "messi",   " ",         "Caf\xc3\xa9", R"(\")",        R"(\\)",      R"(\/)",
+      R"(\n)",   R"(\t)",   R"(\u00e9)", R"(\u0041)",   R"(\ud83d\ude00)", R"(\ud800)", R"(\udc00)",
+      R"(\ud800\u0041)", R"(\u0000)", R"(\u001f)", R"(\x)", "\t", "\xf0\x9f\x98\x80", "2024"};
+  const std::vector<std::string> numbers = {
+      "0", "-0", "12", "-5", "1700000000123", "9007199254740991", "9007199254740992",
+      "-9007199254740992", "9223372036854775807", "9223372036854775808",
+      "18446744073709551615", "18446744073709551616", "-9223372036854775808",
+      "-9223372036854775809", "12.9", "-0.5", "1e3", "1E-2", "2.5e+2", "1e400", "-1e400",
+      "1.7e12", "01", "1.", ".5", "-", "0x10", "1e", "123456789012345678901234567890"};
+  const std::vector<std::string> keys = {"text", "ts", "t\\u0065xt", "\\u0074s", "id", "", "Text",
+                                         "text ", "body"};
+  const std::vector<std::string> times = {"\"2024-01-02T03:04:05.678Z\"", "\"1700000000123\"",
+                                          "\"yesterday\"", "\"-5\"", "\"\""};
+  std::function<std::string(int)> value = [&](int depth) -> std::string {
+    switch (rng() % (depth > 2 ? 4 : 6)) {
+      case 0: {
+        std::string s = "\"";
+        for (unsigned n = rng() % 5; n > 0; --n) s += pick(string_parts);
+        return s + "\"";
+      }
+      case 1: return pick(numbers);
+      case 2: return pick({"true", "false", "null"});
+      case 3: return pick(times);
+      case 4: {
+        std::string a = "[";
+        for (unsigned n = rng() % 4; n > 0; --n) a += value(depth + 1) + (n > 1 ? "," : "");
+        return a + "]";
+      }
+      default: {
+        std::string o = "{";
+        for (unsigned n = rng() % 5; n > 0; --n)
+          o += "\"" + pick(keys) + "\":" + value(depth + 1) + (n > 1 ? "," : "");
+        return o + "}";
+      }
+    }
+  };
+  std::size_t taken = 0, nlohmann_only = 0, with_time = 0, with_text = 0;
+  for (int i = 0; i < 50'000; ++i) {
+    std::string doc;
+    if (rng() % 5 == 0) {
+      doc = "\"";
+      for (unsigned n = rng() % 6; n > 0; --n) doc += pick(string_parts);
+      doc += "\"";
+    } else {
+      doc = "{";
+      for (unsigned n = rng() % 6; n > 0; --n) {
+        const unsigned k = rng() % 4;
+        const std::string key = k == 0 ? "text" : k == 1 ? "ts" : pick(keys);
+        std::string v = value(1);
+        if (key == "text" && rng() % 2) v = "\"AI messi\"";
+        if (key == "ts" && rng() % 3) v = rng() % 2 ? pick(numbers) : pick(times);
+        doc += "\"" + key + "\":" + v + (n > 1 ? "," : "");
+      }
+      doc += "}";
+    }
+    switch (rng() % 8) {  // break some
+      case 0: doc.resize(rng() % doc.size()); break;
+      case 1: doc.insert(rng() % (doc.size() + 1), 1, "{}[],:\" x\\"[rng() % 10]); break;
+      case 2: doc += pick({" x", ",", "}", " {}"}); break;
+      default: break;
+    }
+    const std::string text_field = rng() % 10 == 0 ? "" : "text";
+    const std::string time_field = rng() % 4 == 0 ? "" : "ts";
+    std::string simd_scratch, nl_scratch;
+    ExtractedView simd, nl;
+    const bool simd_took =
+        detail::extract_json_with_simdjson(doc, text_field, time_field, simd_scratch, simd);
+    const bool nl_took =
+        detail::extract_json_with_nlohmann(doc, text_field, time_field, nl_scratch, nl);
+    if (!simd_took) {
+      nlohmann_only += nl_took;
+      continue;
+    }
+    ++taken;
+    ASSERT_TRUE(nl_took) << "simdjson took what nlohmann refuses: " << doc;
+    ASSERT_EQ(simd.problem, nl.problem) << doc;
+    ASSERT_EQ(simd.text, nl.text) << doc;
+    ASSERT_EQ(simd.event_time, nl.event_time) << doc;
+    with_text += simd.problem == Malformed::none && !simd.text.empty();
+    with_time += simd.event_time.has_value();
+  }
+  // The generator reaches the interesting cases, and simdjson takes nearly all of what
+  // nlohmann takes (it turns down integers beyond 64 bits).
+  EXPECT_GT(taken, 20'000u);
+  EXPECT_GT(with_text, 5'000u);
+  EXPECT_GT(with_time, 500u);
+  EXPECT_LT(nlohmann_only * 10, taken) << nlohmann_only << " of " << taken + nlohmann_only;
 }
 
 TEST(ExtractText, MalformedNames) {

@@ -1110,7 +1110,7 @@ def test_runtime_image_has_every_library_the_executable_needs():
                     pytrace=False)
     pkgs = runtime_packages()
     # librdkafka is linked statically (scripts/librdkafka.sh); its libraries stay shared.
-    for lib in ("libhyperscan5", "libyaml-cpp0.7", "libcpp-httplib0.11",
+    for lib in ("libhyperscan5", "libyaml-cpp0.7", "libcpp-httplib0.11", "libsimdjson14",
                 "libssl3", "libzstd1", "liblz4-1", "zlib1g"):
         assert lib in pkgs, "the runtime stage does not install %s" % lib
     # Debian's librdkafka1 (2.0.2) cannot log in with SCRAM to Kafka 4.x brokers.
