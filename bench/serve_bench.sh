@@ -3,7 +3,7 @@
 # per CPU-second from a pre-filled topic, and produce-to-view latency at a steady rate.
 # See bench/README.md ("serve_bench.sh").
 #
-#   bench/serve_bench.sh [--brokers B] [--messages N] [--size BYTES] [--no-ids]
+#   bench/serve_bench.sh [--brokers B] [--messages N] [--size BYTES] [--no-ids] [--values KIND]
 #                        [--repeat R] [--rate MSGS_PER_S] [--duration S]
 #                        [--commit-intervals LIST] [--sample-ms MS] [--only LIST]
 #                        [--speedlayer PATH] [--serve-arg ARG]... [--views-bench PATH] [--keep]
@@ -16,6 +16,10 @@
 #   --no-ids              replace each line's leading 7-digit message number by a fixed word
 #                         (by default every message carries one unique term, as tweet ids
 #                         or URLs do: the term sketch then runs at its max_terms bound)
+#   --values KIND         throughput phase: the pre-filled topic's values, `string` (default:
+#                         each line as a JSON string, as `speedlayer produce` sends text) or
+#                         `object` ({"id":N,"text":LINE,"ts":MS}, sent with --format json;
+#                         serve then runs with --text-field text --time-field ts)
 #   --repeat R            throughput runs on the same pre-filled topic, each with a fresh
 #                         group, changelog and output topic (default 1); the targets use
 #                         the median run
@@ -76,7 +80,7 @@ log() { printf 'serve_bench: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 2; }
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 
-brokers="" messages=1000000 size=90 no_ids=0 repeat=1 rate=10000 duration=20
+brokers="" messages=1000000 size=90 no_ids=0 values=string repeat=1 rate=10000 duration=20
 intervals="100ms,10ms" sample_ms=25 only="" keep=0 niceness=""
 anchors=$ALL_ANCHORS
 speedlayer="$root/build/src/app/speedlayer"
@@ -88,6 +92,7 @@ while (($#)); do
     --messages) messages=${2:?}; shift 2 ;;
     --size) size=${2:?}; shift 2 ;;
     --no-ids) no_ids=1; shift ;;
+    --values) values=${2:?}; shift 2 ;;
     --repeat) repeat=${2:?}; shift 2 ;;
     --rate) rate=${2:?}; shift 2 ;;
     --duration) duration=${2:?}; shift 2 ;;
@@ -110,6 +115,7 @@ for n in messages size repeat rate duration sample_ms; do
   [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || die "--${n//_/-} must be a positive number"
 done
 ((size >= 40)) || die "--size must be at least 40"
+[[ "$values" == string || "$values" == object ]] || die "--values must be string or object"
 if [[ -n "$niceness" ]]; then
   [[ "$niceness" =~ ^-?[0-9]+$ ]] || die "--nice must be a number"
   # Inherited by every child: the broker, serve, the producer, the probes.
@@ -849,6 +855,7 @@ run_serve() { # ROUND: one serve run until /v1/topics shows consumed == N
   local r=$1 d="$tmp/tp-$1" res pair check row
   mkdir -p "$d"
   serve_cmd "$d/serve.args" "$brokers" "$t_in" "tp$r" 100ms
+  [[ "$values" != object ]] || printf '%s\n' --text-field text --time-field ts >>"$d/serve.args"
   log "throughput run $r/$repeat: serve until /v1/topics shows consumed == $messages"
   res=$("$py" "$tmp/probe.py" throughput "$d/serve.args" "$d" "$t_in" "$messages" "$poll_ms" 600 "$broker_pid")
   log "  $res"
@@ -946,9 +953,22 @@ if has_phase throughput; then
   t_in="$prefix-fill"
   create_topics "$t_in"
   log "filling $t_in with $messages messages (speedlayer produce)"
-  head -n "$messages" "$input" >"$tmp/fill.txt"
+  fill_format=text
+  if [[ "$values" == object ]]; then
+    # Event times over one second from now: the same window layout as the Kafka timestamps of
+    # string values.
+    head -n "$messages" "$input" | python3 -c '
+import json, sys, time
+base = int(time.time() * 1000)
+for i, line in enumerate(sys.stdin):
+    print(json.dumps({"id": i, "text": line.rstrip("\n"), "ts": base + i * 1000 // '"$messages"'},
+                     separators=(",", ":")))' >"$tmp/fill.txt"
+    fill_format=json
+  else
+    head -n "$messages" "$input" >"$tmp/fill.txt"
+  fi
   "$tmp/speedlayer" produce --brokers "$brokers" --topic "$t_in" --routes "$tmp/routes-none.yaml" \
-    --input "$tmp/fill.txt" --dead-letter "$tmp/dead-letter.jsonl" >/dev/null 2>"$tmp/fill.err" ||
+    --format "$fill_format" --input "$tmp/fill.txt" --dead-letter "$tmp/dead-letter.jsonl" >/dev/null 2>"$tmp/fill.err" ||
     { tail -n 5 "$tmp/fill.err" >&2; die "filling the topic failed"; }
   rm -f "$tmp/fill.txt"
   filled=$(end_offsets "$t_in")
@@ -1042,6 +1062,8 @@ echo "# load at start: $load_start"
 echo "# brokers: $brokers, $broker_desc; input topics: $PARTITIONS partitions, fresh group/changelog/output per run"
 echo "# speedlayer: $speedlayer (built $sl_built, tree $sl_version)${serve_args[*]:+ serve args: ${serve_args[*]}}"
 echo "# input: gen_messages.py lines of $size bytes, sent by speedlayer produce as JSON strings ($((size + 2)) bytes)$( ((no_ids)) && echo ', message numbers replaced by a fixed word' || echo ', each with a unique 7-digit number term')"
+[[ "$values" != object ]] ||
+  echo "# throughput values: JSON objects {\"id\":N,\"text\":LINE,\"ts\":MS} (produce --format json; serve --text-field text --time-field ts)"
 echo "# load at end: $load_end"
 echo "# niceness of the measured processes: $(nice)"
 
