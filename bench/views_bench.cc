@@ -69,10 +69,11 @@ void BM_Add(benchmark::State& state) {
 BENCHMARK(BM_Add)->Arg(5'000)->Arg(200'000);
 
 // serve_bench's input (bench/gen_messages.py): 90-byte lines of a unique 7-digit number, 16
-// words of a 100-word vocabulary and a keyword, padded with dots; with range(0) = 1 the number
+// words of a 100-word vocabulary and a keyword, padded with dots; with no_ids the number
 // is replaced by a fixed word (--no-ids). With the numbers every record brings a new term: the
 // partial holds 10,000 terms and Space-Saving evicts once per record, as in serve's benchmark.
-void BM_AddBenchLines(benchmark::State& state) {
+constexpr int kLines = 1 << 16;
+std::vector<std::string> BenchLines(bool no_ids) {
   // clang-format off
   static const char* const kWords[] = {
       "the", "a", "of", "to", "and", "in", "on", "for", "with", "at", "from", "by", "after",
@@ -86,13 +87,12 @@ void BM_AddBenchLines(benchmark::State& state) {
       "image", "text", "speech", "robot", "cloud", "chip", "startup", "funding", "benchmark",
       "dataset", "open", "source", "Football", "messi", "AI", "ML", "messiah", "email"};
   // clang-format on
-  constexpr int kLines = 1 << 16;
   std::mt19937 rng(2);
   std::vector<std::string> lines;
   for (int i = 0; i < kLines; ++i) {
     char id[16];
     std::snprintf(id, sizeof id, "%07d", i + 1);
-    std::string t = state.range(0) == 1 ? "message" : id;
+    std::string t = no_ids ? "message" : id;
     for (int k = 0; k < 17; ++k) {
       const std::string w = kWords[rng() % std::size(kWords)];
       if (t.size() + 1 + w.size() > 89) break;
@@ -102,6 +102,11 @@ void BM_AddBenchLines(benchmark::State& state) {
     t.resize(90, '.');
     lines.push_back(std::move(t));
   }
+  return lines;
+}
+
+void BM_AddBenchLines(benchmark::State& state) {
+  std::vector<std::string> lines = BenchLines(state.range(0) == 1);
   WindowConfig cfg;
   PartitionAggregator agg("t", 0, cfg);
   Millis t = 1'700'000'000'000;
@@ -150,6 +155,19 @@ void BM_EncodeOutput(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
 BENCHMARK(BM_EncodeOutput)->Arg(10'000)->Unit(benchmark::kMillisecond);
+
+// The tokenizer alone on serve_bench's 90-byte lines (one full 64-byte block and a partial
+// one each).
+void BM_ForEachTermBenchLines(benchmark::State& state) {
+  const std::vector<std::string> lines = BenchLines(false);
+  std::size_t i = 0, bytes = 0;
+  for (auto _ : state) {
+    for_each_term(lines[i++ & (kLines - 1)], [&](std::string_view term) { bytes += term.size(); });
+    benchmark::DoNotOptimize(bytes);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_ForEachTermBenchLines);
 
 }  // namespace
 }  // namespace speedlayer::views

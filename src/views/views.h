@@ -504,7 +504,13 @@ inline TermBlock classify_block_scalar(const unsigned char* p, std::size_t len) 
 // 16 bytes at a time, the same classes as kTermClass by range compares (signed bytes: the
 // bytes >= 0x80 are the negative ones).
 inline TermBlock classify_block(const unsigned char* p, std::size_t len) {
-  if (len < 64) return classify_block_scalar(p, len);
+  if (len < 64) {
+    // The text's last, partial block: a zero-padded copy (NUL is a separator) in SSE2 too,
+    // not byte by byte (28 of a 92-byte text's bytes were).
+    alignas(16) unsigned char tail[64] = {};
+    std::memcpy(tail, p, len);
+    return classify_block(tail, 64);
+  }
   TermBlock b;
   const __m128i lower_bit = _mm_set1_epi8(0x20);
   for (int k = 0; k < 4; ++k) {
