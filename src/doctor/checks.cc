@@ -117,10 +117,23 @@ struct Run {
   kafka::AddressScope bootstrap_scope = kafka::AddressScope::not_an_ip;
   std::unique_ptr<Client> client;
   kafka::MetadataPtr metadata;
+  // When no metadata request of the doctor's was answered but the client learned brokers
+  // from the bootstrap's metadata and cannot reach them: those brokers (see sasl_step).
+  std::vector<kafka::AdvertisedBroker> learned_unreachable;
   std::string blocked;  // why later steps do not run ("" while they may)
   bool brokers_usable = false;
 
   Run(const DoctorOptions& options, Report& report) : o(options), r(report) {}
+
+  // The learned brokers of the client's connection errors that are not bootstrap addresses.
+  std::vector<kafka::AdvertisedBroker> learned_advertised() const {
+    std::vector<kafka::AdvertisedBroker> out;
+    for (const auto& b : client->errors.learned_brokers()) {
+      if (std::find(endpoints.begin(), endpoints.end(), b.endpoint) == endpoints.end())
+        out.push_back(b);
+    }
+    return out;
+  }
 
   void skip_rest(Step s) {
     s.status = Status::skip;
@@ -270,6 +283,12 @@ struct Run {
     client = std::move(*made);
     rd_kafka_t* rk = client->rk.get();
     rd_kafka_resp_err_t last = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    // The client's own first metadata request and ours race: since librdkafka 2.10 the
+    // bootstrap connection goes once the brokers are known, and a request sent after that
+    // waits on the advertised brokers. If those cannot be reached, our request is never
+    // answered, but the connection errors name the brokers the bootstrap advertised: after
+    // a second more of trying, they are step 4's evidence.
+    std::optional<Clock::time_point> learned_at;
     while (left_until(deadline).count() > 0) {
       const rd_kafka_metadata_t* md = nullptr;
       int step = static_cast<int>(std::min<std::int64_t>(left_until(deadline).count(), 500));
@@ -283,6 +302,13 @@ struct Run {
         }
       }
       if (client->errors.authentication() || client->errors.tls()) break;
+      if (!learned_advertised().empty()) {
+        if (!learned_at) learned_at = Clock::now();
+        if (Clock::now() - *learned_at >= 1s) break;
+      }
+    }
+    if (!metadata && !client->errors.authentication() && !client->errors.tls()) {
+      learned_unreachable = learned_advertised();
     }
     s.ms = ms_since(t0);
     const auto& auth = client->errors.authentication();
@@ -313,7 +339,7 @@ struct Run {
       s.details.push_back(tls_err.text);
       s.fixes.push_back(kafka::tls_error(rk, tls_err, o.bootstrap).hint);
       blocked = "TLS failed (step 3)";
-    } else if (!metadata) {
+    } else if (!metadata && learned_unreachable.empty()) {
       s.status = Status::fail;
       s.summary = "no Kafka answer within " + seconds_text(o.timeout);
       auto e = kafka::unreachable_error(rk, static_cast<int>(o.timeout.count()), client->errors,
@@ -321,18 +347,22 @@ struct Run {
       s.details.push_back(e.what);
       s.fixes.push_back(e.hint);
       blocked = "no Kafka answer (step 3)";
-    } else if (sec.sasl()) {
+    } else if (sec.sasl()) {  // metadata, or brokers learned from the bootstrap's metadata
       s.status = Status::ok;
       s.summary = "authenticated" +
                   (sec.username.empty() ? std::string() : " as " + sec.username) + " with " +
                   (sec.mechanism.empty() ? std::string("SASL") : sec.mechanism);
-      if (metadata->orig_broker_name) {
+      if (metadata && metadata->orig_broker_name) {
         s.details.push_back(std::string("answered by ") + metadata->orig_broker_name);
       }
     } else {
       s.status = Status::skip;
       s.summary = "no SASL (security.protocol=" + sec.protocol + "); the client connected in " +
                   std::to_string(static_cast<long long>(s.ms)) + " ms";
+    }
+    if (!metadata && !learned_unreachable.empty()) {
+      s.details.push_back("the bootstrap answered with the cluster's brokers, which the client "
+                          "then could not reach (step 4)");
     }
     if (!sec.sasl() && !sec.username.empty()) {
       if (s.status != Status::fail) s.status = Status::warn;
@@ -349,7 +379,7 @@ struct Run {
     auto t0 = Clock::now();
     auto deadline = t0 + o.timeout;
     rd_kafka_t* rk = client->rk.get();
-    auto brokers = kafka::advertised_brokers(*metadata);
+    auto brokers = metadata ? kafka::advertised_brokers(*metadata) : learned_unreachable;
     std::vector<kafka::Endpoint> eps;
     for (const auto& b : brokers) eps.push_back(b.endpoint);
     auto probes = kafka::probe_tcp_all(eps, o.timeout);
@@ -403,10 +433,17 @@ struct Run {
       s.details.push_back(line);
       r.brokers.push_back(std::move(bc));
     }
-    // Topics this user may see: one more request, which also exercises authorization.
+    if (!metadata) {
+      s.details.push_back("brokers as the client learned them from the bootstrap's metadata "
+                          "(its connection errors name them); the cluster may have more");
+    }
+    // Topics this user may see: one more request, which also exercises authorization. Not
+    // when no broker can answer it (it would only wait out the timeout).
     const rd_kafka_metadata_t* all = nullptr;
     auto left = left_until(deadline);
-    if (left.count() > 0) {
+    if (unusable.size() == brokers.size() && !brokers.empty()) {
+      s.details.push_back("topics not listed: no advertised broker is usable from here");
+    } else if (left.count() > 0) {
       auto err = rd_kafka_metadata(rk, 1, nullptr, &all, static_cast<int>(left.count()));
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         kafka::MetadataPtr owned(all);

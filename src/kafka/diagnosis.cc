@@ -472,6 +472,11 @@ void ClientErrorLog::record(rd_kafka_resp_err_t code, std::string_view text) noe
         break;
       case FailureClass::transport:
         if (code != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) transport_ = e;
+        if (auto b = learned_broker_in_error(text); b && learned_.size() < 1024 &&
+            std::none_of(learned_.begin(), learned_.end(),
+                         [&](const AdvertisedBroker& k) { return k.id == b->id; })) {
+          learned_.push_back(std::move(*b));
+        }
         break;
       case FailureClass::none:
         break;

@@ -137,9 +137,16 @@ class ClientErrorLog {
   const Entry& tls() const { return tls_; }
   // The last error that was neither "all brokers down" nor authentication/TLS.
   const Entry& transport() const { return transport_; }
+  // Brokers learned from metadata that transport errors were about ("host:port/<id>: Connect
+  // ... failed"), one per node id, in the order first seen. The client got that metadata
+  // even when no metadata request of ours was answered: since librdkafka 2.10 the bootstrap
+  // connection is dropped once the brokers are known, and a request made after that waits
+  // on the advertised brokers.
+  const std::vector<AdvertisedBroker>& learned_brokers() const { return learned_; }
 
  private:
   Entry last_, auth_, tls_, transport_;
+  std::vector<AdvertisedBroker> learned_;
 };
 
 // How a client error should end a connection attempt.

@@ -191,6 +191,29 @@ TEST(ClientErrorLog, AuthenticationIsNotHiddenByAllBrokersDown) {
   EXPECT_FALSE(log.tls());
 }
 
+// The brokers a client learned from the bootstrap's metadata, as its connection errors name
+// them: the doctor's evidence when no metadata request of its own was answered.
+TEST(ClientErrorLog, KeepsEveryLearnedBrokerItCouldNotReachOnce) {
+  ClientErrorLog log;
+  EXPECT_TRUE(log.learned_brokers().empty());
+  log.record(RD_KAFKA_RESP_ERR__TRANSPORT, "127.0.0.1:9094/bootstrap: Connect failed: refused");
+  EXPECT_TRUE(log.learned_brokers().empty());
+  log.record(RD_KAFKA_RESP_ERR__TRANSPORT,
+             "10.0.0.12:31234/3: Connect to ipv4#10.0.0.12:31234 failed: Connection refused");
+  log.record(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, "1/1 brokers are down");
+  log.record(RD_KAFKA_RESP_ERR__TRANSPORT,
+             "10.0.0.13:31235/5: Connect to ipv4#10.0.0.13:31235 failed: Connection timed out");
+  log.record(RD_KAFKA_RESP_ERR__TRANSPORT,
+             "10.0.0.12:31234/3: Connect to ipv4#10.0.0.12:31234 failed: Connection refused");
+  // Not transport errors: not evidence of an unreachable broker.
+  log.record(RD_KAFKA_RESP_ERR__AUTHENTICATION, "10.0.0.14:31236/7: SASL authentication error");
+  ASSERT_EQ(log.learned_brokers().size(), 2u);
+  EXPECT_EQ(log.learned_brokers()[0].id, 3);
+  EXPECT_EQ(log.learned_brokers()[0].endpoint, (Endpoint{"10.0.0.12", 31234}));
+  EXPECT_EQ(log.learned_brokers()[1].id, 5);
+  EXPECT_EQ(log.learned_brokers()[1].endpoint, (Endpoint{"10.0.0.13", 31235}));
+}
+
 TEST(Classify, AuthenticationTlsTransport) {
   EXPECT_EQ(classify(RD_KAFKA_RESP_ERR__AUTHENTICATION, ""), FailureClass::authentication);
   EXPECT_EQ(classify(RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED, ""),
