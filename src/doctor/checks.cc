@@ -549,6 +549,7 @@ struct Run {
     cp.set("enable.auto.commit", "false", "doctor probe");
     cp.set("enable.partition.eof", "false", "doctor probe");
     cp.set("fetch.wait.max.ms", "50", "doctor probe");
+    kafka::set_consumer_defaults(cp);  // as every consumer of speedlayer
     std::string consume_error;
     bool found = false;
     if (auto consumer = make_client(cp, RD_KAFKA_CONSUMER); !consumer) {
