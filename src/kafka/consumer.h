@@ -165,6 +165,29 @@ class Consumer {
   // Names of all topics in the cluster (one metadata request).
   Result<std::vector<std::string>> list_topics(int timeout_ms);
 
+  // For a transactional producer's send_offsets (kafka/transactions.h): the group id, and
+  // once joined the generation and member id, which let the group coordinator reject offsets
+  // of a member that lost its partitions. Null only when librdkafka cannot allocate it.
+  GroupMetadataPtr group_metadata() const;
+  // Stops / restarts fetching these assigned partitions (messages fetched before a pause
+  // may still be returned by poll). Every partition is tried; an error names the first one
+  // librdkafka refused (e.g. one it does not know). Empty lists are no-ops.
+  Status pause(const std::vector<TopicPartition>& partitions);
+  Status resume(const std::vector<TopicPartition>& partitions);
+  // The group's committed offsets (the next offset to read) of these partitions, asked from
+  // the group coordinator. With isolation.level=read_committed it waits while a transaction
+  // holds uncommitted offsets for them. A partition without a committed offset gets
+  // RD_KAFKA_OFFSET_INVALID (-1001): treat any negative value as none.
+  // ErrorKind::unreachable when no answer came within `timeout_ms`.
+  Result<std::map<TopicPartition, std::int64_t>> committed(
+      const std::vector<TopicPartition>& partitions, int timeout_ms);
+  // Moves the fetch position of assigned partitions: the next message read from each is the
+  // one at its offset; a negative offset means the beginning (the oldest retained message).
+  // Waits up to `timeout_ms` until messages fetched for the old positions are dropped (no
+  // message from before the seek is returned after it). The at-end state of these
+  // partitions is reset (all_assigned_at_end() is false until their EOF is seen again).
+  Status seek(const std::map<TopicPartition, std::int64_t>& offsets, int timeout_ms);
+
   const std::string& last_client_error() const { return last_client_error_; }
   const ClientErrorLog& client_errors() const { return errors_; }
   rd_kafka_t* handle() const { return rk_.get(); }

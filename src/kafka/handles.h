@@ -49,6 +49,14 @@ struct GroupMetadataDeleter {
 struct NewTopicDeleter {
   void operator()(rd_kafka_NewTopic_t* t) const noexcept { rd_kafka_NewTopic_destroy(t); }
 };
+struct AdminOptionsDeleter {
+  void operator()(rd_kafka_AdminOptions_t* o) const noexcept { rd_kafka_AdminOptions_destroy(o); }
+};
+struct ConfigResourceDeleter {
+  void operator()(rd_kafka_ConfigResource_t* r) const noexcept {
+    rd_kafka_ConfigResource_destroy(r);
+  }
+};
 struct MockClusterDeleter {
   void operator()(rd_kafka_mock_cluster_t* mc) const noexcept { rd_kafka_mock_cluster_destroy(mc); }
 };
@@ -65,6 +73,8 @@ using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
 using GroupMetadataPtr =
     std::unique_ptr<rd_kafka_consumer_group_metadata_t, GroupMetadataDeleter>;
 using NewTopicPtr = std::unique_ptr<rd_kafka_NewTopic_t, NewTopicDeleter>;
+using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter>;
+using ConfigResourcePtr = std::unique_ptr<rd_kafka_ConfigResource_t, ConfigResourceDeleter>;
 using MockClusterPtr = std::unique_ptr<rd_kafka_mock_cluster_t, MockClusterDeleter>;
 
 }  // namespace speedlayer::kafka

@@ -23,7 +23,11 @@
 //   - offset lookup by timestamp (ListOffsets with a time) returns -1;
 //   - the mock does not implement the CreateTopics Admin API: create topics with
 //     create_topic() (a producer's metadata request for a missing topic auto-creates it with
-//     the mock's default partition count).
+//     the mock's default partition count). Nor DescribeConfigs (still so in 2.12.1), and its
+//     metadata never names a controller broker, so such admin requests wait for one until
+//     they time out (kafka/admin.h: ErrorKind::unreachable);
+//   - offsets sent in a transaction (TxnOffsetCommit) are accepted but not stored, so
+//     Consumer::committed() does not see them (plain commits are stored).
 #pragma once
 
 #include <cstdint>
@@ -50,6 +54,10 @@ inline constexpr std::int16_t kApiJoinGroup = 11;
 inline constexpr std::int16_t kApiHeartbeat = 12;
 inline constexpr std::int16_t kApiSyncGroup = 14;
 inline constexpr std::int16_t kApiInitProducerId = 22;
+inline constexpr std::int16_t kApiAddPartitionsToTxn = 24;
+inline constexpr std::int16_t kApiAddOffsetsToTxn = 25;
+inline constexpr std::int16_t kApiEndTxn = 26;
+inline constexpr std::int16_t kApiTxnOffsetCommit = 28;
 
 class MockCluster {
  public:

@@ -39,9 +39,15 @@ rd_kafka_topic_t* Producer::topic_handle(std::string_view topic) {
 
 rd_kafka_resp_err_t Producer::produce(std::string_view topic, std::string_view key,
                                       std::string_view value, std::uint64_t tag) {
+  return produce(topic, RD_KAFKA_PARTITION_UA, key, value, tag);
+}
+
+rd_kafka_resp_err_t Producer::produce(std::string_view topic, std::int32_t partition,
+                                      std::string_view key, std::string_view value,
+                                      std::uint64_t tag) {
   rd_kafka_topic_t* rkt = topic_handle(topic);
   if (!rkt) return rd_kafka_last_error();
-  int rc = rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+  int rc = rd_kafka_produce(rkt, partition, RD_KAFKA_MSG_F_COPY,
                             value.data() ? const_cast<char*>(value.data()) : nullptr,
                             value.data() ? value.size() : 0,
                             key.empty() ? nullptr : key.data(), key.size(),

@@ -55,6 +55,9 @@ class Producer {
   // at its limit: the caller polls and retries (back-pressure, never a drop).
   rd_kafka_resp_err_t produce(std::string_view topic, std::string_view key,
                               std::string_view value, std::uint64_t tag);
+  // The same into partition `partition` (RD_KAFKA_PARTITION_UA: the partitioner chooses).
+  rd_kafka_resp_err_t produce(std::string_view topic, std::int32_t partition,
+                              std::string_view key, std::string_view value, std::uint64_t tag);
   int poll(int timeout_ms) { return rd_kafka_poll(rk_.get(), timeout_ms); }
   rd_kafka_resp_err_t flush(int timeout_ms) { return rd_kafka_flush(rk_.get(), timeout_ms); }
   // Drops everything not yet confirmed; each gets a delivery report with a __PURGE_* error.
