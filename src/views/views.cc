@@ -215,145 +215,6 @@ std::vector<TermCount> top_terms(const Map& terms, std::size_t k) {
   return out;
 }
 
-// ---- decoding helpers -------------------------------------------------------------------------
-
-std::unexpected<Error> bad_value(std::string_view what_kind, std::string reason) {
-  return fail(ErrorKind::invalid_data, "invalid " + std::string(what_kind) + ": " + reason, "",
-              "the changelog record was not written by this speedlayer version or is corrupt; "
-              "it is skipped");
-}
-
-bool get_u64(const json& obj, const char* field, bool required, std::uint64_t& out,
-             std::string& reason) {
-  auto it = obj.find(field);
-  if (it == obj.end()) {
-    if (required) reason = std::string("missing field \"") + field + "\"";
-    return !required;
-  }
-  if (!it->is_number_unsigned()) {
-    reason = std::string("field \"") + field + "\" is not a non-negative integer";
-    return false;
-  }
-  out = it->get<std::uint64_t>();
-  return true;
-}
-
-template <class Map>
-bool get_count_map(const json& obj, const char* field, Map& out, std::string& reason) {
-  auto it = obj.find(field);
-  if (it == obj.end()) return true;
-  if (!it->is_object()) {
-    reason = std::string("field \"") + field + "\" is not an object";
-    return false;
-  }
-  for (auto e = it->begin(); e != it->end(); ++e) {
-    if (!e.value().is_number_unsigned()) {
-      reason = std::string("field \"") + field + "\": value of \"" + e.key() +
-               "\" is not a non-negative integer";
-      return false;
-    }
-    out.emplace(e.key(), e.value().get<std::uint64_t>());
-  }
-  return true;
-}
-
-bool parse_int(std::string_view s, std::int64_t& out) {
-  if (s.empty()) return false;
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && ptr == s.data() + s.size();
-}
-
-// ---- binary partials (layout: views.h) --------------------------------------------------------
-
-constexpr char kBinaryPartial = 0x01;
-
-void put_varint(std::string& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out += static_cast<char>((v & 0x7f) | 0x80);
-    v >>= 7;
-  }
-  out += static_cast<char>(v);
-}
-
-// Reads an unsigned LEB128 value off the front of `in`; false if truncated or over 64 bits.
-bool take_varint(std::string_view& in, std::uint64_t& v) {
-  v = 0;
-  for (unsigned shift = 0; shift < 64; shift += 7) {
-    if (in.empty()) return false;
-    const auto b = static_cast<unsigned char>(in.front());
-    in.remove_prefix(1);
-    if (shift == 63 && b > 1) return false;
-    v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) return true;
-  }
-  return false;
-}
-
-void put_term(std::string& out, std::string_view term, std::uint64_t count) {
-  put_varint(out, term.size());
-  out.append(term);
-  put_varint(out, count);
-}
-
-// Takes one term entry off the front of `in`; false if it is cut short.
-bool take_term(std::string_view& in, std::string_view& term, std::uint64_t& count) {
-  std::uint64_t length = 0;
-  if (!take_varint(in, length) || length > in.size()) return false;
-  term = in.substr(0, static_cast<std::size_t>(length));
-  in.remove_prefix(static_cast<std::size_t>(length));
-  return take_varint(in, count);
-}
-
-// Calls f(term, count) for each entry of a terms section already checked by
-// parse_binary_partial.
-template <class F>
-void for_each_stored_term(std::string_view section, F&& f) {
-  std::string_view term;
-  std::uint64_t count = 0;
-  while (take_term(section, term, count)) f(term, count);
-}
-
-struct BinaryPartial {
-  std::uint64_t count = 0, term_error = 0, term_count = 0;
-  bool closed = false;
-  std::string_view terms;  // the terms section
-};
-
-// Checks the whole value (every entry, no trailing bytes) without building anything.
-std::optional<BinaryPartial> parse_binary_partial(std::string_view in, std::string& reason) {
-  BinaryPartial b;
-  in.remove_prefix(1);  // format byte
-  if (!take_varint(in, b.count) || !take_varint(in, b.term_error)) {
-    reason = "binary header cut short";
-    return std::nullopt;
-  }
-  if (in.empty() || static_cast<unsigned char>(in.front()) > 1) {
-    reason = "binary \"closed\" flag missing or not 0/1";
-    return std::nullopt;
-  }
-  b.closed = in.front() == 1;
-  in.remove_prefix(1);
-  if (!take_varint(in, b.term_count)) {
-    reason = "binary term count cut short";
-    return std::nullopt;
-  }
-  b.terms = in;
-  std::string_view term;
-  std::uint64_t count = 0;
-  for (std::uint64_t i = 0; i < b.term_count; ++i) {
-    if (!take_term(in, term, count)) {
-      reason = "binary term " + std::to_string(i + 1) + " of " + std::to_string(b.term_count) +
-               " cut short";
-      return std::nullopt;
-    }
-  }
-  if (!in.empty()) {
-    reason = std::to_string(in.size()) + " trailing byte(s) after the terms";
-    return std::nullopt;
-  }
-  return b;
-}
-
 }  // namespace
 
 // ---- windows ----------------------------------------------------------------------------------
@@ -373,6 +234,7 @@ std::string_view malformed_name(Malformed m) {
     case Malformed::binary: return "binary";
     case Malformed::no_text: return "no_text";
     case Malformed::future_time: return "future_time";
+    case Malformed::bad_time: return "bad_time";
   }
   return "unknown";
 }
@@ -699,21 +561,44 @@ bool operator==(const TermCounts& a, const TermCounts& b) {
 // ---- PartitionAggregator ----------------------------------------------------------------------
 
 PartitionAggregator::PartitionAggregator(std::string topic, std::int32_t partition,
-                                         const WindowConfig& config)
-    : topic_(std::move(topic)), partition_(partition), config_(config) {
+                                         const WindowConfig& config, ChangelogKeys keys)
+    : topic_(std::move(topic)), partition_(partition), config_(config), keys_(std::move(keys)) {
   if (config_.size_ms <= 0) config_.size_ms = 1;
   if (config_.grace_ms < 0) config_.grace_ms = 0;
   if (config_.idle_ms < 0) config_.idle_ms = 0;
   if (config_.max_terms == 0) config_.max_terms = 1;
 }
 
-void PartitionAggregator::restore_window(Millis start, Partial partial) {
+void PartitionAggregator::restore_window(Millis start, Partial partial, LogPosition position) {
   Slot& slot = windows_[start];
   slot.partial = std::move(partial);
   slot.drop_low();
+  slot.log = position;
+  slot.evicted.clear();
+  if (position.legacy) {
+    slot.snapshot_due = true;
+    mark_dirty(start, slot);
+    slot.logged.clear();
+  } else if (slot.partial.closed) {
+    slot.snapshot_due = true;  // written again only if it reopens: then as a snapshot
+    slot.logged.clear();
+  } else {
+    slot.logged.resize(slot.partial.terms.size());
+    for (std::size_t i = 0; i < slot.logged.size(); ++i)
+      slot.logged[i] = slot.partial.terms.entry(i).second;
+  }
 }
 
-void PartitionAggregator::restore_state(PartitionState state) { state_ = std::move(state); }
+void PartitionAggregator::restore_state(PartitionState state, bool legacy) {
+  state_ = std::move(state);
+  legacy_state_ = legacy;
+  if (legacy) state_dirty_ = true;
+}
+
+const LogPosition* PartitionAggregator::log_position(Millis start) const {
+  auto it = windows_.find(start);
+  return it == windows_.end() ? nullptr : &it->second.log;
+}
 
 PartitionAggregator::Slot& PartitionAggregator::slot_for(Millis start) {
   return windows_.try_emplace(start).first->second;
@@ -739,7 +624,14 @@ PartitionAggregator::Outcome PartitionAggregator::add(Millis event_time, std::st
   slot.partial.closed = false;  // reopens a window the wall-clock fallback closed
   ++slot.partial.count;
   mark_dirty(start, slot);
-  for_each_term(text, [&](std::string_view term) { add_term(slot, term); });
+  const std::size_t max_term_bytes = config_.max_term_bytes;
+  for_each_term(text, [&](std::string_view term) {
+    if (term.size() > max_term_bytes) {
+      ++state_.long_terms;
+      return;
+    }
+    add_term(slot, term);
+  });
   return Outcome::counted;
 }
 
@@ -800,6 +692,8 @@ void PartitionAggregator::evict_and_insert(Slot& slot, std::string_view term,
     const std::uint64_t filed = slot.low_base + slot.low_cursor;
     const std::uint64_t m = terms.entry(i).second;
     if (m == filed) {
+      // A term the changelog holds leaves the partial: the next delta says so.
+      if (i < slot.logged.size() && slot.logged[i] != 0) slot.evicted.push_back(terms.entry(i).first);
       terms.rekey(i, term, hash, m + 1);
       slot.partial.term_error = std::max(slot.partial.term_error, m);
       file(m + 1, i);
@@ -825,6 +719,7 @@ std::vector<Millis> PartitionAggregator::close_due(Millis wall_now) {
     if (slot.partial.closed) continue;
     slot.partial.closed = true;
     slot.drop_low();  // closed windows rarely change (refilled if one reopens)
+    slot.snapshot_due = true;  // one record to restore from, the deltas tombstoned
     mark_dirty(start, slot);
     closed.push_back(start);
   }
@@ -836,8 +731,13 @@ std::vector<Millis> PartitionAggregator::expire(Millis before) {
   auto it = windows_.begin();
   while (it != windows_.end() && sat_add(it->first, config_.size_ms) <= before) {
     expired.push_back(it->first);
-    state_.expired += it->second.partial.count;  // accounted for, never silently gone
+    const Slot& slot = it->second;
+    state_.expired += slot.partial.count;  // accounted for, never silently gone
     state_dirty_ = true;
+    if (slot.log.gen > 0) pending_tombstones_.push_back(keys_.snapshot(topic_, partition_, it->first));
+    for (std::uint64_t seq = 0; seq < slot.log.next_seq; ++seq)
+      pending_tombstones_.push_back(keys_.delta(topic_, partition_, it->first, seq));
+    if (slot.log.legacy) pending_tombstones_.push_back(legacy_window_key(topic_, partition_, it->first));
     it = windows_.erase(it);
   }
   return expired;
@@ -860,179 +760,68 @@ std::vector<Millis> PartitionAggregator::take_dirty_windows() {
 
 bool PartitionAggregator::take_state_dirty() { return std::exchange(state_dirty_, false); }
 
+void PartitionAggregator::take_changelog(std::vector<ChangelogRecord>& out) {
+  for (auto& key : pending_tombstones_) out.push_back({std::move(key), std::nullopt});
+  pending_tombstones_.clear();
+  for (Millis start : take_dirty_windows()) write_window(start, windows_.find(start)->second, out);
+  if (take_state_dirty()) {
+    out.push_back({keys_.state(topic_, partition_), encode_state_v2(state_)});
+    if (legacy_state_) {
+      out.push_back({legacy_state_key(topic_, partition_), std::nullopt});
+      legacy_state_ = false;
+    }
+  }
+}
+
+void PartitionAggregator::write_window(Millis start, Slot& slot,
+                                       std::vector<ChangelogRecord>& out) {
+  const TermCounts& terms = slot.partial.terms;
+  std::string value;
+  if (!slot.snapshot_due) {
+    std::vector<std::pair<std::string_view, std::uint64_t>> changed;
+    for (std::size_t i = 0; i < terms.size(); ++i) {
+      const auto& [term, count] = terms.entry(i);
+      if (i >= slot.logged.size() || slot.logged[i] != count) changed.emplace_back(term, count);
+    }
+    std::sort(slot.evicted.begin(), slot.evicted.end());
+    slot.evicted.erase(std::unique(slot.evicted.begin(), slot.evicted.end()), slot.evicted.end());
+    for (const auto& term : slot.evicted)
+      if (!terms.contains(term)) changed.emplace_back(term, 0);
+    value = encode_delta(slot.log.gen, slot.log.next_seq, slot.partial, changed);
+    if (slot.log.delta_bytes + value.size() > std::max(slot.log.snapshot_bytes, kDeltaBudgetBytes))
+      slot.snapshot_due = true;
+  }
+  if (slot.snapshot_due) {
+    const std::uint64_t gen = slot.log.gen + 1;
+    value = encode_snapshot(gen, slot.partial);
+    const std::size_t bytes = value.size();
+    out.push_back({keys_.snapshot(topic_, partition_, start), std::move(value)});
+    for (std::uint64_t seq = 0; seq < slot.log.next_seq; ++seq)
+      out.push_back({keys_.delta(topic_, partition_, start, seq), std::nullopt});
+    if (slot.log.legacy) out.push_back({legacy_window_key(topic_, partition_, start), std::nullopt});
+    slot.log = LogPosition{gen, 0, bytes, 0, false};
+    slot.snapshot_due = false;
+  } else {
+    slot.log.delta_bytes += value.size();
+    out.push_back({keys_.delta(topic_, partition_, start, slot.log.next_seq), std::move(value)});
+    ++slot.log.next_seq;
+  }
+  slot.evicted.clear();
+  if (slot.partial.closed) {
+    // A closed window is written again only if it reopens, and then as a snapshot: its
+    // bookkeeping is not worth its memory.
+    std::vector<std::uint64_t>().swap(slot.logged);
+    std::vector<std::string>().swap(slot.evicted);
+    slot.snapshot_due = true;
+    return;
+  }
+  slot.logged.resize(terms.size());
+  for (std::size_t i = 0; i < terms.size(); ++i) slot.logged[i] = terms.entry(i).second;
+}
+
 const Partial* PartitionAggregator::window(Millis start) const {
   auto it = windows_.find(start);
   return it == windows_.end() ? nullptr : &it->second.partial;
-}
-
-// ---- changelog encoding -----------------------------------------------------------------------
-
-std::string changelog_window_key(std::string_view topic, std::int32_t partition, Millis start) {
-  std::string key = "w|";
-  key.append(topic);
-  key += '|';
-  key += std::to_string(partition);
-  key += '|';
-  key += std::to_string(start);
-  return key;
-}
-
-std::string changelog_state_key(std::string_view topic, std::int32_t partition) {
-  std::string key = "p|";
-  key.append(topic);
-  key += '|';
-  key += std::to_string(partition);
-  return key;
-}
-
-std::string encode_partial(const Partial& p) {
-  std::string out;
-  out.reserve(16 + p.terms.size() * 12);
-  out += kBinaryPartial;
-  put_varint(out, p.count);
-  put_varint(out, p.term_error);
-  out += static_cast<char>(p.closed ? 1 : 0);
-  put_varint(out, p.terms.size());
-  for (const auto& [term, count] : p.terms) put_term(out, term, count);
-  return out;
-}
-
-std::string encode_state(const PartitionState& s) {
-  json j = json::object();
-  j["stream_time"] = s.stream_time;
-  j["late"] = s.late;
-  j["consumed"] = s.consumed;
-  j["expired"] = s.expired;
-  json& malformed = j["malformed"] = json::object();
-  for (const auto& [reason, count] : s.malformed) malformed[reason] = count;
-  return dump(j);
-}
-
-Result<ChangelogKey> parse_changelog_key(std::string_view key) {
-  auto bad = [&](std::string reason) {
-    return fail(ErrorKind::invalid_data, "invalid changelog key: " + reason, std::string(key),
-                "expected \"w|<topic>|<partition>|<start>\" or \"p|<topic>|<partition>\"");
-  };
-  std::vector<std::string_view> parts;
-  std::size_t pos = 0;
-  for (;;) {
-    const std::size_t bar = key.find('|', pos);
-    parts.push_back(key.substr(pos, bar == std::string_view::npos ? bar : bar - pos));
-    if (bar == std::string_view::npos) break;
-    pos = bar + 1;
-  }
-  ChangelogKey out;
-  if (parts[0] == "w") {
-    if (parts.size() != 4) return bad("a window key has 4 fields separated by '|'");
-    out.is_window = true;
-  } else if (parts[0] == "p") {
-    if (parts.size() != 3) return bad("a state key has 3 fields separated by '|'");
-  } else {
-    return bad("unknown kind (not 'w' or 'p')");
-  }
-  if (parts[1].empty()) return bad("empty topic");
-  out.topic.assign(parts[1]);
-  std::int64_t partition = 0;
-  if (!parse_int(parts[2], partition) || partition < 0 ||
-      partition > std::numeric_limits<std::int32_t>::max())
-    return bad("partition is not a non-negative 32-bit integer");
-  out.partition = static_cast<std::int32_t>(partition);
-  if (out.is_window && !parse_int(parts[3], out.start))
-    return bad("window start is not a 64-bit integer");
-  return out;
-}
-
-namespace {
-
-// A window partial's value in either format (binary, or the JSON of earlier versions) as its
-// header and a binary terms section: the one place that knows both formats.
-struct DecodedPartial {
-  std::uint64_t count = 0, term_error = 0, term_count = 0;
-  bool closed = false;
-  std::string_view binary_terms;  // into the value (binary format)
-  std::string json_terms;         // re-encoded (JSON format)
-  std::string_view terms() const { return json_terms.empty() ? binary_terms : json_terms; }
-};
-
-Result<DecodedPartial> decode_partial_value(std::string_view text) {
-  DecodedPartial d;
-  if (!text.empty() && text.front() == kBinaryPartial) {
-    std::string reason;
-    auto b = parse_binary_partial(text, reason);
-    if (!b) return bad_value("window partial", reason);
-    d.count = b->count;
-    d.term_error = b->term_error;
-    d.closed = b->closed;
-    d.term_count = b->term_count;
-    d.binary_terms = b->terms;
-    return d;
-  }
-  try {
-    json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) return bad_value("window partial", "not JSON");
-    if (!j.is_object()) return bad_value("window partial", "not a JSON object");
-    std::string reason;
-    if (!get_u64(j, "count", true, d.count, reason) ||
-        !get_u64(j, "term_error", false, d.term_error, reason))
-      return bad_value("window partial", reason);
-    if (j.find("terms") == j.end()) return bad_value("window partial", "missing field \"terms\"");
-    TermCounts terms;
-    if (!get_count_map(j, "terms", terms, reason)) return bad_value("window partial", reason);
-    if (auto c = j.find("closed"); c != j.end()) {
-      if (!c->is_boolean()) return bad_value("window partial", "field \"closed\" is not a boolean");
-      d.closed = c->get<bool>();
-    }
-    d.term_count = terms.size();
-    for (const auto& [term, count] : terms) put_term(d.json_terms, term, count);
-    return d;
-  } catch (const std::exception& e) {
-    return bad_value("window partial", e.what());
-  }
-}
-
-}  // namespace
-
-Result<Partial> decode_partial(std::string_view text) {
-  SL_ASSIGN_OR_RETURN(DecodedPartial d, decode_partial_value(text));
-  Partial p;
-  p.count = d.count;
-  p.term_error = d.term_error;
-  p.closed = d.closed;
-  p.terms.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(d.term_count, text.size())));
-  for_each_stored_term(d.terms(), [&](std::string_view term, std::uint64_t count) {
-    p.terms.emplace(term, count);
-  });
-  return p;
-}
-
-Result<PartitionState> decode_state(std::string_view text) {
-  try {
-    json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) return bad_value("partition state", "not JSON");
-    if (!j.is_object()) return bad_value("partition state", "not a JSON object");
-    PartitionState s;
-    auto st = j.find("stream_time");
-    if (st == j.end()) return bad_value("partition state", "missing field \"stream_time\"");
-    if (!st->is_number_integer())
-      return bad_value("partition state", "field \"stream_time\" is not an integer");
-    if (st->is_number_unsigned()) {
-      const auto u = st->get<std::uint64_t>();
-      if (u > static_cast<std::uint64_t>(kMaxMillis))
-        return bad_value("partition state", "field \"stream_time\" is out of range");
-      s.stream_time = static_cast<Millis>(u);
-    } else {
-      s.stream_time = st->get<std::int64_t>();
-    }
-    std::string reason;
-    if (!get_u64(j, "late", true, s.late, reason) ||
-        !get_u64(j, "consumed", true, s.consumed, reason) ||
-        !get_u64(j, "expired", false, s.expired, reason) ||
-        !get_count_map(j, "malformed", s.malformed, reason))
-      return bad_value("partition state", reason);
-    return s;
-  } catch (const std::exception& e) {
-    return bad_value("partition state", e.what());
-  }
 }
 
 std::string output_key(std::string_view topic, Millis start, std::int32_t partition) {
@@ -1088,8 +877,10 @@ void append_terms_object(std::string& out, const TermCounts& terms) {
 }  // namespace
 
 std::string encode_output(std::string_view topic, std::int32_t partition, Millis start,
-                          const Partial& p, const WindowConfig& config) {
+                          const Partial& p, const WindowConfig& config, bool all_terms,
+                          std::string_view group) {
   ordered_json head = ordered_json::object();
+  if (!group.empty()) head["group"] = std::string(group);
   head["topic"] = std::string(topic);
   head["partition"] = partition;
   head["start"] = start;
@@ -1104,12 +895,29 @@ std::string encode_output(std::string_view topic, std::int32_t partition, Millis
   }
   std::string out = dump(head);
   out.pop_back();  // '}'
-  out += ",\"terms\":";
-  append_terms_object(out, p.terms);
+  if (all_terms) {
+    out += ",\"terms\":";
+    append_terms_object(out, p.terms);
+  }
   out += ",\"term_error\":";
   out += std::to_string(p.term_error);
   out += '}';
   return out;
+}
+
+std::size_t output_value_bound(const WindowConfig& config, bool all_terms) {
+  // The head: group (a consumer group id is at most 255 bytes here: 6x escaped), topic (249),
+  // numbers; per term: {"term":"...","count":N}, with every byte escaped as \u00XX.
+  const std::size_t term = 6 * config.max_term_bytes + 40;
+  std::size_t bound = 2 * 1024 + 6 * 255 + 6 * 249 + config.top_k * term;
+  if (all_terms) bound += config.max_terms * term;
+  return bound;
+}
+
+Malformed event_time_problem(Millis event_time, Millis wall_now, Millis max_future_ms) {
+  if (event_time < 0) return Malformed::bad_time;
+  if (event_time > sat_add(wall_now, max_future_ms)) return Malformed::future_time;
+  return Malformed::none;
 }
 
 // ---- ViewStore --------------------------------------------------------------------------------
@@ -1125,79 +933,176 @@ bool in_range(Millis start, std::optional<Millis> from, std::optional<Millis> to
   return (!from || start >= *from) && (!to || start < *to);
 }
 
+
+// Calls f(term, count) for each term of a stored window as of its latest record: the
+// snapshot's terms with each delta's changes applied in order (count 0 removes a term).
+template <class F>
+void for_each_current_term(std::string_view snapshot, const std::vector<std::string>& deltas,
+                           F&& f) {
+  if (deltas.empty()) {
+    codec::for_each_entry(snapshot, f);
+    return;
+  }
+  std::unordered_map<std::string_view, std::uint64_t, TermHash> terms;
+  codec::for_each_entry(snapshot, [&](std::string_view t, std::uint64_t c) { terms[t] = c; });
+  for (const auto& d : deltas) {
+    codec::for_each_entry(d, [&](std::string_view t, std::uint64_t c) {
+      if (c == 0) {
+        terms.erase(t);
+      } else {
+        terms[t] = c;
+      }
+    });
+  }
+  for (const auto& [t, c] : terms) f(t, c);
+}
+
+// Cuts a top list of k + 1 candidates to k and sets each term's error bound and guarantee
+// (views.h, TermCount).
+void finish_top(std::vector<TermCount>& top, std::size_t k, std::uint64_t error) {
+  const bool has_next = top.size() > k;
+  const std::uint64_t next_upper = has_next ? top[k].count + error : error;
+  if (has_next) top.resize(k);
+  for (auto& t : top) {
+    t.error = error;
+    t.guaranteed = t.count >= error && t.count - error > next_upper;
+  }
+}
+
 }  // namespace
 
-ViewStore::ViewStore(WindowConfig config) : config_(config) {
+ViewStore::ViewStore(WindowConfig config, std::string group)
+    : config_(config), group_(std::move(group)) {
   if (config_.size_ms <= 0) config_.size_ms = 1;
+}
+
+std::uint64_t ViewStore::foreign_records() const {
+  std::lock_guard lock(mu_);
+  return foreign_;
 }
 
 Status ViewStore::apply(std::string_view key, std::optional<std::string_view> value) {
   SL_ASSIGN_OR_RETURN(ChangelogKey k, parse_changelog_key(key));
-  if (k.is_window) {
-    if (!value) {
-      std::lock_guard lock(mu_);
-      auto t = windows_.find(k.topic);
-      if (t == windows_.end()) return {};
-      auto p = t->second.find(k.partition);
-      if (p == t->second.end()) return {};
-      p->second.erase(k.start);
-      if (p->second.empty()) t->second.erase(p);
-      if (t->second.empty()) windows_.erase(t);
-      return {};
-    }
-    auto decoded = decode_partial_value(*value);
-    if (!decoded) {
-      decoded.error().where = std::string(key);
-      return std::unexpected(std::move(decoded.error()));
-    }
-    StoredPartial stored;
-    stored.count = decoded->count;
-    stored.term_error = decoded->term_error;
-    stored.closed = decoded->closed;
-    stored.term_count = decoded->term_count;
-    stored.terms.assign(decoded->terms());
+  if (!k.legacy() && k.group != group_) {
     std::lock_guard lock(mu_);
-    windows_[k.topic][k.partition][k.start] = std::move(stored);
+    ++foreign_;
     return {};
   }
-  if (!value) {
-    std::lock_guard lock(mu_);
-    auto t = states_.find(k.topic);
-    if (t == states_.end()) return {};
-    t->second.erase(k.partition);
-    if (t->second.empty()) states_.erase(t);
-    return {};
-  }
-  auto state = decode_state(*value);
-  if (!state) {
-    state.error().where = std::string(key);
-    return std::unexpected(std::move(state.error()));
+  // Decoded before taking the lock: readers wait only for the map update.
+  std::optional<WindowValue> window;
+  std::optional<PartitionState> state;
+  if (value) {
+    if (k.is_window()) {
+      auto d = decode_window_value(k.kind, *value);
+      if (!d) {
+        d.error().where = std::string(key);
+        return std::unexpected(std::move(d.error()));
+      }
+      window = std::move(*d);
+    } else {
+      auto d = decode_state(*value);
+      if (!d) {
+        d.error().where = std::string(key);
+        return std::unexpected(std::move(d.error()));
+      }
+      state = std::move(*d);
+    }
   }
   std::lock_guard lock(mu_);
-  states_[k.topic][k.partition] = std::move(*state);
+  if (!value) {
+    auto t = partitions_.find(k.topic);
+    if (t == partitions_.end()) return {};
+    auto p = t->second.find(k.partition);
+    if (p == t->second.end()) return {};
+    PartitionData& data = p->second;
+    if (k.legacy() && data.v2) return {};
+    if (k.kind == RecordKind::delta) return {};  // a superseded delta's key: nothing to drop
+    if (k.is_window()) {
+      data.windows.erase(k.start);
+    } else {
+      data.state.reset();
+    }
+    if (data.windows.empty() && !data.state) t->second.erase(p);
+    if (t->second.empty()) partitions_.erase(t);
+    return {};
+  }
+  PartitionData& data = partitions_[k.topic][k.partition];
+  if (k.legacy()) {
+    if (data.v2) return {};  // format 2 state supersedes format 1 records
+  } else if (!data.v2) {
+    // The first format 2 record of this partition: whatever format 1 held is rewritten in
+    // the same transaction (adopted), so it is dropped here.
+    data.windows.clear();
+    data.state.reset();
+    data.v2 = true;
+  }
+  if (state) {
+    data.state = std::move(*state);
+    data.legacy_state = k.legacy();
+    return {};
+  }
+  WindowValue& w = *window;
+  if (k.kind != RecordKind::delta) {
+    StoredPartial& sp = data.windows[k.start];
+    sp = StoredPartial{};
+    sp.count = w.count;
+    sp.term_error = w.term_error;
+    sp.closed = w.closed;
+    sp.gen = w.gen;
+    sp.term_count = w.term_count;
+    sp.terms = std::move(w.terms);
+    sp.snapshot_bytes = value->size();
+    sp.legacy = k.legacy();
+    return {};
+  }
+  auto it = data.windows.find(k.start);
+  if (it == data.windows.end()) {
+    if (w.gen != 0 || w.seq != 0 || k.seq != 0) {
+      return fail(ErrorKind::invalid_data,
+                  "changelog delta " + std::to_string(w.seq) + " of generation " +
+                      std::to_string(w.gen) + " without its window's earlier records",
+                  std::string(key), "skipped; the changelog was written by another writer or cut");
+    }
+    it = data.windows.emplace(k.start, StoredPartial{}).first;
+  } else if (it->second.gen != w.gen || it->second.deltas.size() != w.seq || k.seq != w.seq) {
+    return fail(ErrorKind::invalid_data,
+                "changelog delta " + std::to_string(w.seq) + " of generation " +
+                    std::to_string(w.gen) + " does not follow generation " +
+                    std::to_string(it->second.gen) + " with " +
+                    std::to_string(it->second.deltas.size()) + " deltas",
+                std::string(key), "skipped; the changelog was written by another writer or cut");
+  }
+  StoredPartial& sp = it->second;
+  sp.count = w.count;
+  sp.term_error = w.term_error;
+  sp.closed = w.closed;
+  sp.delta_bytes += value->size();
+  sp.deltas.push_back(std::move(w.terms));
   return {};
 }
 
-void ViewStore::restore_into(PartitionAggregator& agg) const {
+bool ViewStore::restore_into(PartitionAggregator& agg) const {
   std::lock_guard lock(mu_);
-  if (auto t = windows_.find(agg.topic()); t != windows_.end()) {
-    if (auto p = t->second.find(agg.partition()); p != t->second.end())
-      for (const auto& [start, stored] : p->second) {
-        Partial partial;
-        partial.count = stored.count;
-        partial.term_error = stored.term_error;
-        partial.closed = stored.closed;
-        partial.terms.reserve(static_cast<std::size_t>(stored.term_count));
-        for_each_stored_term(stored.terms, [&](std::string_view term, std::uint64_t count) {
-          partial.terms.emplace(term, count);
-        });
-        agg.restore_window(start, std::move(partial));
-      }
+  auto t = partitions_.find(agg.topic());
+  if (t == partitions_.end()) return false;
+  auto p = t->second.find(agg.partition());
+  if (p == t->second.end()) return false;
+  const PartitionData& data = p->second;
+  for (const auto& [start, stored] : data.windows) {
+    Partial partial;
+    partial.count = stored.count;
+    partial.term_error = stored.term_error;
+    partial.closed = stored.closed;
+    partial.terms.reserve(static_cast<std::size_t>(stored.term_count));
+    for_each_current_term(stored.terms, stored.deltas, [&](std::string_view term, std::uint64_t count) {
+      partial.terms.emplace(term, count);
+    });
+    LogPosition position{stored.gen, stored.deltas.size(), stored.snapshot_bytes,
+                         stored.delta_bytes, stored.legacy};
+    agg.restore_window(start, std::move(partial), position);
   }
-  if (auto t = states_.find(agg.topic()); t != states_.end()) {
-    if (auto p = t->second.find(agg.partition()); p != t->second.end())
-      agg.restore_state(p->second);
-  }
+  if (data.state) agg.restore_state(*data.state, data.legacy_state);
+  return data.state.has_value();
 }
 
 void ViewStore::read(const std::function<void(const Live&)>& f) const {
@@ -1225,23 +1130,18 @@ ViewStore::TopicSources ViewStore::collect(const std::string& topic, std::option
       parts.live.push_back(&p);
     });
   }
-  if (auto wt = windows_.find(topic); wt != windows_.end()) {
-    for (const auto& [partition, starts] : wt->second) {
-      if (live_partitions.count(partition)) continue;
-      out.partitions.insert(partition);
-      auto it = from ? starts.lower_bound(*from) : starts.begin();
-      for (; it != starts.end() && (!to || it->first < *to); ++it) {
-        WindowParts& parts = out.windows[it->first];
-        parts.count += it->second.count;
-        parts.stored.push_back(&it->second);
-      }
-    }
-  }
-  if (auto st = states_.find(topic); st != states_.end()) {
-    for (const auto& [partition, state] : st->second) {
-      if (live_partitions.count(partition)) continue;
-      out.partitions.insert(partition);
-      out.states[partition] = &state;
+  auto t = partitions_.find(topic);
+  if (t == partitions_.end()) return out;
+  for (const auto& [partition, data] : t->second) {
+    if (live_partitions.count(partition)) continue;
+    out.partitions.insert(partition);
+    if (data.state) out.states[partition] = &*data.state;
+    const auto& starts = data.windows;
+    auto it = from ? starts.lower_bound(*from) : starts.begin();
+    for (; it != starts.end() && (!to || it->first < *to); ++it) {
+      WindowParts& parts = out.windows[it->first];
+      parts.count += it->second.count;
+      parts.stored.push_back(&it->second);
     }
   }
   return out;
@@ -1249,8 +1149,7 @@ ViewStore::TopicSources ViewStore::collect(const std::string& topic, std::option
 
 std::set<std::string> ViewStore::topics(const Live& live) const {
   std::set<std::string> out;
-  for (const auto& [topic, _] : windows_) out.insert(topic);
-  for (const auto& [topic, _] : states_) out.insert(topic);
+  for (const auto& [topic, _] : partitions_) out.insert(topic);
   for (const PartitionAggregator* agg : live) out.insert(agg->topic());
   return out;
 }
@@ -1267,6 +1166,7 @@ Millis ViewStore::min_stream_time(const TopicSources& sources) const {
 std::optional<TopicView> ViewStore::view(const std::string& topic, std::optional<Millis> from,
                                          std::optional<Millis> to, Millis wall_now) const {
   std::optional<TopicView> out;
+  const std::size_t k = config_.top_k;
   read([&](const Live& live) {
     const TopicSources sources = collect(topic, from, to, live);
     if (sources.partitions.empty()) return;
@@ -1282,15 +1182,18 @@ std::optional<TopicView> ViewStore::view(const std::string& topic, std::optional
       w.end = sat_add(start, config_.size_ms);
       w.final = is_final(start, min_stream, wall_now, config_);
       w.count = parts.count;
+      for (const StoredPartial* p : parts.stored) w.term_error += p->term_error;
+      for (const Partial* p : parts.live) w.term_error += p->term_error;
       if (parts.stored.size() == 1 && parts.live.empty()) {
         std::vector<std::pair<std::string_view, std::uint64_t>> terms;
         terms.reserve(static_cast<std::size_t>(parts.stored[0]->term_count));
-        for_each_stored_term(parts.stored[0]->terms, [&](std::string_view term, std::uint64_t count) {
-          terms.emplace_back(term, count);
-        });
-        w.top = top_terms(terms, config_.top_k);
+        for_each_current_term(parts.stored[0]->terms, parts.stored[0]->deltas,
+                              [&](std::string_view term, std::uint64_t count) {
+                                terms.emplace_back(term, count);
+                              });
+        w.top = top_terms(terms, k + 1);
       } else if (parts.stored.empty() && parts.live.size() == 1) {
-        w.top = top_terms(parts.live[0]->terms, config_.top_k);
+        w.top = top_terms(parts.live[0]->terms, k + 1);
       } else {
         std::unordered_map<std::string_view, std::uint64_t, TermHash> sums;
         std::size_t largest = 0;
@@ -1299,13 +1202,14 @@ std::optional<TopicView> ViewStore::view(const std::string& topic, std::optional
         for (const Partial* p : parts.live) largest = std::max(largest, p->terms.size());
         sums.reserve(largest * 2);
         for (const StoredPartial* p : parts.stored)
-          for_each_stored_term(p->terms, [&](std::string_view term, std::uint64_t count) {
+          for_each_current_term(p->terms, p->deltas, [&](std::string_view term, std::uint64_t count) {
             sums[term] += count;
           });
         for (const Partial* p : parts.live)
           for (const auto& [term, count] : p->terms) sums[term] += count;
-        w.top = top_terms(sums, config_.top_k);
+        w.top = top_terms(sums, k + 1);
       }
+      finish_top(w.top, k, w.term_error);
       v.windows.push_back(std::move(w));
     }
   });
@@ -1324,6 +1228,7 @@ std::vector<TopicTotals> ViewStore::totals() const {
         t.late += s->late;
         t.expired += s->expired;
         t.consumed += s->consumed;
+        t.long_terms += s->long_terms;
         for (const auto& [reason, n] : s->malformed) t.malformed[reason] += n;
       }
       t.windows = sources.windows.size();
@@ -1350,17 +1255,15 @@ std::size_t ViewStore::open_windows(Millis wall_now) const {
 std::size_t ViewStore::expire_before(Millis before) {
   std::lock_guard lock(mu_);
   std::size_t dropped = 0;
-  for (auto t = windows_.begin(); t != windows_.end();) {
-    for (auto p = t->second.begin(); p != t->second.end();) {
-      auto& starts = p->second;
+  for (auto& [topic, partitions] : partitions_) {
+    for (auto& [partition, data] : partitions) {
+      auto& starts = data.windows;
       auto w = starts.begin();
       while (w != starts.end() && sat_add(w->first, config_.size_ms) <= before) {
         w = starts.erase(w);
         ++dropped;
       }
-      p = starts.empty() ? t->second.erase(p) : std::next(p);
     }
-    t = t->second.empty() ? windows_.erase(t) : std::next(t);
   }
   return dropped;
 }
@@ -1379,11 +1282,14 @@ std::string to_json(const TopicView& view) {
     wj["end"] = w.end;
     wj["count"] = w.count;
     wj["final"] = w.final;
+    wj["term_error"] = w.term_error;
     ordered_json& top = wj["top"] = ordered_json::array();
     for (const auto& tc : w.top) {
       ordered_json e = ordered_json::object();
       e["term"] = tc.term;
       e["count"] = tc.count;
+      e["error"] = tc.error;
+      e["guaranteed"] = tc.guaranteed;
       top.push_back(std::move(e));
     }
     windows.push_back(std::move(wj));
@@ -1401,6 +1307,7 @@ std::string to_json(const std::vector<TopicTotals>& totals) {
     e["late"] = t.late;
     e["expired"] = t.expired;
     e["consumed"] = t.consumed;
+    e["long_terms"] = t.long_terms;
     e["windows"] = t.windows;
     e["partitions"] = t.partitions;
     ordered_json& malformed = e["malformed"] = ordered_json::object();

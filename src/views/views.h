@@ -59,6 +59,7 @@
 #endif
 
 #include "core/error.h"
+#include "views/changelog_codec.h"
 
 namespace speedlayer::views {
 
@@ -74,16 +75,24 @@ struct WindowConfig {
   // (each kept count then overestimates by at most the evicted minimum, recorded in
   // Partial::term_error).
   std::size_t max_terms = 10'000;
+  // Longer terms (bytes of UTF-8) are dropped and counted (PartitionState::long_terms): a
+  // 64-byte "word" is an id, a hash or a URL, not a trend, and truncating it would merge
+  // distinct strings into one false term. It also bounds every record serve writes.
+  std::size_t max_term_bytes = 64;
 };
 
 Millis window_start(Millis event_time, Millis size_ms);  // floor to the epoch-aligned window
                                                          // (also for negative times)
 
 // ---- Text extraction and terms ----------------------------------------------------------
-// future_time: an event time more than an hour ahead of the wall clock (Kafka's own
-// log.message.timestamp.after.max.ms default); it would push stream time so far that every
-// later record became late.
-enum class Malformed { none, invalid_utf8, too_large, binary, no_text, future_time };
+// future_time: an event time more than --max-future (default 1h, Kafka's own
+// log.message.timestamp.after.max.ms default) ahead of the wall clock; it would push stream
+// time so far that every later record became late. bad_time: a negative event time (before
+// 1970). Both are checked by the processor (event_time_problem), for time fields and Kafka
+// timestamps alike.
+enum class Malformed { none, invalid_utf8, too_large, binary, no_text, future_time, bad_time };
+// none, future_time or bad_time for an event time at wall-clock time `wall_now`.
+Malformed event_time_problem(Millis event_time, Millis wall_now, Millis max_future_ms);
 std::string_view malformed_name(Malformed m);  // "invalid_utf8", ...
 
 struct Extracted {
@@ -248,20 +257,46 @@ struct Partial {
 struct PartitionState {
   Millis stream_time = -1;  // -1: nothing seen yet
   std::uint64_t late = 0;
+  std::uint64_t long_terms = 0;  // term occurrences dropped: longer than max_term_bytes
   std::uint64_t consumed = 0;  // = counted (in kept windows) + late + malformed + expired
   std::uint64_t expired = 0;   // counted records whose windows left by retention or a watermark
   std::map<std::string, std::uint64_t> malformed;  // by reason name
 };
 
+// One changelog record to write; value nullopt = tombstone.
+struct ChangelogRecord {
+  std::string key;
+  std::optional<std::string> value;
+};
+
+// Where a window stands in the changelog (format 2, changelog_codec.h): its generation, the
+// next delta's seq and the bytes of the generation's snapshot and deltas, so a restored
+// aggregator goes on writing the same generation.
+struct LogPosition {
+  std::uint64_t gen = 0;       // 0: no snapshot written yet
+  std::uint64_t next_seq = 0;  // deltas 0..next_seq-1 of gen are in the changelog
+  std::size_t snapshot_bytes = 0, delta_bytes = 0;
+  bool legacy = false;  // restored from a format 1 record: rewritten as a snapshot, its key
+                        // tombstoned, at the next take_changelog
+};
+
 class PartitionAggregator {
  public:
-  PartitionAggregator(std::string topic, std::int32_t partition, const WindowConfig& config);
+  // A generation's deltas may add up to their snapshot's size or this, whichever is larger,
+  // before the next change is written as a new snapshot.
+  static constexpr std::size_t kDeltaBudgetBytes = 64 * 1024;
 
-  void restore_window(Millis start, Partial partial);
-  void restore_state(PartitionState state);
+  PartitionAggregator(std::string topic, std::int32_t partition, const WindowConfig& config,
+                      ChangelogKeys keys = ChangelogKeys());
+
+  // `partial` as of the changelog at `position` (a restore is not a change, unless the
+  // record was format 1: then it is rewritten).
+  void restore_window(Millis start, Partial partial, LogPosition position = {});
+  void restore_state(PartitionState state, bool legacy = false);
 
   enum class Outcome { counted, late };
   // Hot path. consumed++ always; late (state.late++) when window end + grace <= stream time.
+  // Terms longer than max_term_bytes are dropped and counted (state.long_terms).
   Outcome add(Millis event_time, std::string_view text);
   void add_malformed(Malformed reason);  // consumed++, malformed[name]++ (state dirty)
   // Records reached this partition at wall-clock time `wall_now` (the caller reads the clock
@@ -271,11 +306,21 @@ class PartitionAggregator {
   // Marks due windows closed (see header comment) and returns their starts (ascending).
   std::vector<Millis> close_due(Millis wall_now);
   // Drops windows with end <= `before` (retention or a batch watermark); returns their starts
-  // (the caller writes tombstones). A later record for a dropped window that is not late by
-  // stream time starts it again (only possible when `before` is ahead of stream time - grace).
+  // (their tombstones come with the next take_changelog). A later record for a dropped window
+  // that is not late by stream time starts it again (only possible when `before` is ahead of
+  // stream time - grace).
   std::vector<Millis> expire(Millis before);
 
-  std::vector<Millis> take_dirty_windows();  // changed since the last call
+  // Appends the changelog records (format 2) of everything changed since the last call, in
+  // the order they must be written: tombstones of expired windows; per changed window a delta
+  // of the terms whose counts changed, or, when the generation's deltas would outgrow its
+  // budget, when the window closed or was restored from format 1, a snapshot of a new
+  // generation followed by tombstones of the old generation's deltas; the state if changed.
+  void take_changelog(std::vector<ChangelogRecord>& out);
+
+  // Format 1 style, for tests and benchmarks: the windows changed since the last call (the
+  // marks take_changelog would have used), and whether the state changed.
+  std::vector<Millis> take_dirty_windows();
   bool take_state_dirty();
 
   const Partial* window(Millis start) const;  // nullptr if not kept
@@ -288,11 +333,19 @@ class PartitionAggregator {
   const PartitionState& state() const { return state_; }
   const std::string& topic() const { return topic_; }
   std::int32_t partition() const { return partition_; }
+  const LogPosition* log_position(Millis start) const;  // nullptr if not kept
 
  private:
   struct Slot {
     Partial partial;
     bool dirty = false;
+    // Changelog bookkeeping: logged[i] is entry i's count as last written (0: not written;
+    // counts only grow, so a changed count means a changed entry, re-keyed ones included);
+    // evicted holds the written terms Space-Saving re-keyed away since.
+    LogPosition log;
+    std::vector<std::uint64_t> logged;
+    std::vector<std::string> evicted;
+    bool snapshot_due = false;  // the next write is a snapshot
     // Space-Saving eviction candidates, bucketed by the count they were filed under:
     // low_buckets[c - low_base] holds entry numbers (in partial.terms) filed with count c, for
     // low_base <= c <= low_limit; every bucket below low_cursor is empty. Counts never
@@ -317,62 +370,53 @@ class PartitionAggregator {
   void add_term(Slot& slot, std::string_view term);
   void evict_and_insert(Slot& slot, std::string_view term, std::uint64_t hash);
   static void refill_low(Slot& slot);
+  void write_window(Millis start, Slot& slot, std::vector<ChangelogRecord>& out);
 
   std::string topic_;
   std::int32_t partition_;
   WindowConfig config_;
+  ChangelogKeys keys_;
   PartitionState state_;
   std::map<Millis, Slot> windows_;
   std::vector<Millis> dirty_;  // starts whose Slot::dirty went true since the last take
   bool state_dirty_ = false;
+  bool legacy_state_ = false;  // restored from format 1: its key is tombstoned once rewritten
+  std::vector<std::string> pending_tombstones_;  // keys of expired windows' records
   Millis last_active_ = std::numeric_limits<Millis>::min();  // see mark_active
 };
 
-// ---- Changelog encoding -----------------------------------------------------------------
-// Keys: "w|<topic>|<partition>|<start>" (a window partial) and "p|<topic>|<partition>"
-// (partition state). Kafka topic names cannot contain '|'.
-// Partial values are binary: a commit rewrites every changed window, up to max_terms terms
-// each, and every replica's follower reads them all, so JSON's encode and parse cost
-// dominated serve's CPU (measured: bench/README.md). Layout (varint = unsigned LEB128):
-//   0x01 (format), varint count, varint term_error, byte closed (0|1), varint n,
-//   then n times: varint length, the term's bytes, varint count.
-// decode_partial also reads the JSON of earlier versions (a rolling upgrade reads their
-// records): {"count":N,"terms":{"t":N,...},"term_error":E,"closed":B}; a JSON value always
-// starts with '{', never with 0x01.
-// State values (small, written once per commit per partition) stay JSON:
-// {"stream_time":T,"late":L,"consumed":C,"expired":X,"malformed":{"reason":N,...}}.
-// Decoding returns ErrorKind::invalid_data with the reason for any other shape; never
-// throws.
-std::string changelog_window_key(std::string_view topic, std::int32_t partition, Millis start);
-std::string changelog_state_key(std::string_view topic, std::int32_t partition);
-std::string encode_partial(const Partial& p);        // binary (above)
-std::string encode_state(const PartitionState& s);   // JSON
-struct ChangelogKey {
-  bool is_window = false;
-  std::string topic;
-  std::int32_t partition = -1;
-  Millis start = 0;
-};
-Result<ChangelogKey> parse_changelog_key(std::string_view key);
-Result<Partial> decode_partial(std::string_view json);
-Result<PartitionState> decode_state(std::string_view json);
+// ---- Changelog records: changelog_codec.h ------------------------------------------
 
 // Closed-window record for the output topic (the serving layer merges it with batch views):
 // key "<topic>|<start>|<partition>", value JSON {"topic","partition","start","end","count",
-// "top":[{"term","count"}...],"terms":{...},"term_error":E}: partials of one window are
-// additive (sum count and terms per window start; term_error bounds are additive too).
+// "top":[{"term","count"}...],"term_error":E} plus "group" when given, and, with all_terms,
+// "terms":{...} (every kept term): partials of one window are additive (sum count and terms
+// per window start; term_error bounds are additive too). Without all_terms the record's size
+// is bounded by top_k, not by max_terms (output_value_bound).
 std::string output_key(std::string_view topic, Millis start, std::int32_t partition);
 std::string encode_output(std::string_view topic, std::int32_t partition, Millis start,
-                          const Partial& p, const WindowConfig& config);
+                          const Partial& p, const WindowConfig& config, bool all_terms = true,
+                          std::string_view group = {});
+// The largest value encode_output can write for this config (JSON escapes a byte as at most
+// 6: \u00XX).
+std::size_t output_value_bound(const WindowConfig& config, bool all_terms);
 
 // ---- The merged, served view ------------------------------------------------------------
+// A term of a view. Its true count lies in [count - error, count + error] (Space-Saving:
+// error = the sum of the merged partials' term_error; 0 while no partial dropped a term).
+// guaranteed: the term is certainly among the window's top_k true counts, i.e. count - error
+// exceeds count + error of the (top_k + 1)-th term (or error alone when there is none): any
+// term outside the list, kept or not, has a true count below it.
 struct TermCount {
   std::string term;
   std::uint64_t count = 0;
+  std::uint64_t error = 0;
+  bool guaranteed = true;
 };
 struct WindowView {
   Millis start = 0, end = 0;
   std::uint64_t count = 0;
+  std::uint64_t term_error = 0;  // sum of the partials' Space-Saving bounds
   bool final = false;
   std::vector<TermCount> top;  // by count desc, then term asc; top_k entries at most
 };
@@ -388,6 +432,7 @@ struct TopicTotals {
   std::uint64_t late = 0;
   std::uint64_t expired = 0;   // counted, then dropped with their windows (retention, watermark)
   std::uint64_t consumed = 0;  // records consumed (count + late + malformed + expired)
+  std::uint64_t long_terms = 0;  // term occurrences dropped as longer than max_term_bytes
   std::size_t windows = 0;
   std::size_t partitions = 0;
   std::map<std::string, std::uint64_t> malformed;
@@ -407,21 +452,27 @@ class LiveAggregators {
 // Thread-safe: the changelog reader applies, HTTP handlers read.
 class ViewStore {
  public:
-  explicit ViewStore(WindowConfig config);
+  // `group`: the consumer group whose format 2 records this store applies; records of other
+  // groups are ignored and counted (foreign_records). Format 1 records (no group) are taken.
+  explicit ViewStore(WindowConfig config, std::string group = {});
   // Serve the partitions `live` holds from it (see LiveAggregators). Set before other threads
   // use the store; `live` outlives it. Lock order: the store's lock, then live's.
   void set_live(const LiveAggregators* live) { live_ = live; }
-  // Applies one changelog record; nullopt value = tombstone. Bad records are errors (the
+  // Applies one changelog record; nullopt value = tombstone. Records of one input partition
+  // must come in the order they were written (they share a changelog partition). Bad records
+  // (undecodable, or a delta that does not follow its window's last record) are errors (the
   // caller counts them), never a crash; they leave the store unchanged.
   Status apply(std::string_view key, std::optional<std::string_view> value);
-  // Window partials and state of one input partition (for restoring an aggregator).
-  void restore_into(PartitionAggregator& agg) const;
+  // Window partials, their changelog positions and the state of one input partition (for
+  // restoring an aggregator). False when the store holds no state for it.
+  bool restore_into(PartitionAggregator& agg) const;
+  std::uint64_t foreign_records() const;
 
   // Merges the topic's partitions per window start (counts and terms summed; top from the
-  // sums), each partition from its live aggregator when there is one, else the changelog. final: every partition holding the window has it closed, or the highest stream
-  // time among the topic's partitions >= end + grace, or wall_now >= end + grace + idle.
-  // late: sum over partitions. Windows with from <= start < to, oldest first. nullopt for a
-  // topic with neither windows nor state.
+  // sums), each partition from its live aggregator when there is one, else the changelog.
+  // final: the lowest stream time among the topic's partitions >= end + grace, or wall_now >=
+  // end + grace + idle. late: sum over partitions. Windows with from <= start < to, oldest
+  // first. nullopt for a topic with neither windows nor state.
   std::optional<TopicView> view(const std::string& topic, std::optional<Millis> from,
                                 std::optional<Millis> to, Millis wall_now) const;
   std::vector<TopicTotals> totals() const;  // by topic name
@@ -431,17 +482,27 @@ class ViewStore {
   std::size_t expire_before(Millis before);
 
  private:
-  // A partial as read from the changelog: the header decoded, the terms kept encoded (the
-  // binary terms section) and decoded only when a view asks for the window's top terms, so
-  // following the changelog costs a copy per record, not a hash map rebuilt.
+  // A window as read from the changelog: the header of its latest record decoded, the terms
+  // kept encoded (the snapshot's terms section, then each delta's) and decoded only when a
+  // view asks for the window's top terms, so following the changelog costs a copy per
+  // record, not a hash map rebuilt.
   struct StoredPartial {
     std::uint64_t count = 0;
     std::uint64_t term_error = 0;
     bool closed = false;
-    std::uint64_t term_count = 0;
-    std::string terms;  // term_count entries: varint length, bytes, varint count
+    std::uint64_t gen = 0;
+    std::uint64_t term_count = 0;     // entries in `terms`
+    std::string terms;                // the snapshot's terms: varint length, bytes, varint count
+    std::vector<std::string> deltas;  // terms sections of gen's deltas 0.., in seq order
+    std::size_t snapshot_bytes = 0, delta_bytes = 0;
+    bool legacy = false;  // a format 1 record
   };
-  using PartitionWindows = std::map<std::int32_t, std::map<Millis, StoredPartial>>;
+  struct PartitionData {
+    std::map<Millis, StoredPartial> windows;
+    std::optional<PartitionState> state;
+    bool v2 = false;  // holds format 2 records: format 1 ones for it are stale
+    bool legacy_state = false;
+  };
   using Live = std::vector<const PartitionAggregator*>;
 
   // One topic's partitions as a view sees them (pointers valid under the locks).
@@ -455,6 +516,8 @@ class ViewStore {
     std::map<Millis, WindowParts> windows;  // start -> parts, from <= start < to
     std::set<std::int32_t> partitions;
   };
+  Status apply_window(const ChangelogKey& k, std::optional<std::string_view> value,
+                      PartitionData& data);
   // Runs f(live aggregators) under the store's lock and, with a live source, under its lock.
   void read(const std::function<void(const Live&)>& f) const;
   TopicSources collect(const std::string& topic, std::optional<Millis> from,
@@ -463,11 +526,12 @@ class ViewStore {
   Millis min_stream_time(const TopicSources& sources) const;
 
   WindowConfig config_;
+  std::string group_;
   const LiveAggregators* live_ = nullptr;
   mutable std::mutex mu_;
-  // topic -> partition -> window start -> partial
-  std::map<std::string, PartitionWindows> windows_;
-  std::map<std::string, std::map<std::int32_t, PartitionState>> states_;
+  // topic -> partition -> its windows and state
+  std::map<std::string, std::map<std::int32_t, PartitionData>> partitions_;
+  std::uint64_t foreign_ = 0;
 };
 
 std::string to_json(const TopicView& view);                      // the /v1/views body

@@ -42,8 +42,18 @@ std::map<std::string, std::uint64_t> Sorted(const TermCounts& terms) {
   return {terms.begin(), terms.end()};
 }
 
-// Writes an aggregator's dirty windows and state into a store, as the processor does.
+// Writes an aggregator's changes into a store through the changelog, as the processor does.
 void Flush(PartitionAggregator& agg, ViewStore& store) {
+  std::vector<ChangelogRecord> records;
+  agg.take_changelog(records);
+  for (const auto& r : records) {
+    auto st = store.apply(r.key, r.value ? std::optional<std::string_view>(*r.value) : std::nullopt);
+    ASSERT_TRUE(st) << st.error().message();
+  }
+}
+
+// The same in format 1 (full partials, JSON state), as earlier versions wrote.
+[[maybe_unused]] void FlushFormat1(PartitionAggregator& agg, ViewStore& store) {
   for (Millis start : agg.take_dirty_windows()) {
     const Partial* p = agg.window(start);
     ASSERT_NE(p, nullptr);
@@ -581,13 +591,13 @@ TEST(Changelog, KeysRoundTripWithDotsAndDashes) {
   EXPECT_EQ(changelog_state_key("a.b-c", 0), "p|a.b-c|0");
   auto w = parse_changelog_key("w|my.topic-1_x|3|-60000");
   ASSERT_TRUE(w) << w.error().message();
-  EXPECT_TRUE(w->is_window);
+  EXPECT_TRUE(w->is_window());
   EXPECT_EQ(w->topic, "my.topic-1_x");
   EXPECT_EQ(w->partition, 3);
   EXPECT_EQ(w->start, -60'000);
   auto p = parse_changelog_key("p|a.b-c|12");
   ASSERT_TRUE(p);
-  EXPECT_FALSE(p->is_window);
+  EXPECT_FALSE(p->is_window());
   EXPECT_EQ(p->topic, "a.b-c");
   EXPECT_EQ(p->partition, 12);
   auto big = parse_changelog_key(changelog_window_key("t", 2147483647, 1'704'164'640'000));
@@ -1004,19 +1014,19 @@ TEST(ViewStore, TombstonesRemove) {
   agg.add(-100'000, "late one");
   Flush(agg, store);
   ASSERT_EQ(store.view("t", {}, {}, 0)->windows.size(), 2u);
-  ASSERT_TRUE(store.apply(changelog_window_key("t", 0, 0), std::nullopt));
+  ASSERT_TRUE(store.apply(ChangelogKeys().snapshot("t", 0, 0), std::nullopt));
   auto v = store.view("t", {}, {}, 0);
   ASSERT_EQ(v->windows.size(), 1u);
   EXPECT_EQ(v->windows[0].start, 60'000);
   EXPECT_EQ(v->late, 1u);
-  ASSERT_TRUE(store.apply(changelog_window_key("t", 0, 60'000), std::nullopt));
-  ASSERT_TRUE(store.apply(changelog_window_key("t", 9, 0), std::nullopt));     // unknown: ok
-  ASSERT_TRUE(store.apply(changelog_window_key("zz", 0, 0), std::nullopt));    // unknown: ok
+  ASSERT_TRUE(store.apply(ChangelogKeys().snapshot("t", 0, 60'000), std::nullopt));
+  ASSERT_TRUE(store.apply(ChangelogKeys().snapshot("t", 9, 0), std::nullopt));     // unknown: ok
+  ASSERT_TRUE(store.apply(ChangelogKeys().snapshot("zz", 0, 0), std::nullopt));    // unknown: ok
   v = store.view("t", {}, {}, 0);
   ASSERT_TRUE(v);  // the state is still there
   EXPECT_TRUE(v->windows.empty());
   EXPECT_EQ(v->late, 1u);
-  ASSERT_TRUE(store.apply(changelog_state_key("t", 0), std::nullopt));
+  ASSERT_TRUE(store.apply(ChangelogKeys().state("t", 0), std::nullopt));
   EXPECT_FALSE(store.view("t", {}, {}, 0));
   EXPECT_TRUE(store.totals().empty());
 }
@@ -1175,10 +1185,11 @@ TEST(ToJson, ExactViewBody) {
   Flush(p1, store);
   EXPECT_EQ(to_json(*store.view("Sport", {}, {}, 0)),
             "{\"topic\":\"Sport\",\"window_ms\":60000,\"late\":1,\"windows\":["
-            "{\"start\":0,\"end\":60000,\"count\":2,\"final\":false,\"top\":["
-            "{\"term\":\"goal\",\"count\":2},{\"term\":\"messi\",\"count\":2}]},"
-            "{\"start\":60000,\"end\":120000,\"count\":1,\"final\":false,\"top\":["
-            "{\"term\":\"basketball\",\"count\":1}]}]}");
+            "{\"start\":0,\"end\":60000,\"count\":2,\"final\":false,\"term_error\":0,"
+            "\"top\":[{\"term\":\"goal\",\"count\":2,\"error\":0,\"guaranteed\":true},"
+            "{\"term\":\"messi\",\"count\":2,\"error\":0,\"guaranteed\":true}]},"
+            "{\"start\":60000,\"end\":120000,\"count\":1,\"final\":false,\"term_error\":0,"
+            "\"top\":[{\"term\":\"basketball\",\"count\":1,\"error\":0,\"guaranteed\":true}]}]}");
   TopicView empty;
   empty.topic = "a\"b";
   empty.window_ms = 1000;
@@ -1197,10 +1208,10 @@ TEST(ToJson, ExactTopicsBody) {
   Flush(s, store);
   EXPECT_EQ(to_json(store.totals()),
             "{\"topics\":["
-            "{\"topic\":\"AI\",\"count\":2,\"late\":0,\"expired\":0,\"consumed\":3,\"windows\":2,"
-            "\"partitions\":1,\"malformed\":{\"invalid_utf8\":1}},"
-            "{\"topic\":\"Sport\",\"count\":1,\"late\":0,\"expired\":0,\"consumed\":1,\"windows\":1,"
-            "\"partitions\":1,\"malformed\":{}}]}");
+            "{\"topic\":\"AI\",\"count\":2,\"late\":0,\"expired\":0,\"consumed\":3,"
+            "\"long_terms\":0,\"windows\":2,\"partitions\":1,\"malformed\":{\"invalid_utf8\":1}},"
+            "{\"topic\":\"Sport\",\"count\":1,\"late\":0,\"expired\":0,\"consumed\":1,"
+            "\"long_terms\":0,\"windows\":1,\"partitions\":1,\"malformed\":{}}]}");
   EXPECT_EQ(to_json(std::vector<TopicTotals>{}), "{\"topics\":[]}");
 }
 
