@@ -114,6 +114,9 @@ int DemoCommand::run() {
   std::vector<std::string> topics{routes.default_topic};
   for (const auto& r : routes.routes) topics.push_back(r.topic);
   serve::ServeOptions serve_options;
+  serve_options.group = "speedlayer-demo";
+  serve_options.check_topic_limits = false;  // the mock cluster has no DescribeConfigs
+  serve_options = serve::with_defaults(std::move(serve_options));
   for (const auto& t : topics) {
     if (auto st = (*cluster)->create_topic(t, 3, std::min(brokers_, 3)); !st) {
       std::fprintf(stderr, "speedlayer demo: %s\n", st.error().message().c_str());

@@ -127,43 +127,4 @@ int ChangelogReader::poll_some(const RecordFn& f, int timeout_ms) {
   return n;
 }
 
-Status ensure_topic(rd_kafka_t* rk, const std::string& topic, int partitions,
-                    const std::vector<std::pair<std::string, std::string>>& configs,
-                    int timeout_ms) {
-  // Already there (e.g. a KafkaTopic resource, or the demo's mock cluster, which has no
-  // CreateTopics)? Asking for all topics never auto-creates one.
-  const rd_kafka_metadata_t* md = nullptr;
-  if (rd_kafka_metadata(rk, 1, nullptr, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    kafka::MetadataPtr owned(md);
-    for (int i = 0; i < md->topic_cnt; ++i) {
-      if (topic == md->topics[i].topic && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) return {};
-    }
-  }
-  char err[256];
-  kafka::NewTopicPtr nt(rd_kafka_NewTopic_new(topic.c_str(), partitions, -1, err, sizeof err));
-  if (!nt) return fail(ErrorKind::usage, err, "topic " + topic);
-  for (const auto& [k, v] : configs) rd_kafka_NewTopic_set_config(nt.get(), k.c_str(), v.c_str());
-  kafka::QueuePtr queue(rd_kafka_queue_new(rk));
-  rd_kafka_NewTopic_t* list[] = {nt.get()};
-  rd_kafka_CreateTopics(rk, list, 1, nullptr, queue.get());
-  kafka::EventPtr ev(rd_kafka_queue_poll(queue.get(), timeout_ms));
-  if (!ev) return fail(ErrorKind::unreachable, "no answer creating topic " + topic, "topic " + topic);
-  if (rd_kafka_event_error(ev.get())) {
-    return fail(ErrorKind::kafka, std::string("cannot create topic: ") + rd_kafka_event_error_string(ev.get()),
-                "topic " + topic);
-  }
-  const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev.get());
-  size_t n = 0;
-  const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
-  for (size_t i = 0; i < n; ++i) {
-    auto e = rd_kafka_topic_result_error(results[i]);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-      const char* msg = rd_kafka_topic_result_error_string(results[i]);
-      return fail(ErrorKind::kafka, std::string("cannot create topic: ") + (msg ? msg : rd_kafka_err2str(e)),
-                  "topic " + topic, "create it beforehand (e.g. a KafkaTopic) or grant Create");
-    }
-  }
-  return {};
-}
-
 }  // namespace speedlayer::serve

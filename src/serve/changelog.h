@@ -1,6 +1,6 @@
 // Reading the compacted changelog topic that holds every partial aggregate, with
 // read_committed isolation (only committed transactions are seen), assigned to all of its
-// partitions from the beginning (no consumer group). Also creating the topics serve needs.
+// partitions from the beginning (no consumer group).
 //
 //   auto reader = ChangelogReader::create(props, "speedlayer.changelog");
 //   (*reader)->read_to_end([&](auto key, auto value) { store.apply(key, value); }, 30000);
@@ -44,10 +44,5 @@ class ChangelogReader {
   std::map<std::int32_t, std::int64_t> position_;  // next offset per partition
   bool fetching_ = false;
 };
-
-// Creates `topic` if it does not exist (partitions, broker-default replication, `configs`).
-Status ensure_topic(rd_kafka_t* rk, const std::string& topic, int partitions,
-                    const std::vector<std::pair<std::string, std::string>>& configs,
-                    int timeout_ms);
 
 }  // namespace speedlayer::serve

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "kafka/admin.h"
 #include "serve/changelog.h"
 
 namespace speedlayer::serve {
@@ -12,8 +13,15 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kTxnTimeoutMs = 60'000;
-
-std::string error_text(rd_kafka_error_t* e) { return e ? rd_kafka_error_string(e) : ""; }
+// A transaction that aborts this many times in a row (each followed by a restore) ends serve
+// with an error: a failure that repeats after a restore would otherwise loop forever.
+constexpr int kMaxConsecutiveAborts = 5;
+constexpr int kMaxCommitRetries = 10;
+// The broker's and librdkafka's defaults for the largest record (batch) accepted.
+constexpr std::uint64_t kBrokerDefaultMaxMessageBytes = 1'048'588;
+constexpr std::uint64_t kClientDefaultMessageMaxBytes = 1'000'000;
+// Room for a record's key, headers and batch framing beside its value.
+constexpr std::uint64_t kRecordOverheadBytes = 1024;
 
 std::string host_name() {
   char buf[256] = {};
@@ -21,13 +29,26 @@ std::string host_name() {
   return buf;
 }
 
-kafka::PartitionListPtr to_list(const std::vector<kafka::TopicPartition>& tps) {
-  kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(tps.size())));
-  for (const auto& tp : tps) rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
-  return list;
+// The largest changelog / output record value serve can write with these options.
+std::uint64_t changelog_value_bound(const ServeOptions& o) {
+  return std::max<std::uint64_t>(
+      views::codec::max_window_value_bytes(o.window.max_terms, o.window.max_term_bytes),
+      views::PartitionAggregator::kDeltaBudgetBytes);
+}
+std::uint64_t output_value_bound(const ServeOptions& o) {
+  return views::output_value_bound(o.window, o.output_all_terms);
 }
 
 }  // namespace
+
+ServeOptions with_defaults(ServeOptions o) {
+  if (o.changelog_topic.empty()) o.changelog_topic = o.group + ".changelog";
+  if (o.output_topic.empty()) o.output_topic = o.group + ".views";
+  if (o.transactional_id.empty())
+    o.transactional_id = "speedlayer-serve-" + o.group + "-" + host_name() + "-" +
+                         std::to_string(::getpid());
+  return o;
+}
 
 views::Millis system_wall_clock() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -36,7 +57,7 @@ views::Millis system_wall_clock() {
 }
 
 Processor::Processor(const ServeOptions& options, WallClock clock)
-    : o_(options), clock_(std::move(clock)) {}
+    : o_(options), clock_(std::move(clock)), keys_(options.group) {}
 
 Processor::~Processor() = default;
 
@@ -48,10 +69,13 @@ std::string Processor::compute_not_ready_reason() const {
 }
 
 Status Processor::start() {
+  if (o_.changelog_topic.empty() || o_.output_topic.empty() || o_.transactional_id.empty()) {
+    return fail(ErrorKind::internal, "serve options without defaults (with_defaults)", "serve");
+  }
+  const std::uint64_t needed =
+      std::max(changelog_value_bound(o_), output_value_bound(o_)) + kRecordOverheadBytes;
   kafka::Properties pp = o_.kafka;
-  std::string txn_id = o_.transactional_id.empty()
-                           ? "speedlayer-serve-" + o_.group + "-" + host_name()
-                           : o_.transactional_id;
+  const std::string& txn_id = o_.transactional_id;
   pp.set("transactional.id", txn_id, "--transactional-id");
   pp.set_default("enable.idempotence", "true");
   // A replica that dies mid-transaction blocks read_committed readers until its transaction
@@ -69,24 +93,46 @@ Status Processor::start() {
   // can count a failed first batch of a new partition as delivered ("implicitly acked");
   // here that would commit a transaction without its changelog record.
   pp.set_default("max.in.flight.requests.per.connection", "1");
+  // Room for the largest record serve writes (e.g. --output-terms all).
+  if (needed > kClientDefaultMessageMaxBytes)
+    pp.set_default("message.max.bytes", std::to_string(needed));
+  client_message_max_bytes_ = kClientDefaultMessageMaxBytes;
+  if (auto v = pp.get("message.max.bytes")) client_message_max_bytes_ = std::strtoull(v->c_str(), nullptr, 10);
   auto producer = kafka::Producer::create(pp, this);
   if (!producer) return std::unexpected(producer.error());
   producer_ = std::move(*producer);
+  txn_ = std::make_unique<kafka::Transactions>(producer_->handle());
   int connect_ms = static_cast<int>(o_.connect_timeout.count());
   if (auto st = producer_->wait_for_cluster(connect_ms, o_.bootstrap); !st) return st;
 
-  if (auto st = ensure_topic(producer_->handle(), o_.changelog_topic, o_.changelog_partitions,
-                             {{"cleanup.policy", "compact"}}, connect_ms);
+  const std::string max_bytes =
+      std::to_string(std::max<std::uint64_t>(kBrokerDefaultMaxMessageBytes, needed));
+  // Compaction never touches a log's active segment: 64 MiB segments (not 1 GiB) let it
+  // bound a slow changelog within days, not months.
+  if (auto st = kafka::ensure_topic(producer_->handle(), o_.changelog_topic, o_.changelog_partitions,
+                                    {{"cleanup.policy", "compact"},
+                                     {"max.message.bytes", max_bytes},
+                                     {"segment.bytes", "67108864"}},
+                                    connect_ms);
       !st) {
     return st;
   }
-  if (auto st = ensure_topic(producer_->handle(), o_.output_topic, 3, {}, connect_ms); !st) return st;
+  if (auto st = kafka::ensure_topic(producer_->handle(), o_.output_topic, 3,
+                                    {{"cleanup.policy", "delete"}, {"max.message.bytes", max_bytes}},
+                                    connect_ms);
+      !st) {
+    return st;
+  }
+  auto partitions = kafka::topic_partition_count(producer_->handle(), o_.changelog_topic, connect_ms);
+  if (!partitions) return std::unexpected(partitions.error());
+  changelog_partitions_ = std::max(1, *partitions);
+  if (auto st = check_record_limits(connect_ms); !st) return st;
 
-  kafka::ErrorPtr init(rd_kafka_init_transactions(producer_->handle(), kTxnTimeoutMs));
-  if (init) {
-    return fail(ErrorKind::kafka, "cannot initialize transactions: " + error_text(init.get()),
-                "transactional.id " + txn_id,
-                "the user needs Write and Describe on the TransactionalId (ACLs)");
+  if (auto st = txn_->init(kTxnTimeoutMs); !st) {
+    Error e = st.error().to_error(txn_id);
+    e.what = "cannot initialize transactions: " + e.what;
+    e.hint = "the user needs Write and Describe on the TransactionalId (ACLs)";
+    return std::unexpected(std::move(e));
   }
 
   kafka::Properties cp = o_.kafka;
@@ -107,6 +153,49 @@ Status Processor::start() {
   return {};
 }
 
+Status Processor::check_record_limits(int timeout_ms) {
+  const std::uint64_t changelog_needed = changelog_value_bound(o_) + kRecordOverheadBytes;
+  const std::uint64_t output_needed = output_value_bound(o_) + kRecordOverheadBytes;
+  const std::uint64_t client_limit = client_message_max_bytes_;
+  const std::string sizes = "--max-terms " + std::to_string(o_.window.max_terms) +
+                            ", --max-term-bytes " + std::to_string(o_.window.max_term_bytes) +
+                            ", --top-k " + std::to_string(o_.window.top_k) +
+                            (o_.output_all_terms ? ", --output-terms all" : "");
+  const std::uint64_t needed = std::max(changelog_needed, output_needed);
+  if (client_limit < needed) {
+    return fail(ErrorKind::usage,
+                "serve's records can reach " + std::to_string(needed) +
+                    " bytes but the producer's message.max.bytes is " + std::to_string(client_limit),
+                "-X message.max.bytes", "raise it, or lower " + sizes);
+  }
+  auto check_topic = [&](const std::string& topic, std::uint64_t topic_needed) -> Status {
+    auto configs = kafka::describe_topic_configs(producer_->handle(), topic, timeout_ms);
+    std::uint64_t limit = kBrokerDefaultMaxMessageBytes;
+    if (!configs) {
+      std::fprintf(stderr,
+                   "speedlayer serve: cannot read max.message.bytes of topic %s (%s); assuming "
+                   "the broker default %llu\n",
+                   topic.c_str(), configs.error().message().c_str(),
+                   static_cast<unsigned long long>(limit));
+      return {};
+    }
+    if (auto it = configs->find("max.message.bytes"); it != configs->end())
+      limit = std::strtoull(it->second.c_str(), nullptr, 10);
+    if (limit < topic_needed) {
+      return fail(ErrorKind::usage,
+                  "serve's records for topic " + topic + " can reach " +
+                      std::to_string(topic_needed) + " bytes but the topic accepts at most " +
+                      std::to_string(limit) + " (max.message.bytes)",
+                  "topic " + topic,
+                  "raise the topic's max.message.bytes (e.g. in its KafkaTopic), or lower " + sizes);
+    }
+    return {};
+  };
+  if (!o_.check_topic_limits) return {};
+  if (auto st = check_topic(o_.changelog_topic, changelog_needed); !st) return st;
+  return check_topic(o_.output_topic, output_needed);
+}
+
 void Processor::with_live(const Visitor& f) const {
   std::lock_guard lock(live_mu_);
   std::vector<const views::PartitionAggregator*> aggs;
@@ -118,10 +207,7 @@ void Processor::with_live(const Visitor& f) const {
 void Processor::on_assigned(const std::vector<kafka::TopicPartition>& added) noexcept {
   try {
     for (const auto& tp : added) pending_restore_.insert(tp);
-    if (!added.empty()) {
-      auto list = to_list(added);
-      rd_kafka_pause_partitions(consumer_->handle(), list.get());
-    }
+    if (auto st = consumer_->pause(added); !st) note_error(st.error().message());
     ready_ = false;
   } catch (...) {
     set_fatal("out of memory in on_assigned");
@@ -175,6 +261,7 @@ void Processor::set_fatal(std::string_view why) noexcept {
 void Processor::on_delivery(const kafka::DeliveryReport& report) noexcept {
   // A failed delivery fails the transaction's commit (abortable), which restores the state.
   if (report.error == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  delivery_failed_ = true;
   try {
     note_error("changelog/output delivery failed: " + kafka::error_name(report.error));
   } catch (...) {
@@ -188,17 +275,15 @@ Status Processor::restore_pending() {
   if (pending_restore_.empty()) return {};
   std::vector<kafka::TopicPartition> tps(pending_restore_.begin(), pending_restore_.end());
   // 1. The committed offsets (read_committed: waits until no transaction is pending on them).
-  auto list = to_list(tps);
-  if (auto e = rd_kafka_committed(consumer_->handle(), list.get(), kTxnTimeoutMs); e) {
-    return fail(ErrorKind::kafka, std::string("cannot read committed offsets: ") + rd_kafka_err2str(e),
-                "group " + o_.group);
-  }
-  std::map<kafka::TopicPartition, std::int64_t> committed;
-  for (int i = 0; i < list->cnt; ++i) {
-    committed[{list->elems[i].topic, list->elems[i].partition}] = list->elems[i].offset;
+  auto committed = consumer_->committed(tps, kTxnTimeoutMs);
+  if (!committed) {
+    Error e = committed.error();
+    e.what = "cannot read committed offsets: " + e.what;
+    e.where = "group " + o_.group;
+    return std::unexpected(std::move(e));
   }
   // 2. The partials of those offsets: the changelog read to its end (committed data only).
-  views::ViewStore restored(o_.window);
+  views::ViewStore restored(o_.window, o_.group);
   auto reader = ChangelogReader::create(o_.kafka, o_.changelog_topic,
                                         static_cast<int>(o_.connect_timeout.count()));
   if (!reader) return std::unexpected(reader.error());
@@ -216,28 +301,39 @@ Status Processor::restore_pending() {
                  static_cast<unsigned long long>(bad_records));
   }
   // 3. Aggregators resume exactly there; fetching restarts at the committed offsets.
+  std::map<kafka::TopicPartition, std::int64_t> seek_to;
+  std::map<kafka::TopicPartition, Owned> restored_owned;
+  for (const auto& tp : tps) {
+    const std::int64_t offset = (*committed)[tp];
+    Owned owned;
+    owned.agg = std::make_unique<views::PartitionAggregator>(tp.topic, tp.partition, o_.window, keys_);
+    const bool has_state = restored.restore_into(*owned.agg);
+    if (!has_state && offset >= 0) {
+      // Offsets are committed only with the state they account for: offsets without state
+      // mean another changelog (a renamed or deleted topic, or an upgrade from a version whose
+      // default changelog name was speedlayer.changelog). Counting on from them would be wrong.
+      return fail(ErrorKind::usage,
+                  "group " + o_.group + " has committed offset " + std::to_string(offset) + " on " +
+                      tp.topic + "-" + std::to_string(tp.partition) + " but the changelog " +
+                      o_.changelog_topic + " holds no state for it",
+                  "--changelog-topic " + o_.changelog_topic,
+                  "pass the changelog topic this group used before (before issue 12 the default "
+                  "was speedlayer.changelog), or start over with a new --group");
+    }
+    owned.next_offset = offset;
+    seek_to[tp] = offset;
+    restored_owned[tp] = std::move(owned);
+  }
   {
     std::lock_guard lock(live_mu_);
-    for (const auto& tp : tps) {
-      Owned owned;
-      owned.agg = std::make_unique<views::PartitionAggregator>(tp.topic, tp.partition, o_.window);
-      restored.restore_into(*owned.agg);
-      owned.next_offset = committed[tp];
-      owned_[tp] = std::move(owned);
-    }
+    for (auto& [tp, owned] : restored_owned) owned_[tp] = std::move(owned);
   }
-  kafka::PartitionListPtr seek_list(rd_kafka_topic_partition_list_new(static_cast<int>(tps.size())));
-  for (const auto& tp : tps) {
-    std::int64_t offset = committed[tp];
-    rd_kafka_topic_partition_list_add(seek_list.get(), tp.topic.c_str(), tp.partition)->offset =
-        offset >= 0 ? offset : RD_KAFKA_OFFSET_BEGINNING;
+  if (auto st = consumer_->seek(seek_to, 10'000); !st) {
+    Error e = st.error();
+    e.what = "cannot seek restored partitions: " + e.what;
+    return std::unexpected(std::move(e));
   }
-  kafka::ErrorPtr seek_error(rd_kafka_seek_partitions(consumer_->handle(), seek_list.get(), 10'000));
-  if (seek_error) {
-    return fail(ErrorKind::kafka, "cannot seek restored partitions: " + error_text(seek_error.get()),
-                "group " + o_.group);
-  }
-  rd_kafka_resume_partitions(consumer_->handle(), list.get());
+  if (auto st = consumer_->resume(tps); !st) return st;
   pending_restore_.clear();
   ready_ = consumer_->assigned_once();
   return {};
@@ -265,9 +361,12 @@ void Processor::process(const rd_kafka_message_t& msg, views::Millis now, LastPa
   std::string_view value(static_cast<const char*>(msg.payload), msg.payload ? msg.len : 0);
   const auto extracted = views::extract_text_view(value, o_.text_field, o_.time_field,
                                                   o_.max_value_bytes, text_scratch_);
-  views::Millis event_time = extracted.event_time.value_or(ts >= 0 ? ts : now);
-  if (extracted.problem != views::Malformed::none) {
-    owned.agg->add_malformed(extracted.problem);
+  const views::Millis event_time = extracted.event_time.value_or(ts >= 0 ? ts : now);
+  views::Malformed problem = extracted.problem;
+  if (problem == views::Malformed::none)
+    problem = views::event_time_problem(event_time, now, o_.max_future_ms);
+  if (problem != views::Malformed::none) {
+    owned.agg->add_malformed(problem);
   } else {
     owned.agg->add(event_time, extracted.text);
   }
@@ -288,7 +387,6 @@ void Processor::housekeeping() {
       owned.to_emit.insert(owned.to_emit.end(), closed.begin(), closed.end());
       views::Millis retention_edge = owned.agg->state().stream_time - o_.window.retention_ms;
       auto expired = owned.agg->expire(std::max(retention_edge, expire_before));
-      owned.to_tombstone.insert(owned.to_tombstone.end(), expired.begin(), expired.end());
       changed = changed || !closed.empty() || !expired.empty();
     }
   }
@@ -314,78 +412,77 @@ void Processor::housekeeping() {
 Status Processor::start_commit() {
   if (!changes_pending_ || in_flight_) return {};
   const auto started = Clock::now();
-  rd_kafka_t* rk = producer_->handle();
-  kafka::ErrorPtr begun(rd_kafka_begin_transaction(rk));
-  if (begun) {
-    return fail(ErrorKind::kafka, "cannot begin transaction: " + error_text(begun.get()), "serve");
+  if (auto st = txn_->begin(); !st) {
+    if (st.error().fatal) set_fatal(st.error().message);
+    return fail(ErrorKind::kafka, "cannot begin transaction: " + st.error().message, "serve");
   }
-  // A produce error other than a full queue also fails the commit (abortable), which restores.
-  auto send = [&](const std::string& topic, const std::string& key, std::string_view value) {
-    while (producer_->produce(topic, key, value, 0) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+  // Any local produce error other than a full queue (back-pressure: wait) fails the
+  // transaction before it is committed: no offsets without the state they account for.
+  std::string produce_error;
+  auto send = [&](const std::string& topic, std::int32_t partition, const std::string& key,
+                  std::string_view value) {
+    if (!produce_error.empty()) return;
+    rd_kafka_resp_err_t e;
+    while ((e = producer_->produce(topic, partition, key, value, 0)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
       producer_->poll(10);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      produce_error = kafka::error_name(e) + " for a " + std::to_string(value.size()) +
+                      "-byte record " + key + " to " + topic;
     }
   };
   // Only the processor thread writes the aggregators, so reading them needs no lock; taking
   // the dirty marks and clearing the pending lists is invisible to the views.
-  kafka::PartitionListPtr offsets(rd_kafka_topic_partition_list_new(static_cast<int>(owned_.size())));
+  std::vector<std::pair<kafka::TopicPartition, std::int64_t>> offsets;
   for (auto& [tp, owned] : owned_) {
     auto& agg = *owned.agg;
-    for (views::Millis start : agg.take_dirty_windows()) {
-      const views::Partial* p = agg.window(start);
-      auto key = views::changelog_window_key(tp.topic, tp.partition, start);
-      std::string value = p ? views::encode_partial(*p) : std::string();
-      // An expired window leaves a tombstone (null value) so compaction forgets it.
-      send(o_.changelog_topic, key, p ? std::string_view(value) : std::string_view());
-    }
-    for (views::Millis start : owned.to_tombstone) {
-      send(o_.changelog_topic, views::changelog_window_key(tp.topic, tp.partition, start),
-           std::string_view());
+    records_.clear();
+    agg.take_changelog(records_);
+    const std::int32_t changelog_partition =
+        views::changelog_partition(tp.topic, tp.partition, changelog_partitions_);
+    for (const auto& rec : records_) {
+      // Format 1 keys (tombstones of adopted records) go where the key partitioner put them.
+      const bool legacy = rec.key.empty() || rec.key[0] != '2';
+      send(o_.changelog_topic, legacy ? RD_KAFKA_PARTITION_UA : changelog_partition, rec.key,
+           rec.value ? std::string_view(*rec.value) : std::string_view());
     }
     for (views::Millis start : owned.to_emit) {
       if (const views::Partial* p = agg.window(start)) {
-        send(o_.output_topic, views::output_key(tp.topic, start, tp.partition),
-             views::encode_output(tp.topic, tp.partition, start, *p, o_.window));
+        send(o_.output_topic, RD_KAFKA_PARTITION_UA, views::output_key(tp.topic, start, tp.partition),
+             views::encode_output(tp.topic, tp.partition, start, *p, o_.window,
+                                  o_.output_all_terms, o_.group));
       }
     }
-    if (agg.take_state_dirty()) {
-      send(o_.changelog_topic, views::changelog_state_key(tp.topic, tp.partition),
-           views::encode_state(agg.state()));
-    }
-    if (owned.progressed && owned.next_offset >= 0) {
-      rd_kafka_topic_partition_list_add(offsets.get(), tp.topic.c_str(), tp.partition)->offset =
-          owned.next_offset;
-    }
+    if (owned.progressed && owned.next_offset >= 0) offsets.emplace_back(tp, owned.next_offset);
     owned.to_emit.clear();
-    owned.to_tombstone.clear();
     owned.progressed = false;
   }
   changes_pending_ = false;
-  kafka::GroupMetadataPtr group(rd_kafka_consumer_group_metadata(consumer_->handle()));
-  auto offsets_ptr = std::make_shared<kafka::PartitionListPtr>(std::move(offsets));
-  auto group_ptr = std::make_shared<kafka::GroupMetadataPtr>(std::move(group));
+  if (!produce_error.empty()) return recover_from_abort("produce", produce_error);
+  auto group = std::make_shared<kafka::GroupMetadataPtr>(consumer_->group_metadata());
   http::Histogram* duration = commit_duration_;
+  kafka::Transactions txn = *txn_;
+  delivery_failed_ = false;
+  std::atomic<bool>* delivery_failed = &delivery_failed_;
   // The commit thread touches only the producer (thread-safe) and what it was given.
-  in_flight_ = std::async(std::launch::async, [rk, offsets_ptr, group_ptr, duration, started] {
+  in_flight_ = std::async(std::launch::async, [txn, offsets = std::move(offsets), group, duration,
+                                                started, delivery_failed]() mutable {
     CommitOutcome out;
-    rd_kafka_topic_partition_list_t* list = offsets_ptr->get();
-    if (list->cnt > 0) {
-      kafka::ErrorPtr e(
-          rd_kafka_send_offsets_to_transaction(rk, list, group_ptr->get(), kTxnTimeoutMs));
-      if (e) {
-        out.kind = rd_kafka_error_is_fatal(e.get()) ? CommitOutcome::Kind::fatal
-                                                    : CommitOutcome::Kind::abortable;
-        out.message = "sending offsets failed: " + error_text(e.get());
-        return out;
-      }
-    }
-    while (true) {
-      kafka::ErrorPtr e(rd_kafka_commit_transaction(rk, kTxnTimeoutMs));
-      if (!e) break;
-      if (rd_kafka_error_is_retriable(e.get())) continue;
-      out.kind = rd_kafka_error_txn_requires_abort(e.get()) ? CommitOutcome::Kind::abortable
-                                                            : CommitOutcome::Kind::fatal;
-      out.message = "commit failed: " + error_text(e.get());
+    auto failed = [&](const kafka::TxnError& e, const char* reason) {
+      out.kind = e.fatal ? CommitOutcome::Kind::fatal : CommitOutcome::Kind::abortable;
+      out.reason = e.fatal ? "fatal" : reason;
+      out.message = e.message;
       return out;
+    };
+    if (!offsets.empty()) {
+      if (auto st = txn.send_offsets(offsets, group->get(), kTxnTimeoutMs); !st)
+        return failed(st.error(), "send_offsets");
+    }
+    auto st = txn.commit(kTxnTimeoutMs);
+    for (int retry = 0; !st && st.error().retriable && retry < kMaxCommitRetries; ++retry)
+      st = txn.commit(kTxnTimeoutMs);
+    if (!st) {
+      // A failed delivery of one of the transaction's records ends here too.
+      return failed(st.error(), delivery_failed->load() ? "delivery" : "commit");
     }
     if (duration) duration->observe(Clock::now() - started);
     return out;
@@ -400,14 +497,19 @@ Status Processor::finish_commit(bool wait) {
   in_flight_.reset();
   switch (out.kind) {
     case CommitOutcome::Kind::committed: {
+      consecutive_aborts_ = 0;
       std::lock_guard lock(stats_.mu);
       ++stats_.transactions;
       return {};
     }
     case CommitOutcome::Kind::abortable:
-      return recover_from_abort(out.message);
+      return recover_from_abort(out.reason, out.message);
     case CommitOutcome::Kind::fatal:
       break;
+  }
+  {
+    std::lock_guard lock(stats_.mu);
+    ++stats_.commit_failures[out.reason];
   }
   set_fatal(out.message);
   return fail(ErrorKind::kafka, "transaction failed: " + out.message, "serve",
@@ -420,18 +522,28 @@ Status Processor::commit_now() {
   return finish_commit(true);
 }
 
-Status Processor::recover_from_abort(const std::string& why) {
+Status Processor::recover_from_abort(const std::string& reason, const std::string& why) {
   // Kafka Streams' answer to an aborted transaction: throw the in-memory state away and
   // restore it, with the offsets, from what was committed.
-  kafka::ErrorPtr e(rd_kafka_abort_transaction(producer_->handle(), kTxnTimeoutMs));
-  std::fprintf(stderr, "speedlayer serve: transaction aborted (%s); restoring state\n", why.c_str());
+  auto aborted = txn_->abort(kTxnTimeoutMs);
+  std::fprintf(stderr, "speedlayer serve: transaction aborted (%s: %s); restoring state\n",
+               reason.c_str(), why.c_str());
   {
     std::lock_guard lock(stats_.mu);
     ++stats_.aborted_transactions;
+    ++stats_.commit_failures[reason];
   }
-  if (e && rd_kafka_error_is_fatal(e.get())) {
-    set_fatal(error_text(e.get()));
-    return fail(ErrorKind::kafka, "cannot abort transaction: " + error_text(e.get()), "serve");
+  if (!aborted && aborted.error().fatal) {
+    set_fatal(aborted.error().message);
+    return fail(ErrorKind::kafka, "cannot abort transaction: " + aborted.error().message, "serve");
+  }
+  if (++consecutive_aborts_ >= kMaxConsecutiveAborts) {
+    const std::string message = std::to_string(consecutive_aborts_) +
+                                " transactions in a row aborted, each after a restore; the last: " +
+                                reason + ": " + why;
+    set_fatal(message);
+    return fail(ErrorKind::kafka, message, "serve",
+                "a failure that repeats after a restore; see the reason above");
   }
   std::vector<kafka::TopicPartition> tps;
   {
@@ -441,10 +553,7 @@ Status Processor::recover_from_abort(const std::string& why) {
   }
   changes_pending_ = false;
   for (const auto& tp : tps) pending_restore_.insert(tp);
-  if (!tps.empty()) {
-    auto list = to_list(tps);
-    rd_kafka_pause_partitions(consumer_->handle(), list.get());
-  }
+  if (auto st = consumer_->pause(tps); !st) note_error(st.error().message());
   ready_ = false;
   return {};
 }

@@ -38,6 +38,7 @@
 #include "kafka/consumer.h"
 #include "http/metrics.h"
 #include "kafka/producer.h"
+#include "kafka/transactions.h"
 #include "views/views.h"
 
 namespace speedlayer::serve {
@@ -51,14 +52,32 @@ struct ServeOptions {
   std::string time_field;
   views::WindowConfig window;
   std::string listen = "0.0.0.0:8080";
-  std::string output_topic = "speedlayer.views";
-  std::string changelog_topic = "speedlayer.changelog";
-  int changelog_partitions = 6;
-  std::string transactional_id;  // default: speedlayer-serve-<group>-<hostname>
+  // Empty: derived from the group (with_defaults), as Kafka Streams derives its topics from
+  // application.id, so two deployments never share state by default.
+  std::string output_topic;     // <group>.views
+  std::string changelog_topic;  // <group>.changelog
+  int changelog_partitions = 6;  // when serve creates the changelog topic
+  // Default: speedlayer-serve-<group>-<hostname>-<pid>. Exactly-once v2 fences zombies through
+  // the consumer group's generation, so the id need not follow partitions; it must only be
+  // unique per live process (two replicas on one host) and, ideally, the same after a
+  // restart in place (a pod's container restarts as pid 1 again), so that the restart aborts
+  // its predecessor's open transaction at once instead of after transaction.timeout.ms.
+  std::string transactional_id;
   std::chrono::milliseconds commit_interval{100};
   std::chrono::milliseconds connect_timeout{30'000};
   std::size_t max_value_bytes = 1 << 20;
+  // Event times more than this ahead of the wall clock are malformed (future_time).
+  views::Millis max_future_ms = 3'600'000;
+  // Closed windows' output records carry every kept term (true) or only the top terms.
+  bool output_all_terms = false;
+  // Read the changelog and output topics' max.message.bytes at start (DescribeConfigs). Off
+  // only for librdkafka's mock cluster (the demo), which cannot answer it.
+  bool check_topic_limits = true;
 };
+
+// `o` with the defaults that depend on other settings filled in (topic names from the
+// group, the transactional id).
+ServeOptions with_defaults(ServeOptions o);
 
 using WallClock = std::function<views::Millis()>;
 views::Millis system_wall_clock();
@@ -70,6 +89,9 @@ struct ProcessorStats {
   std::map<std::string, std::map<std::string, std::uint64_t>> malformed;  // topic -> reason
   std::map<std::pair<std::string, std::int32_t>, std::int64_t> lag;    // per partition
   std::uint64_t transactions = 0, aborted_transactions = 0;
+  // Transactions that failed, by reason: produce (a record refused locally), delivery,
+  // send_offsets, commit, fatal.
+  std::map<std::string, std::uint64_t> commit_failures;
   std::string not_ready_reason = "starting";  // "" when ready
 };
 
@@ -113,15 +135,18 @@ class Processor final : public kafka::ConsumerEvents,
     std::unique_ptr<views::PartitionAggregator> agg;
     std::int64_t next_offset = -1;     // to commit: last processed + 1
     std::vector<views::Millis> to_emit;        // windows closed in this transaction
-    std::vector<views::Millis> to_tombstone;   // windows expired in this transaction
     bool progressed = false;
   };
 
   // What the commit thread reports.
   struct CommitOutcome {
     enum class Kind { committed, abortable, fatal } kind = Kind::committed;
+    std::string reason;  // commit_failures label
     std::string message;
   };
+  // Checks that every record serve may write fits the producer's message.max.bytes and the
+  // changelog and output topics' max.message.bytes (usage error otherwise).
+  Status check_record_limits(int timeout_ms);
 
   Status restore_pending();
   std::string compute_not_ready_reason() const;
@@ -133,7 +158,7 @@ class Processor final : public kafka::ConsumerEvents,
   Status finish_commit(bool wait);
   // Commits everything pending now and waits for it (rebalance, shutdown).
   Status commit_now();
-  Status recover_from_abort(const std::string& why);
+  Status recover_from_abort(const std::string& reason, const std::string& why);
   void note_error(std::string_view what) noexcept;
   void set_fatal(std::string_view why) noexcept;  // the first reason wins
   // The partition a batch's previous record went to: consecutive records mostly share it, so
@@ -148,8 +173,15 @@ class Processor final : public kafka::ConsumerEvents,
 
   const ServeOptions& o_;
   WallClock clock_;
+  views::ChangelogKeys keys_;
   std::unique_ptr<kafka::Producer> producer_;
+  std::unique_ptr<kafka::Transactions> txn_;
   std::unique_ptr<kafka::Consumer> consumer_;
+  std::int32_t changelog_partitions_ = 1;  // of the changelog topic as found at start
+  std::uint64_t client_message_max_bytes_ = 0;  // the producer's message.max.bytes
+  int consecutive_aborts_ = 0;
+  std::atomic<bool> delivery_failed_{false};  // a record of the transaction in flight failed
+  std::vector<views::ChangelogRecord> records_;  // reused by start_commit
   // Written by the processor thread only, under live_mu_; read by it without the lock and by
   // the views under it.
   std::map<kafka::TopicPartition, Owned> owned_;

@@ -22,11 +22,18 @@ ServeCommand::ServeCommand(CLI::App& parent)
   flags_.add("grace", "how long out-of-order records still count (default 10s)");
   flags_.add("retention", "how long windows are kept (default 2h)");
   flags_.add("top-k", "terms per window in views (default 10)");
+  flags_.add("max-terms", "distinct terms kept per window and partition; beyond it counts are "
+                          "Space-Saving estimates with error bounds (default 10000)");
+  flags_.add("max-term-bytes", "longer terms are dropped and counted as long_terms (default 64)");
+  flags_.add("max-future", "event times further ahead of the wall clock are malformed "
+                           "(future_time; default 1h)");
+  flags_.add("output-terms", "closed windows' output records carry the top terms (top, default) "
+                             "or every kept term (all)");
   flags_.add("listen", "HTTP address (default 0.0.0.0:8080)");
-  flags_.add("output-topic", "closed windows are written here (default speedlayer.views)");
-  flags_.add("changelog-topic", "compacted topic of partial aggregates (default "
-                                "speedlayer.changelog)");
-  flags_.add("transactional-id", "stable per replica (default speedlayer-serve-<group>-<host>)");
+  flags_.add("output-topic", "closed windows are written here (default <group>.views)");
+  flags_.add("changelog-topic", "compacted topic of serve's state (default <group>.changelog)");
+  flags_.add("transactional-id", "unique per live replica (default "
+                                 "speedlayer-serve-<group>-<host>-<pid>)");
   flags_.add("commit-interval", "transaction commit interval (default 100ms)");
   flags_.add("connect-timeout", "give up with exit 3 when no broker answers (default 30s)");
   flags_.add("max-value-bytes", "larger values are counted as malformed (default 1Mi)");
@@ -71,6 +78,23 @@ Result<ServeOptions> build_serve_options(const config::Settings& settings,
     if (*top_k == 0 || *top_k > 1000) return fail(ErrorKind::usage, "must be 1..1000", "--top-k");
     o.window.top_k = *top_k;
   }
+  SL_ASSIGN_OR_RETURN(auto max_terms, config::to_uint(settings.get("max-terms")));
+  if (max_terms) {
+    if (*max_terms < o.window.top_k || *max_terms > 1'000'000)
+      return fail(ErrorKind::usage, "must be between --top-k and 1000000", "--max-terms");
+    o.window.max_terms = *max_terms;
+  }
+  SL_ASSIGN_OR_RETURN(auto max_term_bytes, config::to_uint(settings.get("max-term-bytes")));
+  if (max_term_bytes) {
+    if (*max_term_bytes == 0 || *max_term_bytes > 4096)
+      return fail(ErrorKind::usage, "must be 1..4096", "--max-term-bytes");
+    o.window.max_term_bytes = *max_term_bytes;
+  }
+  SL_ASSIGN_OR_RETURN(auto max_future, config::to_duration(settings.get("max-future")));
+  if (max_future) o.max_future_ms = max_future->count();
+  SL_ASSIGN_OR_RETURN(auto output_terms,
+                      config::to_choice(settings.get("output-terms"), {"top", "all"}));
+  if (output_terms) o.output_all_terms = *output_terms == "all";
   SL_ASSIGN_OR_RETURN(auto interval, config::to_duration(settings.get("commit-interval")));
   if (interval) o.commit_interval = *interval;
   SL_ASSIGN_OR_RETURN(auto connect, config::to_duration(settings.get("connect-timeout")));

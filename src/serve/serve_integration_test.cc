@@ -57,10 +57,12 @@ class ServeIntegration : public ::testing::Test {
   std::vector<std::string> serve_args(const std::string& topic, const Names& n,
                                       const std::string& txn,
                                       std::vector<std::string> extra = {}) {
+    // Event times a day ahead (future_base) are not future_time with --max-future 2d.
     std::vector<std::string> a{"--brokers",         brokers_,     "--topic",
                                topic,               "--group",    n.group,
                                "--changelog-topic", n.changelog,  "--output-topic",
-                               n.output,            "--transactional-id", txn};
+                               n.output,            "--transactional-id", txn,
+                               "--max-future",      "2d"};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
@@ -104,6 +106,25 @@ std::map<std::string, std::string> latest_by_key(const std::vector<KeyedRecord>&
     }
   }
   return latest;
+}
+
+// The committed changelog read as a restoring replica reads it: each input partition of
+// `topic` as a restored aggregator (kcat prints each changelog partition in offset order, and
+// every record of an input partition is in one changelog partition).
+std::map<int, std::unique_ptr<views::PartitionAggregator>> replay_changelog(
+    const std::vector<KeyedRecord>& records, const std::string& group, const std::string& topic,
+    int partitions, const views::WindowConfig& config) {
+  views::ViewStore store(config, group);
+  for (const auto& r : records) {
+    auto st = store.apply(r.key, r.null_value ? std::nullopt : std::optional<std::string_view>(r.value));
+    EXPECT_TRUE(st) << r.key << ": " << (st ? "" : st.error().message());
+  }
+  std::map<int, std::unique_ptr<views::PartitionAggregator>> out;
+  for (int p = 0; p < partitions; ++p) {
+    auto agg = std::make_unique<views::PartitionAggregator>(topic, p, config, views::ChangelogKeys(group));
+    if (store.restore_into(*agg)) out[p] = std::move(agg);
+  }
+  return out;
 }
 
 Json top(std::initializer_list<std::pair<const char*, int>> terms) {
@@ -317,67 +338,54 @@ TEST_F(ServeIntegration, KillNineMidStreamThenRestartCountsEveryRecordExactlyOnc
     EXPECT_EQ(got, expected_terms[start]) << "window " << start;
   }
 
-  // The changelog (compacted, read_committed) holds exactly those partials, and every closed
-  // partial was emitted to the output topic exactly once, with the same count.
-  std::map<std::string, std::string> changelog;
+  // The changelog (read_committed, replayed as a restore reads it) holds exactly those
+  // partials, and every closed partial was emitted to the output topic exactly once, with the
+  // same count.
+  views::WindowConfig config;
+  config.size_ms = 10'000;
+  std::map<int, std::unique_ptr<views::PartitionAggregator>> replayed;
   std::map<std::string, int> output_emits;
   std::map<std::string, std::string> output_latest;
-  std::set<std::string> closed_keys;
+  std::map<std::string, std::uint64_t> closed_counts;  // output key -> count
   bool consistent = wait_until(60s, [&] {
-    changelog = latest_by_key(read_committed_with_kcat(brokers_, n.changelog));
+    replayed = replay_changelog(read_committed_with_kcat(brokers_, n.changelog), n.group, topic, 4,
+                                config);
     auto out_records = read_committed_with_kcat(brokers_, n.output);
     output_emits.clear();
     for (const auto& r : out_records) ++output_emits[r.key];
     output_latest = latest_by_key(out_records);
-    closed_keys.clear();
-    for (const auto& [key, value] : changelog) {
-      if (!key.starts_with("w|" + topic + "|")) continue;
-      auto p = views::decode_partial(value);
-      if (!p) {
-        ADD_FAILURE() << key << ": " << p.error().message();
-        return false;
-      }
-      if (!p->closed) continue;
-      // w|T|P|START -> T|START|P
-      auto rest = key.substr(3 + topic.size());  // "P|START"
-      auto bar = rest.find('|');
-      closed_keys.insert(topic + "|" + rest.substr(bar + 1) + "|" + rest.substr(0, bar));
+    closed_counts.clear();
+    for (const auto& [partition, agg] : replayed) {
+      agg->for_each_window([&](views::Millis start, const views::Partial& p) {
+        if (p.closed) closed_counts[views::output_key(topic, start, partition)] = p.count;
+      });
     }
-    std::set<std::string> out_keys;
+    std::set<std::string> out_keys, closed_keys;
     for (const auto& [k, _] : output_latest) out_keys.insert(k);
+    for (const auto& [k, _] : closed_counts) closed_keys.insert(k);
     return out_keys == closed_keys;
   }, 500ms);
-  EXPECT_TRUE(consistent) << closed_keys.size() << " closed partials in the changelog, "
+  EXPECT_TRUE(consistent) << closed_counts.size() << " closed partials in the changelog, "
                           << output_latest.size() << " windows in the output topic";
   std::uint64_t partial_sum = 0, state_consumed = 0;
-  for (const auto& [key, value] : changelog) {
-    if (key.starts_with("w|" + topic + "|")) {
-      auto p = views::decode_partial(value);
-      ASSERT_TRUE(p) << key << ": " << p.error().message();
-      partial_sum += p->count;
-    }
-    if (key.starts_with("p|" + topic + "|")) {
-      auto st = views::decode_state(value);
-      ASSERT_TRUE(st) << key << ": " << st.error().message();
-      state_consumed += st->consumed;
-      EXPECT_EQ(st->late, 0u) << key;
-    }
+  ASSERT_EQ(replayed.size(), 4u) << "every input partition has its state in the changelog";
+  for (const auto& [partition, agg] : replayed) {
+    agg->for_each_window([&](views::Millis, const views::Partial& p) { partial_sum += p.count; });
+    state_consumed += agg->state().consumed;
+    EXPECT_EQ(agg->state().late, 0u) << "partition " << partition;
   }
   EXPECT_EQ(partial_sum, static_cast<std::uint64_t>(kTotal));
   EXPECT_EQ(state_consumed, static_cast<std::uint64_t>(kTotal));
-  EXPECT_FALSE(closed_keys.empty()) << "no window closed: nothing checked in the output topic";
+  EXPECT_FALSE(closed_counts.empty()) << "no window closed: nothing checked in the output topic";
   for (const auto& [key, emits] : output_emits) {
     EXPECT_EQ(emits, 1) << "output record emitted " << emits << " times: " << key;
   }
   for (const auto& [key, value] : output_latest) {
     auto out = Json::parse(value);
-    auto rest = key.substr(topic.size() + 1);  // "START|P"
-    auto bar = rest.find('|');
-    auto cl_key = "w|" + topic + "|" + rest.substr(bar + 1) + "|" + rest.substr(0, bar);
-    ASSERT_TRUE(changelog.count(cl_key)) << cl_key;
-    auto partial = views::decode_partial(changelog[cl_key]);
-    ASSERT_TRUE(partial) << cl_key << ": " << partial.error().message();
-    EXPECT_EQ(out["count"], partial->count) << key;
+    ASSERT_TRUE(closed_counts.count(key)) << key;
+    EXPECT_EQ(out["count"], closed_counts[key]) << key;
+    EXPECT_EQ(out["group"], n.group) << key;
+    EXPECT_FALSE(out.contains("terms")) << "top terms only by default: " << key;
   }
 
   second.proc().signal(SIGTERM);
@@ -507,7 +515,12 @@ TEST_F(ServeIntegration, OwnPartitionsAreServedBeforeTheirTransactionCommits) {
   EXPECT_EQ(*code, 0) << serve.proc().err();
   const auto committed = latest_by_key(read_committed_with_kcat(brokers_, n.changelog));
   std::uint64_t states = 0;
-  for (const auto& [key, value] : committed) states += key.rfind("p|", 0) == 0;
+  for (const auto& [key, value] : committed) {
+    auto k = views::parse_changelog_key(key);
+    ASSERT_TRUE(k) << key;
+    EXPECT_EQ(k->group, n.group) << key;
+    states += k->kind == views::RecordKind::state;
+  }
   EXPECT_EQ(states, 3u) << "one state record per input partition after the shutdown's commit";
 
   ServeReplica again("again", args);

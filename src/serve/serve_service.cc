@@ -62,6 +62,27 @@ void register_metrics(http::Registry& registry, views::ViewStore& store, Process
     std::lock_guard lock(processor.stats().mu);
     return as_double(processor.stats().transactions);
   });
+  registry.counter_callback("speedlayer_commit_failures_total",
+                            "Transactions that failed (then aborted and restored, or fatal), by "
+                            "reason: produce, delivery, send_offsets, commit, fatal",
+                            [&processor] {
+                              std::vector<http::Sample> out;
+                              std::lock_guard lock(processor.stats().mu);
+                              for (const auto& [reason, n] : processor.stats().commit_failures)
+                                out.push_back({{{"reason", reason}}, as_double(n)});
+                              return out;
+                            });
+  registry.counter_callback("speedlayer_changelog_foreign_records_total",
+                            "Changelog records of another consumer group, ignored",
+                            [&store] { return as_double(store.foreign_records()); });
+  registry.counter_callback("speedlayer_long_terms_total",
+                            "Term occurrences dropped as longer than --max-term-bytes, per topic",
+                            [&store] {
+                              std::vector<http::Sample> out;
+                              for (const auto& t : store.totals())
+                                out.push_back({{{"topic", t.topic}}, as_double(t.long_terms)});
+                              return out;
+                            });
   registry.counter_callback("speedlayer_transactions_aborted_total",
                             "Aborted transactions (state restored from the changelog)", [&processor] {
                               std::lock_guard lock(processor.stats().mu);
@@ -76,14 +97,15 @@ void register_metrics(http::Registry& registry, views::ViewStore& store, Process
 
 }  // namespace
 
-int run_serve(const ServeOptions& o, const std::atomic<bool>& stop, WallClock clock,
+int run_serve(const ServeOptions& given, const std::atomic<bool>& stop, WallClock clock,
               std::function<void(int port)> on_listening) {
+  const ServeOptions o = with_defaults(given);
   auto listen = http::parse_listen(o.listen);
   if (!listen) {
     return config::report_error("serve", listen.error());
   }
   http::Registry registry;
-  views::ViewStore store(o.window);
+  views::ViewStore store(o.window, o.group);
   Processor processor(o, clock);
   store.set_live(&processor);  // this replica's partitions: served as processed, not committed
   processor.set_latency_histogram(&registry.histogram(
