@@ -35,8 +35,8 @@ KAFKA_TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 PRODUCER = "speedlayer-producer"
 SERVE = "speedlayer-serve"
 # speedlayer serve's defaults (speedlayer serve --help).
-SERVE_DEFAULTS = {"--group": "speedlayer-serve", "--output-topic": "speedlayer.views",
-                  "--changelog-topic": "speedlayer.changelog"}
+# The output and changelog topics default to <group>.views and <group>.changelog.
+SERVE_DEFAULTS = {"--group": "speedlayer-serve"}
 # speedlayer produce's default --flush-timeout.
 DEFAULT_FLUSH_TIMEOUT = "10s"
 
@@ -580,8 +580,8 @@ def check_app_wiring(docs):
             if not reads:
                 problems.append("%s: no --topic" % dep_name)
             group = (flag_values(args, "--group") or [SERVE_DEFAULTS["--group"]])[0]
-            out = (flag_values(args, "--output-topic") or [SERVE_DEFAULTS["--output-topic"]])[0]
-            log = (flag_values(args, "--changelog-topic") or [SERVE_DEFAULTS["--changelog-topic"]])[0]
+            out = (flag_values(args, "--output-topic") or [group + ".views"])[0]
+            log = (flag_values(args, "--changelog-topic") or [group + ".changelog"])[0]
             writes = {out, log}
             reads = reads | {log}  # the changelog is read back to restore state
             groups = {group}
