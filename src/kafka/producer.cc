@@ -55,6 +55,28 @@ rd_kafka_resp_err_t Producer::produce(std::string_view topic, std::int32_t parti
   return rc == 0 ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_last_error();
 }
 
+rd_kafka_resp_err_t Producer::produce(
+    std::string_view topic, std::string_view key, std::string_view value,
+    std::int64_t timestamp_ms, const std::vector<std::pair<std::string, std::string>>& headers,
+    std::uint64_t tag) {
+  HeadersPtr hdrs(rd_kafka_headers_new(headers.size()));
+  for (const auto& [name, v] : headers)
+    rd_kafka_header_add(hdrs.get(), name.data(), static_cast<ssize_t>(name.size()), v.data(),
+                        static_cast<ssize_t>(v.size()));
+  const std::string topic_name(topic);
+  rd_kafka_resp_err_t e = rd_kafka_producev(
+      rk_.get(), RD_KAFKA_V_TOPIC(topic_name.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_KEY(key.empty() ? nullptr : const_cast<char*>(key.data()), key.size()),
+      RD_KAFKA_V_VALUE(value.data() ? const_cast<char*>(value.data()) : nullptr,
+                       value.data() ? value.size() : 0),
+      RD_KAFKA_V_TIMESTAMP(timestamp_ms > 0 ? timestamp_ms : 0), RD_KAFKA_V_HEADERS(hdrs.get()),
+      RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::uintptr_t>(tag))),
+      RD_KAFKA_V_END);
+  // On success librdkafka owns the headers; on failure they are still ours.
+  if (e == RD_KAFKA_RESP_ERR_NO_ERROR) (void)hdrs.release();
+  return e;
+}
+
 void Producer::purge_all() {
   rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
   // Purged messages' delivery reports are served by poll.

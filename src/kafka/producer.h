@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "core/error.h"
 #include "kafka/diagnosis.h"
@@ -58,6 +60,12 @@ class Producer {
   // The same into partition `partition` (RD_KAFKA_PARTITION_UA: the partitioner chooses).
   rd_kafka_resp_err_t produce(std::string_view topic, std::int32_t partition,
                               std::string_view key, std::string_view value, std::uint64_t tag);
+  // The same with a record timestamp (ms; <= 0: now) and headers (name, value), e.g. to
+  // forward a consumed record with what happened to it.
+  rd_kafka_resp_err_t produce(std::string_view topic, std::string_view key,
+                              std::string_view value, std::int64_t timestamp_ms,
+                              const std::vector<std::pair<std::string, std::string>>& headers,
+                              std::uint64_t tag);
   int poll(int timeout_ms) { return rd_kafka_poll(rk_.get(), timeout_ms); }
   rd_kafka_resp_err_t flush(int timeout_ms) { return rd_kafka_flush(rk_.get(), timeout_ms); }
   // Drops everything not yet confirmed; each gets a delivery report with a __PURGE_* error.

@@ -17,6 +17,8 @@ constexpr int kTxnTimeoutMs = 60'000;
 // with an error: a failure that repeats after a restore would otherwise loop forever.
 constexpr int kMaxConsecutiveAborts = 5;
 constexpr int kMaxCommitRetries = 10;
+// Late records buffered for --late-topic beyond this commit at once (memory bound).
+constexpr std::size_t kMaxLateBufferBytes = 8u << 20;
 // The broker's and librdkafka's defaults for the largest record (batch) accepted.
 constexpr std::uint64_t kBrokerDefaultMaxMessageBytes = 1'048'588;
 constexpr std::uint64_t kClientDefaultMessageMaxBytes = 1'000'000;
@@ -123,6 +125,14 @@ Status Processor::start() {
       !st) {
     return st;
   }
+  if (!o_.late_topic.empty()) {
+    if (auto st = kafka::ensure_topic(producer_->handle(), o_.late_topic, 3,
+                                      {{"cleanup.policy", "delete"}, {"max.message.bytes", max_bytes}},
+                                      connect_ms);
+        !st) {
+      return st;
+    }
+  }
   auto partitions = kafka::topic_partition_count(producer_->handle(), o_.changelog_topic, connect_ms);
   if (!partitions) return std::unexpected(partitions.error());
   changelog_partitions_ = std::max(1, *partitions);
@@ -145,6 +155,7 @@ Status Processor::start() {
   // A replica killed with -9 holds its partitions until its session times out; 10 s instead
   // of Kafka's 45 s bounds how long its partitions' views stand still.
   cp.set_default("session.timeout.ms", "10000");
+  if (!o_.instance_id.empty()) cp.set("group.instance.id", o_.instance_id, "--instance-id");
   auto consumer = kafka::Consumer::create(cp, kafka::StartFrom::stored, this);
   if (!consumer) return std::unexpected(consumer.error());
   consumer_ = std::move(*consumer);
@@ -367,8 +378,20 @@ void Processor::process(const rd_kafka_message_t& msg, views::Millis now, LastPa
     problem = views::event_time_problem(event_time, now, o_.max_future_ms);
   if (problem != views::Malformed::none) {
     owned.agg->add_malformed(problem);
-  } else {
-    owned.agg->add(event_time, extracted.text);
+  } else if (owned.agg->add(event_time, extracted.text) ==
+                 views::PartitionAggregator::Outcome::late &&
+             !o_.late_topic.empty()) {
+    LateRecord r;
+    r.null_key = msg.key == nullptr;
+    if (msg.key) r.key.assign(static_cast<const char*>(msg.key), msg.key_len);
+    r.null_value = msg.payload == nullptr;
+    r.value.assign(value);
+    r.timestamp = ts;
+    r.window_start = views::window_start(event_time, o_.window.size_ms);
+    r.stream_time = owned.agg->state().stream_time;
+    r.offset = msg.offset;
+    late_bytes_ += r.key.size() + r.value.size() + 256;
+    owned.late.push_back(std::move(r));
   }
   owned.next_offset = msg.offset + 1;
   owned.progressed = true;
@@ -430,6 +453,37 @@ Status Processor::start_commit() {
                       "-byte record " + key + " to " + topic;
     }
   };
+  // A late record as it came, with headers saying what happened to it. A value that cannot
+  // fit a record here is replaced by a null value and a header giving its size: the headers
+  // name its origin, and a failure that would repeat after every restore never ends in an
+  // abort loop.
+  auto send_late = [&](const kafka::TopicPartition& tp, const LateRecord& r) {
+    if (!produce_error.empty()) return;
+    const views::Millis end = r.window_start + o_.window.size_ms;
+    std::vector<std::pair<std::string, std::string>> headers{
+        {"speedlayer.reason", "late"},
+        {"speedlayer.group", o_.group},
+        {"speedlayer.topic", tp.topic},
+        {"speedlayer.partition", std::to_string(tp.partition)},
+        {"speedlayer.offset", std::to_string(r.offset)},
+        {"speedlayer.window.start", std::to_string(r.window_start)},
+        {"speedlayer.window.end", std::to_string(end)},
+        {"speedlayer.stream_time", std::to_string(r.stream_time)}};
+    std::string_view value = r.null_value ? std::string_view() : std::string_view(r.value);
+    if (r.key.size() + r.value.size() + kRecordOverheadBytes > client_message_max_bytes_) {
+      headers.emplace_back("speedlayer.value_dropped",
+                           "too large for message.max.bytes: " + std::to_string(r.value.size()) +
+                               " bytes");
+      value = std::string_view();
+    }
+    const std::string_view key = r.null_key ? std::string_view() : std::string_view(r.key);
+    rd_kafka_resp_err_t e;
+    while ((e = producer_->produce(o_.late_topic, key, value, r.timestamp, headers, 0)) ==
+           RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      producer_->poll(10);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+      produce_error = kafka::error_name(e) + " for a late record to " + o_.late_topic;
+  };
   // Only the processor thread writes the aggregators, so reading them needs no lock; taking
   // the dirty marks and clearing the pending lists is invisible to the views.
   std::vector<std::pair<kafka::TopicPartition, std::int64_t>> offsets;
@@ -445,6 +499,7 @@ Status Processor::start_commit() {
       send(o_.changelog_topic, legacy ? RD_KAFKA_PARTITION_UA : changelog_partition, rec.key,
            rec.value ? std::string_view(*rec.value) : std::string_view());
     }
+    for (const LateRecord& r : owned.late) send_late(tp, r);
     for (views::Millis start : owned.to_emit) {
       if (const views::Partial* p = agg.window(start)) {
         send(o_.output_topic, RD_KAFKA_PARTITION_UA, views::output_key(tp.topic, start, tp.partition),
@@ -453,10 +508,12 @@ Status Processor::start_commit() {
       }
     }
     if (owned.progressed && owned.next_offset >= 0) offsets.emplace_back(tp, owned.next_offset);
+    owned.late.clear();
     owned.to_emit.clear();
     owned.progressed = false;
   }
   changes_pending_ = false;
+  late_bytes_ = 0;
   if (!produce_error.empty()) return recover_from_abort("produce", produce_error);
   auto group = std::make_shared<kafka::GroupMetadataPtr>(consumer_->group_metadata());
   http::Histogram* duration = commit_duration_;
@@ -552,6 +609,7 @@ Status Processor::recover_from_abort(const std::string& reason, const std::strin
     owned_.clear();
   }
   changes_pending_ = false;
+  late_bytes_ = 0;
   for (const auto& tp : tps) pending_restore_.insert(tp);
   if (auto st = consumer_->pause(tps); !st) note_error(st.error().message());
   ready_ = false;
@@ -591,7 +649,13 @@ Status Processor::step() {
     housekeeping();
     last_housekeeping_ = Clock::now();
   }
-  if (changes_pending_ && !in_flight_ && Clock::now() - pending_since_ >= o_.commit_interval) {
+  // Late records waiting for --late-topic are bounded: past the bound, commit now.
+  const bool late_full = late_bytes_ > kMaxLateBufferBytes;
+  if (late_full && in_flight_) {
+    if (auto st = finish_commit(true); !st) return st;
+  }
+  if (changes_pending_ && !in_flight_ &&
+      (late_full || Clock::now() - pending_since_ >= o_.commit_interval)) {
     if (auto st = start_commit(); !st) return st;
   }
   if (!pending_restore_.empty()) ready_ = false;

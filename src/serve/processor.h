@@ -70,6 +70,14 @@ struct ServeOptions {
   views::Millis max_future_ms = 3'600'000;
   // Closed windows' output records carry every kept term (true) or only the top terms.
   bool output_all_terms = false;
+  // Late records (after their window's end + grace) are also written here, in the same
+  // transaction as the offsets: original key, value and timestamp, headers saying where they
+  // came from, their window, the stream time and the reason. Empty: only counted.
+  std::string late_topic;
+  // Static group membership (group.instance.id, KIP-345): a replica restarted in place with
+  // the same id takes its partitions back at once instead of after the dead member's session
+  // timeout. Unique per live replica (e.g. the pod name). Empty: dynamic membership.
+  std::string instance_id;
   // Read the changelog and output topics' max.message.bytes at start (DescribeConfigs). Off
   // only for librdkafka's mock cluster (the demo), which cannot answer it.
   bool check_topic_limits = true;
@@ -131,10 +139,18 @@ class Processor final : public kafka::ConsumerEvents,
   void with_live(const Visitor& f) const override;
 
  private:
+  // A late record on its way to --late-topic with the next transaction.
+  struct LateRecord {
+    std::string key, value;
+    bool null_key = false, null_value = false;
+    views::Millis timestamp = -1, window_start = 0, stream_time = 0;
+    std::int64_t offset = -1;
+  };
   struct Owned {
     std::unique_ptr<views::PartitionAggregator> agg;
     std::int64_t next_offset = -1;     // to commit: last processed + 1
     std::vector<views::Millis> to_emit;        // windows closed in this transaction
+    std::vector<LateRecord> late;              // for --late-topic
     bool progressed = false;
   };
 
@@ -181,6 +197,7 @@ class Processor final : public kafka::ConsumerEvents,
   std::uint64_t client_message_max_bytes_ = 0;  // the producer's message.max.bytes
   int consecutive_aborts_ = 0;
   std::atomic<bool> delivery_failed_{false};  // a record of the transaction in flight failed
+  std::size_t late_bytes_ = 0;  // buffered for --late-topic since the last start_commit
   std::vector<views::ChangelogRecord> records_;  // reused by start_commit
   // Written by the processor thread only, under live_mu_; read by it without the lock and by
   // the views under it.

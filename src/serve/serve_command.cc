@@ -27,6 +27,12 @@ ServeCommand::ServeCommand(CLI::App& parent)
   flags_.add("max-term-bytes", "longer terms are dropped and counted as long_terms (default 64)");
   flags_.add("max-future", "event times further ahead of the wall clock are malformed "
                            "(future_time; default 1h)");
+  flags_.add("instance-id", "static group membership (group.instance.id): a replica restarted "
+                            "with the same id gets its partitions back at once; unique per "
+                            "replica, e.g. the pod name");
+  flags_.add("late-topic", "also write late records here, in the same transactions "
+                           "(original key, value, timestamp; headers: origin, window, stream "
+                           "time, reason)");
   flags_.add("output-terms", "closed windows' output records carry the top terms (top, default) "
                              "or every kept term (all)");
   flags_.add("listen", "HTTP address (default 0.0.0.0:8080)");
@@ -62,6 +68,8 @@ Result<ServeOptions> build_serve_options(const config::Settings& settings,
   o.listen = settings.get_or("listen", {}, o.listen);
   o.output_topic = settings.get_or("output-topic", {}, o.output_topic);
   o.changelog_topic = settings.get_or("changelog-topic", {}, o.changelog_topic);
+  o.late_topic = settings.get_or("late-topic", {}, "");
+  o.instance_id = settings.get_or("instance-id", {}, "");
   o.transactional_id = settings.get_or("transactional-id", {}, "");
   SL_ASSIGN_OR_RETURN(auto window, config::to_duration(settings.get("window")));
   if (window) {

@@ -127,11 +127,15 @@ std::map<int, std::unique_ptr<views::PartitionAggregator>> replay_changelog(
   return out;
 }
 
-Json top(std::initializer_list<std::pair<const char*, int>> terms) {
+// A view's top list with exact counts (error 0), the first `guaranteed` of them guaranteed.
+Json top_exact(std::initializer_list<std::pair<const char*, int>> terms, std::size_t guaranteed) {
   Json a = Json::array();
-  for (const auto& [t, c] : terms) a.push_back({{"term", t}, {"count", c}});
+  for (const auto& [t, c] : terms) {
+    a.push_back({{"term", t}, {"count", c}, {"error", 0}, {"guaranteed", a.size() < guaranteed}});
+  }
   return a;
 }
+
 
 // 1. Chosen event times (in order, out of order within grace, late beyond grace, exactly on
 //    the boundaries), then malformed values: exact windows, top terms, late and malformed.
@@ -193,14 +197,20 @@ TEST_F(ServeIntegration, KnownStreamGivesExactWindowsTopTermsLateAndMalformed) {
       {"late", 3},
       {"windows",
        {
-           {{"start", B}, {"end", B + 10'000}, {"count", 4}, {"final", true},
-            {"top", top({{"goal", 4}, {"messi", 2}, {"a", 1}, {"and", 1}, {"edge", 1}})}},
+           // Exact counts (error 0); a term is guaranteed in the top 5 when its count beats
+           // the sixth term's: the ties with a sixth term of count 1 are not.
+           {{"start", B}, {"end", B + 10'000}, {"count", 4}, {"final", true}, {"late", 2},
+            {"term_error", 0},
+            {"top", top_exact({{"goal", 4}, {"messi", 2}, {"a", 1}, {"and", 1}, {"edge", 1}}, 2)}},
            {{"start", B + 10'000}, {"end", B + 20'000}, {"count", 3}, {"final", true},
-            {"top", top({{"ai", 2}, {"messi", 2}, {"beats", 1}, {"boundary", 1}, {"late", 1}})}},
+            {"late", 1}, {"term_error", 0},
+            {"top", top_exact({{"ai", 2}, {"messi", 2}, {"beats", 1}, {"boundary", 1}, {"late", 1}},
+                              5)}},
            {{"start", B + 20'000}, {"end", B + 30'000}, {"count", 4}, {"final", true},
-            {"top", top({{"ai", 2}, {"ml", 2}, {"and", 1}, {"don't", 1}, {"model", 1}})}},
+            {"late", 0}, {"term_error", 0},
+            {"top", top_exact({{"ai", 2}, {"ml", 2}, {"and", 1}, {"don't", 1}, {"model", 1}}, 2)}},
            {{"start", B + 100'000}, {"end", B + 110'000}, {"count", 1}, {"final", false},
-            {"top", top({{"future", 1}})}},
+            {"late", 0}, {"term_error", 0}, {"top", top_exact({{"future", 1}}, 1)}},
        }},
   };
   auto view = serve.view(topic);

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <set>
 
 #include "kafka/admin.h"
 #include "kafka/producer.h"
@@ -211,6 +212,9 @@ TEST_F(ServeState, FormatOneChangelogIsAdoptedOnUpgrade) {
   for (int i = 0; i < 60; ++i) old.add(now, "upgrade 1");
   kafka::Properties props;
   props.set("bootstrap.servers", brokers_, "test");
+  // As the earlier serve wrote them (keyed, murmur2): the tombstones serve writes for them
+  // must land in the same changelog partitions for compaction to remove them.
+  props.set("partitioner", "murmur2_random", "test");
   struct NoEvents : kafka::ProducerEvents {
     void on_delivery(const kafka::DeliveryReport&) noexcept override {}
     void on_client_error(rd_kafka_resp_err_t, std::string_view, bool) noexcept override {}
@@ -274,6 +278,104 @@ TEST_F(ServeState, FormatOneChangelogIsAdoptedOnUpgrade) {
   ASSERT_TRUE(code) << "serve kept running with offsets but no state";
   EXPECT_EQ(*code, 2) << wrong.proc().err();
   EXPECT_NE(wrong.proc().err().find("holds no state"), std::string::npos) << wrong.proc().err();
+}
+
+// Late records go to --late-topic in the same transactions as the offsets: after a kill -9
+// mid-stream and a restart, the late topic holds every late record exactly once, with its
+// original value and headers saying why, and each window counts its own late records.
+TEST_F(ServeState, LateRecordsReachTheLateTopicExactlyOnceAcrossAKillNine) {
+  const std::string topic = unique_topic("state-late");
+  ASSERT_EQ(create_topic("single", topic, 1, 1), 0);
+  const long long B = (wall_ms() - 3'600'000) / 1'000 * 1'000;  // an hour ago, aligned
+  constexpr int kTotal = 100'000;
+  std::vector<std::string> lines;
+  std::set<std::string> expected_late;
+  std::set<long long> counted_windows;  // a window counts its late records while it is kept
+  std::map<long long, std::uint64_t> late_by_window;
+  long long stream_time = -1;
+  for (int i = 0; i < kTotal; ++i) {
+    // Every tenth record is 5 s behind: late (1 s windows, 100 ms grace) once stream time
+    // has passed its window's end + grace.
+    const long long ts = i % 10 == 9 ? B + i - 5'000 : B + i;
+    const std::string line = "{\"ts\":" + std::to_string(ts) + ",\"text\":\"r" + std::to_string(i) + "\"}";
+    stream_time = std::max(stream_time, ts);
+    const long long start = ts / 1'000 * 1'000;
+    if (start + 1'000 + 100 <= stream_time) {
+      expected_late.insert(line);
+      ++late_by_window[start];
+    } else {
+      counted_windows.insert(start);
+    }
+    lines.push_back(line);
+  }
+  ASSERT_GT(expected_late.size(), 9'000u);
+  produce(topic, lines, "json");
+
+  const std::string group = unique_topic("state-late-group");
+  const std::string late_topic = unique_topic("state-late-records");
+  const auto serve_args = args(topic, group, {"--time-field", "ts", "--window", "1s", "--grace",
+                                              "100ms", "--late-topic", late_topic});
+  ServeReplica first("serve-1", serve_args);
+  first.start();
+  std::uint64_t at_kill = 0;
+  bool killed = wait_until(120s, [&] {
+    if (!first.running()) return true;
+    at_kill = first.consumed(topic);
+    if (at_kill >= kTotal / 4 && at_kill < static_cast<std::uint64_t>(kTotal)) {
+      first.proc().signal(SIGKILL);
+      return true;
+    }
+    return false;
+  }, 10ms);
+  ASSERT_TRUE(killed) << first.proc().err();
+  ASSERT_LT(at_kill, static_cast<std::uint64_t>(kTotal)) << "consumed everything before the kill";
+  ASSERT_TRUE(first.proc().wait_for(10s));
+
+  ServeReplica second("serve-2", serve_args);
+  second.start();
+  ASSERT_TRUE(second.wait_ready(120s));
+  ASSERT_TRUE(second.wait_consumed(topic, kTotal, 120s));
+  auto totals = second.totals(topic);
+  ASSERT_TRUE(totals);
+  EXPECT_EQ((*totals)["late"], expected_late.size()) << totals->dump();
+  EXPECT_EQ((*totals)["count"], kTotal - expected_late.size()) << totals->dump();
+  auto view = second.view(topic);
+  ASSERT_TRUE(view);
+  std::uint64_t window_late = 0;
+  for (const auto& w : (*view)["windows"]) window_late += w["late"].get<std::uint64_t>();
+  std::uint64_t expected_window_late = 0;
+  for (const auto& [start, n] : late_by_window) {
+    if (counted_windows.count(start)) expected_window_late += n;
+  }
+  EXPECT_GT(expected_window_late, 9'000u);
+  EXPECT_EQ(window_late, expected_window_late);
+  stop(second);  // commits what is pending
+
+  std::string out;
+  ASSERT_EQ(run_command({"kcat", "-C", "-b", brokers_, "-t", late_topic, "-X",
+                         "isolation.level=read_committed", "-o", "beginning", "-e", "-q", "-f",
+                         "%h\t%s\n"},
+                        &out),
+            0);
+  std::istringstream in(out);
+  std::string line;
+  std::map<std::string, int> seen;
+  std::size_t with_headers = 0;
+  while (std::getline(in, line)) {
+    const auto tab = line.find('\t');
+    ASSERT_NE(tab, std::string::npos) << line;
+    const std::string headers = line.substr(0, tab);
+    ++seen[line.substr(tab + 1)];
+    with_headers += headers.find("speedlayer.reason=late") != std::string::npos &&
+                    headers.find("speedlayer.topic=" + topic) != std::string::npos &&
+                    headers.find("speedlayer.window.start=") != std::string::npos;
+  }
+  EXPECT_EQ(seen.size(), expected_late.size());
+  for (const auto& [value, n] : seen) {
+    EXPECT_EQ(n, 1) << "late record written " << n << " times: " << value;
+    EXPECT_TRUE(expected_late.count(value)) << "not a late record: " << value;
+  }
+  EXPECT_EQ(with_headers, expected_late.size());
 }
 
 // An existing changelog topic whose max.message.bytes is below the largest record serve may

@@ -114,15 +114,18 @@ void append_int(std::string& out, std::int64_t v) {
   out.append(digits, end);
 }
 
-// The header shared by snapshots and deltas, after the format byte and gen (and seq).
-void put_header(std::string& out, const Partial& p) {
+// The header shared by snapshots and deltas (format 2), after the format byte and gen (and
+// seq); format 1 has no late count.
+void put_header(std::string& out, const Partial& p, bool with_late = true) {
   codec::put_varint(out, p.count);
   codec::put_varint(out, p.term_error);
   out += static_cast<char>(p.closed ? 1 : 0);
+  if (with_late) codec::put_varint(out, p.late);
 }
 
-// Reads count, term_error, closed, n and the terms section (checked) into `v`.
-bool take_header_and_terms(std::string_view in, WindowValue& v, std::string& reason) {
+// Reads count, term_error, closed, (late,) n and the terms section (checked) into `v`.
+bool take_header_and_terms(std::string_view in, WindowValue& v, std::string& reason,
+                           bool with_late = true) {
   if (!codec::take_varint(in, v.count) || !codec::take_varint(in, v.term_error)) {
     reason = "binary header cut short";
     return false;
@@ -133,6 +136,10 @@ bool take_header_and_terms(std::string_view in, WindowValue& v, std::string& rea
   }
   v.closed = in.front() == 1;
   in.remove_prefix(1);
+  if (with_late && !codec::take_varint(in, v.late)) {
+    reason = "binary late count cut short";
+    return false;
+  }
   if (!codec::take_varint(in, v.term_count)) {
     reason = "binary term count cut short";
     return false;
@@ -256,9 +263,9 @@ bool check_terms(std::string_view in, std::uint64_t n, std::string& reason) {
 }
 
 std::size_t max_window_value_bytes(std::size_t terms, std::size_t term_bytes) {
-  // Format byte, gen, seq, count, term_error (10-byte varints at most), closed, n; then per
+  // Format byte, gen, seq, count, term_error, late (10-byte varints at most), closed, n; then per
   // term a length varint (term_bytes < 2^14: 2 bytes), the bytes, a count varint.
-  return 1 + 5 * 10 + 1 + 10 + terms * (2 + term_bytes + 10);
+  return 1 + 6 * 10 + 1 + 10 + terms * (2 + term_bytes + 10);
 }
 
 }  // namespace codec
@@ -430,7 +437,8 @@ Result<WindowValue> decode_window_value(RecordKind kind, std::string_view value)
     case RecordKind::legacy_window:
       if (!value.empty() && value.front() == kLegacyPartial) {
         value.remove_prefix(1);
-        if (!take_header_and_terms(value, v, reason)) return bad_value("window partial", reason);
+        if (!take_header_and_terms(value, v, reason, /*with_late=*/false))
+          return bad_value("window partial", reason);
         return v;
       }
       return decode_legacy_json(value);
@@ -495,7 +503,7 @@ std::string encode_partial(const Partial& p) {
   std::string out;
   out.reserve(16 + p.terms.size() * 12);
   out += kLegacyPartial;
-  put_header(out, p);
+  put_header(out, p, /*with_late=*/false);
   codec::put_varint(out, p.terms.size());
   for (const auto& [term, count] : p.terms) codec::put_term(out, term, count);
   return out;

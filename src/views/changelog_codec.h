@@ -4,10 +4,10 @@
 //
 //   key                                       value (binary, varint = unsigned LEB128)
 //   2|<group>|s|<topic>|<partition>|<start>   snapshot of a window: 0x02, gen, count,
-//                                             term_error, closed (byte 0|1), n, n terms
+//                                             term_error, closed (byte 0|1), late, n, n terms
 //   2|<group>|d|<topic>|<partition>|<start>|<seq>
 //                                             delta of a window: 0x03, gen, seq, count,
-//                                             term_error, closed, n, n terms (count 0 = the
+//                                             term_error, closed, late, n, n terms (count 0 = the
 //                                             term left the partial: Space-Saving evicted it)
 //   2|<group>|p|<topic>|<partition>           partition state: 0x04, zigzag stream_time,
 //                                             late, consumed, expired, long_terms, n, n
@@ -124,6 +124,7 @@ struct WindowValue {
   std::uint64_t seq = 0;  // deltas
   std::uint64_t count = 0, term_error = 0, term_count = 0;
   bool closed = false;
+  std::uint64_t late = 0;  // format 2
   std::string terms;
 };
 std::string encode_snapshot(std::uint64_t gen, const Partial& p);

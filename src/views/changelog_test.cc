@@ -410,6 +410,44 @@ TEST(IncrementalChangelog, EveryRecordFitsTheBoundForItsConfig) {
   });
 }
 
+// A late record counts against its window while the window is kept: a closed window's late
+// count is written as a small delta, never as a new snapshot of all its terms.
+TEST(IncrementalChangelog, LateRecordsCountPerWindowAsSmallDeltas) {
+  const WindowConfig cfg = Config();
+  const ChangelogKeys keys("g");
+  PartitionAggregator agg("t", 0, cfg, keys);
+  for (int i = 0; i < 2'000; ++i) agg.add(1'000, "term" + std::to_string(i));
+  agg.add(75'000, "later");
+  ASSERT_EQ(agg.close_due(0), std::vector<Millis>{0});
+  Log log;
+  agg.take_changelog(log);
+  EXPECT_EQ(agg.add(2'000, "too late"), PartitionAggregator::Outcome::late);
+  EXPECT_EQ(agg.add(3'000, "too late"), PartitionAggregator::Outcome::late);
+  EXPECT_EQ(agg.window(0)->late, 2u);
+  EXPECT_EQ(agg.window(0)->count, 2'000u);
+  Log late;
+  agg.take_changelog(late);
+  ASSERT_EQ(late.size(), 2u);  // the window's delta, the state
+  EXPECT_EQ(parse_changelog_key(late[0].key)->kind, RecordKind::delta);
+  EXPECT_LT(late[0].value->size(), 16u);
+  log.insert(log.end(), late.begin(), late.end());
+  ViewStore store(cfg, "g");
+  Apply(log, store);
+  auto v = store.view("t", {}, {}, 0);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->late, 2u);
+  EXPECT_EQ(v->windows[0].late, 2u);
+  EXPECT_EQ(v->windows[1].late, 0u);
+  PartitionAggregator restored("t", 0, cfg, keys);
+  ASSERT_TRUE(store.restore_into(restored));
+  EXPECT_EQ(restored.window(0)->late, 2u);
+  // Reopened by a counted record, the closed window is written as a snapshot.
+  restored.add(4'000, "reopens nothing: late");  // still late by stream time
+  Log more;
+  restored.take_changelog(more);
+  EXPECT_EQ(parse_changelog_key(more[0].key)->kind, RecordKind::delta);
+}
+
 // ---- groups and format 1 --------------------------------------------------------------------
 
 TEST(Isolation, RecordsOfAnotherGroupAreIgnoredAndCounted) {

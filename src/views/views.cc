@@ -580,7 +580,7 @@ void PartitionAggregator::restore_window(Millis start, Partial partial, LogPosit
     mark_dirty(start, slot);
     slot.logged.clear();
   } else if (slot.partial.closed) {
-    slot.snapshot_due = true;  // written again only if it reopens: then as a snapshot
+    slot.logged_freed = true;  // a term change (a reopen) is written as a snapshot
     slot.logged.clear();
   } else {
     slot.logged.resize(slot.partial.terms.size());
@@ -618,11 +618,16 @@ PartitionAggregator::Outcome PartitionAggregator::add(Millis event_time, std::st
   const Millis start = window_start(event_time, config_.size_ms);
   if (sat_add(sat_add(start, config_.size_ms), config_.grace_ms) <= state_.stream_time) {
     ++state_.late;
+    if (auto it = windows_.find(start); it != windows_.end()) {
+      ++it->second.partial.late;
+      mark_dirty(start, it->second);
+    }
     return Outcome::late;
   }
   Slot& slot = slot_for(start);
   slot.partial.closed = false;  // reopens a window the wall-clock fallback closed
   ++slot.partial.count;
+  slot.terms_changed = true;
   mark_dirty(start, slot);
   const std::size_t max_term_bytes = config_.max_term_bytes;
   for_each_term(text, [&](std::string_view term) {
@@ -777,21 +782,26 @@ void PartitionAggregator::write_window(Millis start, Slot& slot,
                                        std::vector<ChangelogRecord>& out) {
   const TermCounts& terms = slot.partial.terms;
   std::string value;
-  if (!slot.snapshot_due) {
+  bool snapshot = slot.snapshot_due || (slot.logged_freed && slot.terms_changed);
+  if (!snapshot) {
+    // The terms whose counts changed (none when only the header did: a late count).
     std::vector<std::pair<std::string_view, std::uint64_t>> changed;
-    for (std::size_t i = 0; i < terms.size(); ++i) {
-      const auto& [term, count] = terms.entry(i);
-      if (i >= slot.logged.size() || slot.logged[i] != count) changed.emplace_back(term, count);
+    if (!slot.logged_freed) {
+      for (std::size_t i = 0; i < terms.size(); ++i) {
+        const auto& [term, count] = terms.entry(i);
+        if (i >= slot.logged.size() || slot.logged[i] != count) changed.emplace_back(term, count);
+      }
+      std::sort(slot.evicted.begin(), slot.evicted.end());
+      slot.evicted.erase(std::unique(slot.evicted.begin(), slot.evicted.end()), slot.evicted.end());
+      for (const auto& term : slot.evicted)
+        if (!terms.contains(term)) changed.emplace_back(term, 0);
     }
-    std::sort(slot.evicted.begin(), slot.evicted.end());
-    slot.evicted.erase(std::unique(slot.evicted.begin(), slot.evicted.end()), slot.evicted.end());
-    for (const auto& term : slot.evicted)
-      if (!terms.contains(term)) changed.emplace_back(term, 0);
     value = encode_delta(slot.log.gen, slot.log.next_seq, slot.partial, changed);
     if (slot.log.delta_bytes + value.size() > std::max(slot.log.snapshot_bytes, kDeltaBudgetBytes))
-      slot.snapshot_due = true;
+      snapshot = true;
   }
-  if (slot.snapshot_due) {
+  slot.terms_changed = false;
+  if (snapshot) {
     const std::uint64_t gen = slot.log.gen + 1;
     value = encode_snapshot(gen, slot.partial);
     const std::size_t bytes = value.size();
@@ -808,13 +818,14 @@ void PartitionAggregator::write_window(Millis start, Slot& slot,
   }
   slot.evicted.clear();
   if (slot.partial.closed) {
-    // A closed window is written again only if it reopens, and then as a snapshot: its
-    // bookkeeping is not worth its memory.
+    // A closed window's terms change again only if it reopens, and that is written as a
+    // snapshot: its bookkeeping is not worth its memory.
     std::vector<std::uint64_t>().swap(slot.logged);
     std::vector<std::string>().swap(slot.evicted);
-    slot.snapshot_due = true;
+    slot.logged_freed = true;
     return;
   }
+  slot.logged_freed = false;
   slot.logged.resize(terms.size());
   for (std::size_t i = 0; i < terms.size(); ++i) slot.logged[i] = terms.entry(i).second;
 }
@@ -901,6 +912,8 @@ std::string encode_output(std::string_view topic, std::int32_t partition, Millis
   }
   out += ",\"term_error\":";
   out += std::to_string(p.term_error);
+  out += ",\"late\":";
+  out += std::to_string(p.late);
   out += '}';
   return out;
 }
@@ -1048,6 +1061,7 @@ Status ViewStore::apply(std::string_view key, std::optional<std::string_view> va
     sp.count = w.count;
     sp.term_error = w.term_error;
     sp.closed = w.closed;
+    sp.late = w.late;
     sp.gen = w.gen;
     sp.term_count = w.term_count;
     sp.terms = std::move(w.terms);
@@ -1076,6 +1090,7 @@ Status ViewStore::apply(std::string_view key, std::optional<std::string_view> va
   sp.count = w.count;
   sp.term_error = w.term_error;
   sp.closed = w.closed;
+  sp.late = w.late;
   sp.delta_bytes += value->size();
   sp.deltas.push_back(std::move(w.terms));
   return {};
@@ -1093,6 +1108,7 @@ bool ViewStore::restore_into(PartitionAggregator& agg) const {
     partial.count = stored.count;
     partial.term_error = stored.term_error;
     partial.closed = stored.closed;
+    partial.late = stored.late;
     partial.terms.reserve(static_cast<std::size_t>(stored.term_count));
     for_each_current_term(stored.terms, stored.deltas, [&](std::string_view term, std::uint64_t count) {
       partial.terms.emplace(term, count);
@@ -1182,8 +1198,14 @@ std::optional<TopicView> ViewStore::view(const std::string& topic, std::optional
       w.end = sat_add(start, config_.size_ms);
       w.final = is_final(start, min_stream, wall_now, config_);
       w.count = parts.count;
-      for (const StoredPartial* p : parts.stored) w.term_error += p->term_error;
-      for (const Partial* p : parts.live) w.term_error += p->term_error;
+      for (const StoredPartial* p : parts.stored) {
+        w.term_error += p->term_error;
+        w.late += p->late;
+      }
+      for (const Partial* p : parts.live) {
+        w.term_error += p->term_error;
+        w.late += p->late;
+      }
       if (parts.stored.size() == 1 && parts.live.empty()) {
         std::vector<std::pair<std::string_view, std::uint64_t>> terms;
         terms.reserve(static_cast<std::size_t>(parts.stored[0]->term_count));
@@ -1282,6 +1304,7 @@ std::string to_json(const TopicView& view) {
     wj["end"] = w.end;
     wj["count"] = w.count;
     wj["final"] = w.final;
+    wj["late"] = w.late;
     wj["term_error"] = w.term_error;
     ordered_json& top = wj["top"] = ordered_json::array();
     for (const auto& tc : w.top) {

@@ -252,6 +252,7 @@ struct Partial {
   TermCounts terms;
   std::uint64_t term_error = 0;  // Space-Saving error bound (0 = exact)
   bool closed = false;
+  std::uint64_t late = 0;  // records that arrived for this window after its end + grace
 };
 
 struct PartitionState {
@@ -295,7 +296,8 @@ class PartitionAggregator {
   void restore_state(PartitionState state, bool legacy = false);
 
   enum class Outcome { counted, late };
-  // Hot path. consumed++ always; late (state.late++) when window end + grace <= stream time.
+  // Hot path. consumed++ always; late (state.late++, and the window's late++ while it is
+  // kept) when window end + grace <= stream time.
   // Terms longer than max_term_bytes are dropped and counted (state.long_terms).
   Outcome add(Millis event_time, std::string_view text);
   void add_malformed(Malformed reason);  // consumed++, malformed[name]++ (state dirty)
@@ -345,7 +347,10 @@ class PartitionAggregator {
     LogPosition log;
     std::vector<std::uint64_t> logged;
     std::vector<std::string> evicted;
-    bool snapshot_due = false;  // the next write is a snapshot
+    bool snapshot_due = false;   // the next write is a snapshot
+    bool terms_changed = false;  // records were counted since the last write
+    bool logged_freed = false;   // closed and written: `logged` freed, so a term change is
+                                 // written as a snapshot (a late count alone as a delta)
     // Space-Saving eviction candidates, bucketed by the count they were filed under:
     // low_buckets[c - low_base] holds entry numbers (in partial.terms) filed with count c, for
     // low_base <= c <= low_limit; every bucket below low_cursor is empty. Counts never
@@ -389,7 +394,7 @@ class PartitionAggregator {
 
 // Closed-window record for the output topic (the serving layer merges it with batch views):
 // key "<topic>|<start>|<partition>", value JSON {"topic","partition","start","end","count",
-// "top":[{"term","count"}...],"term_error":E} plus "group" when given, and, with all_terms,
+// "top":[{"term","count"}...],"term_error":E,"late":L} plus "group" when given, and, with all_terms,
 // "terms":{...} (every kept term): partials of one window are additive (sum count and terms
 // per window start; term_error bounds are additive too). Without all_terms the record's size
 // is bounded by top_k, not by max_terms (output_value_bound).
@@ -416,6 +421,7 @@ struct TermCount {
 struct WindowView {
   Millis start = 0, end = 0;
   std::uint64_t count = 0;
+  std::uint64_t late = 0;  // records that came after the window's end + grace
   std::uint64_t term_error = 0;  // sum of the partials' Space-Saving bounds
   bool final = false;
   std::vector<TermCount> top;  // by count desc, then term asc; top_k entries at most
@@ -490,6 +496,7 @@ class ViewStore {
     std::uint64_t count = 0;
     std::uint64_t term_error = 0;
     bool closed = false;
+    std::uint64_t late = 0;
     std::uint64_t gen = 0;
     std::uint64_t term_count = 0;     // entries in `terms`
     std::string terms;                // the snapshot's terms: varint length, bytes, varint count

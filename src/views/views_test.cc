@@ -759,7 +759,13 @@ TEST(Output, KeyAndAdditiveValue) {
   EXPECT_EQ(encode_output("Sport", 1, 60'000, p, cfg),
             "{\"topic\":\"Sport\",\"partition\":1,\"start\":60000,\"end\":120000,\"count\":3,"
             "\"top\":[{\"term\":\"a\",\"count\":2},{\"term\":\"b\",\"count\":2}],"
-            "\"terms\":{\"a\":2,\"b\":2,\"c\":1},\"term_error\":0}");
+            "\"terms\":{\"a\":2,\"b\":2,\"c\":1},\"term_error\":0,\"late\":0}");
+  p.late = 4;
+  EXPECT_EQ(encode_output("Sport", 1, 60'000, p, cfg, /*all_terms=*/false, "g"),
+            "{\"group\":\"g\",\"topic\":\"Sport\",\"partition\":1,\"start\":60000,"
+            "\"end\":120000,\"count\":3,"
+            "\"top\":[{\"term\":\"a\",\"count\":2},{\"term\":\"b\",\"count\":2}],"
+            "\"term_error\":0,\"late\":4}");
   EXPECT_TRUE(nlohmann::json::accept(encode_output("t", 0, 0, Partial{}, cfg)));
 }
 
@@ -779,7 +785,7 @@ TEST(Output, TermsObjectMatchesNlohmannDumpForAnyTerm) {
   const std::string out = encode_output("t", 0, 0, p, Config());
   const std::string want =
       ",\"terms\":" + expected.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-      ",\"term_error\":0}";
+      ",\"term_error\":0,\"late\":0}";
   ASSERT_GE(out.size(), want.size());
   EXPECT_EQ(out.substr(out.size() - want.size()), want);
   EXPECT_TRUE(nlohmann::json::accept(out));
@@ -1185,10 +1191,10 @@ TEST(ToJson, ExactViewBody) {
   Flush(p1, store);
   EXPECT_EQ(to_json(*store.view("Sport", {}, {}, 0)),
             "{\"topic\":\"Sport\",\"window_ms\":60000,\"late\":1,\"windows\":["
-            "{\"start\":0,\"end\":60000,\"count\":2,\"final\":false,\"term_error\":0,"
+            "{\"start\":0,\"end\":60000,\"count\":2,\"final\":false,\"late\":0,\"term_error\":0,"
             "\"top\":[{\"term\":\"goal\",\"count\":2,\"error\":0,\"guaranteed\":true},"
             "{\"term\":\"messi\",\"count\":2,\"error\":0,\"guaranteed\":true}]},"
-            "{\"start\":60000,\"end\":120000,\"count\":1,\"final\":false,\"term_error\":0,"
+            "{\"start\":60000,\"end\":120000,\"count\":1,\"final\":false,\"late\":0,\"term_error\":0,"
             "\"top\":[{\"term\":\"basketball\",\"count\":1,\"error\":0,\"guaranteed\":true}]}]}");
   TopicView empty;
   empty.topic = "a\"b";
