@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "config/memory.h"
+#include "core/units.h"
 #include "kafka/admin.h"
 #include "serve/changelog.h"
 
@@ -74,6 +76,8 @@ Status Processor::start() {
   if (o_.changelog_topic.empty() || o_.output_topic.empty() || o_.transactional_id.empty()) {
     return fail(ErrorKind::internal, "serve options without defaults (with_defaults)", "serve");
   }
+  memory_limit_ = o_.memory_limit ? o_.memory_limit : config::container_memory_limit().value_or(0);
+  term_capacity_ = o_.window.max_terms;
   const std::uint64_t needed =
       std::max(changelog_value_bound(o_), output_value_bound(o_)) + kRecordOverheadBytes;
   kafka::Properties pp = o_.kafka;
@@ -240,6 +244,7 @@ void Processor::on_revoked(const std::vector<kafka::TopicPartition>& removed, bo
       owned_.erase(tp);
       pending_restore_.erase(tp);
     }
+    apply_memory_budget();
   } catch (...) {
     set_fatal("out of memory in on_revoked");
   }
@@ -338,6 +343,7 @@ Status Processor::restore_pending() {
   {
     std::lock_guard lock(live_mu_);
     for (auto& [tp, owned] : restored_owned) owned_[tp] = std::move(owned);
+    apply_memory_budget();
   }
   if (auto st = consumer_->seek(seek_to, 10'000); !st) {
     Error e = st.error();
@@ -348,6 +354,37 @@ Status Processor::restore_pending() {
   pending_restore_.clear();
   ready_ = consumer_->assigned_once();
   return {};
+}
+
+// Called with live_mu_ held. A kept term costs about 100 bytes in an aggregator (its
+// TermCounts entry, index slot and changelog bookkeeping) plus its encoded copy in every
+// replica's ViewStore: 160 bytes is the estimate the budget uses. Terms get 40% of the limit
+// (the rest: librdkafka's buffers, bounded per partition, the closed windows' top terms, HTTP,
+// the binary). Open windows per partition: those of (size + grace), plus one.
+void Processor::apply_memory_budget() {
+  std::size_t capacity = o_.window.max_terms;
+  if (memory_limit_ > 0 && !owned_.empty()) {
+    constexpr std::uint64_t kBytesPerTerm = 160;
+    const std::uint64_t budget = memory_limit_ / 10 * 4;
+    const auto size = static_cast<std::uint64_t>(std::max<views::Millis>(o_.window.size_ms, 1));
+    const std::uint64_t open_per_partition =
+        (static_cast<std::uint64_t>(o_.window.size_ms + o_.window.grace_ms) + size - 1) / size + 1;
+    const std::uint64_t fit =
+        budget / kBytesPerTerm / (owned_.size() * open_per_partition);
+    capacity = static_cast<std::size_t>(std::clamp<std::uint64_t>(
+        fit, std::min<std::uint64_t>(o_.window.effective_closed_terms(), o_.window.max_terms),
+        o_.window.max_terms));
+  }
+  if (capacity != term_capacity_.load() && capacity < o_.window.max_terms) {
+    std::fprintf(stderr,
+                 "speedlayer serve: memory limit %s: keeping at most %zu distinct terms per open "
+                 "window and partition (%zu partitions; --max-terms %zu); counts beyond it are "
+                 "estimates with error bounds\n",
+                 format_bytes(memory_limit_).c_str(), capacity, owned_.size(),
+                 o_.window.max_terms);
+  }
+  term_capacity_ = capacity;
+  for (auto& [tp, owned] : owned_) owned.agg->set_max_terms(capacity);
 }
 
 void Processor::note_change() {

@@ -78,6 +78,9 @@ struct ServeOptions {
   // the same id takes its partitions back at once instead of after the dead member's session
   // timeout. Unique per live replica (e.g. the pod name). Empty: dynamic membership.
   std::string instance_id;
+  // Memory the process may use (0: the container's limit, if any). Sizes the distinct terms
+  // each open window keeps per partition (term_capacity); record counts stay exact.
+  std::uint64_t memory_limit = 0;
   // Read the changelog and output topics' max.message.bytes at start (DescribeConfigs). Off
   // only for librdkafka's mock cluster (the demo), which cannot answer it.
   bool check_topic_limits = true;
@@ -122,6 +125,9 @@ class Processor final : public kafka::ConsumerEvents,
   ProcessorStats& stats() { return stats_; }
   // Event time to processing latency of each record (set before start()).
   void set_latency_histogram(http::Histogram* h) { latency_ = h; }
+  // Distinct terms each open window keeps per owned partition (--max-terms, lowered by the
+  // memory budget when it binds).
+  std::size_t term_capacity() const { return term_capacity_.load(); }
   // Duration of each commit (changelog and output records, offsets, EndTxn; set before
   // start()): the part of produce-to-view latency the processor spends not processing.
   void set_commit_histogram(http::Histogram* h) { commit_duration_ = h; }
@@ -198,6 +204,10 @@ class Processor final : public kafka::ConsumerEvents,
   int consecutive_aborts_ = 0;
   std::atomic<bool> delivery_failed_{false};  // a record of the transaction in flight failed
   std::size_t late_bytes_ = 0;  // buffered for --late-topic since the last start_commit
+  std::uint64_t memory_limit_ = 0;  // resolved at start (0: none)
+  std::atomic<std::size_t> term_capacity_{0};
+  // Sets every owned aggregator's max_terms from the memory budget and the owned partitions.
+  void apply_memory_budget();
   std::vector<views::ChangelogRecord> records_;  // reused by start_commit
   // Written by the processor thread only, under live_mu_; read by it without the lock and by
   // the views under it.

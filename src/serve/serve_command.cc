@@ -30,6 +30,8 @@ ServeCommand::ServeCommand(CLI::App& parent)
   flags_.add("instance-id", "static group membership (group.instance.id): a replica restarted "
                             "with the same id gets its partitions back at once; unique per "
                             "replica, e.g. the pod name");
+  flags_.add("memory-limit", "memory to size serve's state for, e.g. 256Mi (default: the "
+                             "container's limit): fewer terms per open window when it binds");
   flags_.add("late-topic", "also write late records here, in the same transactions "
                            "(original key, value, timestamp; headers: origin, window, stream "
                            "time, reason)");
@@ -70,6 +72,8 @@ Result<ServeOptions> build_serve_options(const config::Settings& settings,
   o.changelog_topic = settings.get_or("changelog-topic", {}, o.changelog_topic);
   o.late_topic = settings.get_or("late-topic", {}, "");
   o.instance_id = settings.get_or("instance-id", {}, "");
+  SL_ASSIGN_OR_RETURN(auto memory_limit, config::to_bytes(settings.get("memory-limit")));
+  if (memory_limit) o.memory_limit = *memory_limit;
   o.transactional_id = settings.get_or("transactional-id", {}, "");
   SL_ASSIGN_OR_RETURN(auto window, config::to_duration(settings.get("window")));
   if (window) {

@@ -72,6 +72,10 @@ void register_metrics(http::Registry& registry, views::ViewStore& store, Process
                                 out.push_back({{{"reason", reason}}, as_double(n)});
                               return out;
                             });
+  registry.gauge_callback("speedlayer_term_capacity",
+                          "Distinct terms each open window keeps per partition (--max-terms, or "
+                          "less when the memory budget binds)",
+                          [&processor] { return as_double(processor.term_capacity()); });
   registry.counter_callback("speedlayer_changelog_foreign_records_total",
                             "Changelog records of another consumer group, ignored",
                             [&store] { return as_double(store.foreign_records()); });

@@ -448,6 +448,82 @@ TEST(IncrementalChangelog, LateRecordsCountPerWindowAsSmallDeltas) {
   EXPECT_EQ(parse_changelog_key(more[0].key)->kind, RecordKind::delta);
 }
 
+// A closed window keeps its largest counts only, with an error bound that still holds against
+// an exact count, and is written (and restored) that way.
+TEST(ClosedWindows, KeepTheirTopTermsWithBoundsThatHold) {
+  WindowConfig cfg = Config(/*max_terms=*/10'000, /*top_k=*/5);
+  ASSERT_EQ(cfg.effective_closed_terms(), 100u);
+  const ChangelogKeys keys("g");
+  PartitionAggregator agg("t", 0, cfg, keys);
+  std::map<std::string, std::uint64_t> exact;
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 30'000; ++i) {
+    const std::string term = "w" + std::to_string(rng() % (1 + rng() % 2'000));
+    ++exact[term];
+    agg.add(1'000, term);
+  }
+  ASSERT_GT(agg.window(0)->terms.size(), 1'000u);
+  EXPECT_EQ(agg.window(0)->term_error, 0u);
+  agg.add(75'000, "later");
+  ASSERT_EQ(agg.close_due(0), std::vector<Millis>{0});
+  const Partial& closed = *agg.window(0);
+  EXPECT_EQ(closed.terms.size(), 100u);
+  EXPECT_EQ(closed.count, 30'000u);  // record counts never change
+  EXPECT_GT(closed.term_error, 0u);
+  std::vector<std::uint64_t> sorted;
+  for (const auto& [t, c] : exact) sorted.push_back(c);
+  std::sort(sorted.rbegin(), sorted.rend());
+  for (const auto& [term, count] : closed.terms) {
+    EXPECT_EQ(count, exact[term]) << term;  // kept counts were exact, and stay so
+    EXPECT_GE(count, sorted[99]) << term;   // the largest counts are the ones kept
+  }
+  for (const auto& [term, count] : exact) {
+    if (!closed.terms.contains(term)) {
+      EXPECT_LE(count, closed.term_error) << term;
+    }
+  }
+  Log log;
+  agg.take_changelog(log);
+  ViewStore store(cfg, "g");
+  Apply(log, store);
+  PartitionAggregator restored("t", 0, cfg, keys);
+  ASSERT_TRUE(store.restore_into(restored));
+  ExpectSameState(agg, restored);
+  auto v = store.view("t", {}, {}, 0);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->windows[0].top.size(), 5u);
+  EXPECT_EQ(v->windows[0].term_error, closed.term_error);
+}
+
+// The memory budget lowers the terms an open window keeps: it is truncated with a larger
+// error bound, written as a snapshot, restored as it is, and keeps counting within the cap.
+TEST(MemoryBudget, LoweringTheCapacityTruncatesOpenWindowsVisibly) {
+  const WindowConfig cfg = Config();
+  const ChangelogKeys keys("g");
+  PartitionAggregator agg("t", 0, cfg, keys);
+  Log log;
+  for (int i = 0; i < 3'000; ++i) agg.add(1'000, "t" + std::to_string(i % 1'500) + " common");
+  agg.take_changelog(log);
+  agg.set_max_terms(200);
+  EXPECT_EQ(agg.window(0)->terms.size(), 200u);
+  EXPECT_EQ(agg.window(0)->term_error, 2u);  // the largest count dropped
+  EXPECT_EQ(agg.window(0)->terms.at("common"), 3'000u);
+  Log truncated;
+  agg.take_changelog(truncated);
+  ASSERT_FALSE(truncated.empty());
+  EXPECT_EQ(parse_changelog_key(truncated[0].key)->kind, RecordKind::snapshot);
+  log.insert(log.end(), truncated.begin(), truncated.end());
+  for (int i = 0; i < 1'000; ++i) agg.add(2'000, "new" + std::to_string(i));
+  EXPECT_LE(agg.window(0)->terms.size(), 200u);
+  EXPECT_EQ(agg.window(0)->count, 4'000u);  // record counts stay exact
+  agg.take_changelog(log);
+  ViewStore store(cfg, "g");
+  Apply(log, store);
+  PartitionAggregator restored("t", 0, cfg, keys);
+  ASSERT_TRUE(store.restore_into(restored));
+  ExpectSameState(agg, restored);
+}
+
 // ---- groups and format 1 --------------------------------------------------------------------
 
 TEST(Isolation, RecordsOfAnotherGroupAreIgnoredAndCounted) {

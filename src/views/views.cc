@@ -576,6 +576,7 @@ void PartitionAggregator::restore_window(Millis start, Partial partial, LogPosit
   slot.log = position;
   slot.evicted.clear();
   if (position.legacy) {
+    if (slot.partial.closed) truncate_terms(slot.partial, config_.effective_closed_terms());
     slot.snapshot_due = true;
     mark_dirty(start, slot);
     slot.logged.clear();
@@ -708,6 +709,38 @@ void PartitionAggregator::evict_and_insert(Slot& slot, std::string_view term,
   }
 }
 
+void truncate_terms(Partial& p, std::size_t keep) {
+  if (p.terms.size() <= keep) return;
+  std::vector<const TermCounts::value_type*> order;
+  order.reserve(p.terms.size());
+  for (const auto& e : p.terms) order.push_back(&e);
+  auto before = [](const auto* a, const auto* b) {
+    return a->second != b->second ? a->second > b->second : a->first < b->first;
+  };
+  std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(keep), order.end(),
+                   before);
+  std::uint64_t dropped_max = 0;
+  for (std::size_t i = keep; i < order.size(); ++i) dropped_max = std::max(dropped_max, order[i]->second);
+  TermCounts kept;
+  kept.reserve(keep);
+  for (std::size_t i = 0; i < keep; ++i) kept.emplace(order[i]->first, order[i]->second);
+  p.terms = std::move(kept);
+  p.term_error = std::max(p.term_error, dropped_max);
+}
+
+void PartitionAggregator::set_max_terms(std::size_t max_terms) {
+  config_.max_terms = std::max<std::size_t>(max_terms, 1);
+  for (auto& [start, slot] : windows_) {
+    if (slot.partial.terms.size() <= config_.max_terms) continue;
+    truncate_terms(slot.partial, config_.max_terms);
+    slot.drop_low();
+    std::vector<std::uint64_t>().swap(slot.logged);  // entry numbers changed
+    std::vector<std::string>().swap(slot.evicted);
+    slot.snapshot_due = true;
+    mark_dirty(start, slot);
+  }
+}
+
 void PartitionAggregator::add_malformed(Malformed reason) {
   ++state_.consumed;
   ++state_.malformed[std::string(malformed_name(reason))];
@@ -724,6 +757,9 @@ std::vector<Millis> PartitionAggregator::close_due(Millis wall_now) {
     if (slot.partial.closed) continue;
     slot.partial.closed = true;
     slot.drop_low();  // closed windows rarely change (refilled if one reopens)
+    truncate_terms(slot.partial, config_.effective_closed_terms());
+    std::vector<std::uint64_t>().swap(slot.logged);  // entry numbers changed: the next write
+    std::vector<std::string>().swap(slot.evicted);   // is a snapshot anyway
     slot.snapshot_due = true;  // one record to restore from, the deltas tombstoned
     mark_dirty(start, slot);
     closed.push_back(start);

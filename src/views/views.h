@@ -79,7 +79,20 @@ struct WindowConfig {
   // 64-byte "word" is an id, a hash or a URL, not a trend, and truncating it would merge
   // distinct strings into one false term. It also bounds every record serve writes.
   std::size_t max_term_bytes = 64;
+  // Terms a window keeps once closed (0: max(10 x top_k, 100)). A closed window needs its top
+  // terms for views and the output record, not 10,000 counters: keeping the largest counts
+  // and raising term_error to the largest count dropped keeps Space-Saving's bounds true, and
+  // cuts the memory and changelog bytes of the retained hours of closed windows ~100-fold.
+  std::size_t closed_terms = 0;
+  std::size_t effective_closed_terms() const {
+    return closed_terms ? closed_terms : std::max<std::size_t>(10 * top_k, 100);
+  }
 };
+
+// Keeps the `keep` largest counts of `p` (ties broken by term, so the result is the same on
+// every replica); term_error becomes at least the largest count dropped, so every bound of
+// the header comment still holds. No-op when p has at most `keep` terms.
+void truncate_terms(Partial& p, std::size_t keep);
 
 Millis window_start(Millis event_time, Millis size_ms);  // floor to the epoch-aligned window
                                                          // (also for negative times)
@@ -312,6 +325,12 @@ class PartitionAggregator {
   // that is not late by stream time starts it again (only possible when `before` is ahead of
   // stream time - grace).
   std::vector<Millis> expire(Millis before);
+
+  // Lowers (or raises) the distinct terms each window keeps (the memory budget). Open windows
+  // holding more are truncated (truncate_terms: term_error grows, so views show the lost
+  // accuracy) and written as snapshots at the next take_changelog. Never below 1.
+  void set_max_terms(std::size_t max_terms);
+  std::size_t max_terms() const { return config_.max_terms; }
 
   // Appends the changelog records (format 2) of everything changed since the last call, in
   // the order they must be written: tombstones of expired windows; per changed window a delta
