@@ -8,53 +8,12 @@
 #include <thread>
 
 #include "produce/produce_test_support.h"
+#include "support/memory_cgroup.h"
 
 namespace speedlayer::testing {
 namespace {
 
 using namespace std::chrono_literals;
-namespace fs = std::filesystem;
-
-// A child of this process's own memory cgroup with `limit` bytes, or "" if not possible here.
-struct MemoryCgroup {
-  explicit MemoryCgroup(std::uint64_t limit) {
-    std::ifstream in("/proc/self/cgroup");
-    std::string line, v1_path, v2_path;
-    while (std::getline(in, line)) {
-      auto a = line.find(':'), b = line.find(':', a + 1);
-      std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
-      if (controllers == "memory" || controllers.find("memory,") == 0 ||
-          controllers.find(",memory") != std::string::npos)
-        v1_path = path;
-      if (controllers.empty()) v2_path = path;
-    }
-    std::string name = "speedlayer-memtest-" + std::to_string(::getpid());
-    if (!v1_path.empty() && fs::exists("/sys/fs/cgroup/memory")) {
-      dir = "/sys/fs/cgroup/memory" + v1_path + "/" + name;
-      limit_file = "memory.limit_in_bytes";
-      peak_file = "memory.max_usage_in_bytes";
-    } else if (fs::exists("/sys/fs/cgroup" + v2_path + "/cgroup.controllers")) {
-      dir = "/sys/fs/cgroup" + v2_path + "/" + name;
-      limit_file = "memory.max";
-      peak_file = "memory.peak";
-    }
-    std::error_code ec;
-    if (dir.empty() || !fs::create_directories(dir, ec)) {
-      why = "cannot create a memory cgroup here (" + (dir.empty() ? "no memory controller" : ec.message()) + ")";
-      dir.clear();
-      return;
-    }
-    std::ofstream(dir + "/" + limit_file) << limit;
-    std::ifstream check(dir + "/" + limit_file);
-    std::uint64_t got = 0;
-    check >> got;
-    if (got != limit) why = "the cgroup did not take the limit";
-  }
-  ~MemoryCgroup() {
-    if (!dir.empty()) ::rmdir(dir.c_str());
-  }
-  std::string dir, limit_file, peak_file, why;
-};
 
 std::string broker_pid_file(const std::string& fixture) {
   std::ifstream nodes(fixture_dir(fixture) + "/nodes");
