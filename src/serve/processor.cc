@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <thread>
 
 #include "config/memory.h"
 #include "core/units.h"
@@ -137,7 +138,13 @@ Status Processor::start() {
       return st;
     }
   }
+  // A topic another replica created a moment ago may not be in this broker's metadata yet:
+  // ask again for a while before calling it missing.
   auto partitions = kafka::topic_partition_count(producer_->handle(), o_.changelog_topic, connect_ms);
+  for (auto deadline = Clock::now() + o_.connect_timeout; !partitions && Clock::now() < deadline;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    partitions = kafka::topic_partition_count(producer_->handle(), o_.changelog_topic, connect_ms);
+  }
   if (!partitions) return std::unexpected(partitions.error());
   changelog_partitions_ = std::max(1, *partitions);
   if (auto st = check_record_limits(connect_ms); !st) return st;

@@ -589,6 +589,10 @@ def check_app_wiring(docs):
             if log in topics and ((topics[log]["spec"].get("config") or {}).get("cleanup.policy")
                                   != "compact"):
                 problems.append("changelog topic %s is not compacted" % log)
+            for t in sorted(writes):
+                if not acl_allows(user, "topic", t, "DescribeConfigs"):
+                    problems.append("%s: no DescribeConfigs on %s (serve checks its record sizes "
+                                    "against the topic's max.message.bytes)" % (dep_name, t))
             for op in ("Write", "Describe"):
                 if not acl_allows(user, "transactionalId", txn + "some-pod", op):
                     problems.append("%s: no %s on transactional ids %s*" % (dep_name, op, txn))
@@ -623,6 +627,9 @@ def check_app_wiring(docs):
                     allowed |= {"Read", "Describe"}
                 if r.get("name") in writes:
                     allowed |= {"Write", "Describe"}
+                if dep_name == SERVE and r.get("name") in writes:
+                    # serve reads its output and changelog topics' max.message.bytes at start
+                    allowed |= {"DescribeConfigs"}
                 if ops - allowed:
                     problems.append(what + ": more than %s" % sorted(allowed))
             elif r["type"] == "group":
