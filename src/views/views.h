@@ -4,13 +4,14 @@
 // can serve a whole topic by merging every partition's partials from the changelog.
 //
 //   WindowConfig cfg;                                  // 60 s windows, 10 s grace, top 10
-//   PartitionAggregator agg("Sport", 0, cfg);          // owned by the processor
+//   PartitionAggregator agg("Sport", 0, cfg, ChangelogKeys("my-group"));  // the processor's
 //   auto text = extract_text(value, "text", "", 1 << 20);
 //   agg.add(event_time_ms, text.text);                 // counted or late
-//   for (auto start : agg.take_dirty_windows())        // -> changelog records
-//     send(changelog_window_key("Sport", 0, start), encode_partial(*agg.window(start)));
+//   std::vector<ChangelogRecord> records;
+//   agg.take_changelog(records);                       // what changed: deltas, snapshots,
+//   for (auto& r : records) send(r.key, r.value);      // tombstones, state (changelog_codec.h)
 //
-//   ViewStore store;                                   // fed by the changelog reader
+//   ViewStore store(cfg, "my-group");                  // fed by the changelog reader
 //   store.apply(key, value);                           // value nullopt = tombstone
 //   auto view = store.view("Sport", {}, {}, now_ms);   // merged across partitions
 //
