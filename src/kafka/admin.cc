@@ -1,7 +1,9 @@
 #include "kafka/admin.h"
 
+#include <chrono>
 #include <optional>
 #include <string_view>
+#include <thread>
 
 #include "kafka/producer.h"  // error_name
 
@@ -169,7 +171,17 @@ Status ensure_topic(rd_kafka_t* rk, const std::string& topic, int partitions,
                 "cannot create topic: " + (msg && *msg ? std::string(msg) : error_name(e)),
                 where_topic(topic), std::move(hint));
   }
-  return {};
+  // Created (by us or by a replica racing us): a broker's metadata may lag a moment behind,
+  // so callers that look the topic up next would find it missing. Wait until it shows.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto shown = find_topic(rk, topic, timeout_ms);
+    if (shown && shown->has_value()) return {};
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return fail(ErrorKind::unreachable, "topic created but not in the cluster's metadata within " +
+                                          std::to_string(timeout_ms) + " ms",
+              where_topic(topic));
 }
 
 Result<std::map<std::string, std::string>> describe_topic_configs(rd_kafka_t* rk,

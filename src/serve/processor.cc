@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <thread>
 
 #include "config/memory.h"
 #include "core/units.h"
@@ -138,13 +137,7 @@ Status Processor::start() {
       return st;
     }
   }
-  // A topic another replica created a moment ago may not be in this broker's metadata yet:
-  // ask again for a while before calling it missing.
   auto partitions = kafka::topic_partition_count(producer_->handle(), o_.changelog_topic, connect_ms);
-  for (auto deadline = Clock::now() + o_.connect_timeout; !partitions && Clock::now() < deadline;) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    partitions = kafka::topic_partition_count(producer_->handle(), o_.changelog_topic, connect_ms);
-  }
   if (!partitions) return std::unexpected(partitions.error());
   changelog_partitions_ = std::max(1, *partitions);
   if (auto st = check_record_limits(connect_ms); !st) return st;
@@ -486,23 +479,24 @@ Status Processor::start_commit() {
   // Any local produce error other than a full queue (back-pressure: wait) fails the
   // transaction before it is committed: no offsets without the state they account for.
   std::string produce_error;
-  auto send = [&](const std::string& topic, std::int32_t partition, const std::string& key,
-                  std::string_view value) {
+  // Runs `produce` until it is not refused for a full queue (polling meanwhile); the first
+  // other error is kept and nothing more is sent.
+  auto produce_waiting = [&](const auto& produce, const std::string& what) {
     if (!produce_error.empty()) return;
     rd_kafka_resp_err_t e;
-    while ((e = producer_->produce(topic, partition, key, value, 0)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-      producer_->poll(10);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      produce_error = kafka::error_name(e) + " for a " + std::to_string(value.size()) +
-                      "-byte record " + key + " to " + topic;
-    }
+    while ((e = produce()) == RD_KAFKA_RESP_ERR__QUEUE_FULL) producer_->poll(10);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) produce_error = kafka::error_name(e) + " for " + what;
+  };
+  auto send = [&](const std::string& topic, std::int32_t partition, const std::string& key,
+                  std::string_view value) {
+    produce_waiting([&] { return producer_->produce(topic, partition, key, value, 0); },
+                    "a " + std::to_string(value.size()) + "-byte record " + key + " to " + topic);
   };
   // A late record as it came, with headers saying what happened to it. A value that cannot
   // fit a record here is replaced by a null value and a header giving its size: the headers
   // name its origin, and a failure that would repeat after every restore never ends in an
   // abort loop.
   auto send_late = [&](const kafka::TopicPartition& tp, const LateRecord& r) {
-    if (!produce_error.empty()) return;
     const views::Millis end = r.window_start + o_.window.size_ms;
     std::vector<std::pair<std::string, std::string>> headers{
         {"speedlayer.reason", "late"},
@@ -521,12 +515,9 @@ Status Processor::start_commit() {
       value = std::string_view();
     }
     const std::string_view key = r.null_key ? std::string_view() : std::string_view(r.key);
-    rd_kafka_resp_err_t e;
-    while ((e = producer_->produce(o_.late_topic, key, value, r.timestamp, headers, 0)) ==
-           RD_KAFKA_RESP_ERR__QUEUE_FULL)
-      producer_->poll(10);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-      produce_error = kafka::error_name(e) + " for a late record to " + o_.late_topic;
+    produce_waiting(
+        [&] { return producer_->produce(o_.late_topic, key, value, r.timestamp, headers, 0); },
+        "a late record to " + o_.late_topic);
   };
   // Only the processor thread writes the aggregators, so reading them needs no lock; taking
   // the dirty marks and clearing the pending lists is invisible to the views.

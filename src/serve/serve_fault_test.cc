@@ -21,21 +21,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-long long wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-int broker_pid() {
-  std::ifstream nodes(fixture_dir("single") + "/nodes");
-  std::string id, port, pid_file;
-  nodes >> id >> port >> pid_file;
-  int pid = 0;
-  std::ifstream(pid_file) >> pid;
-  return pid;
-}
-
 TEST(ServeFaults, KillsAndABrokerStallLeaveEveryCountExact) {
   const std::string brokers = bootstrap("single");
   const std::string dir = temp_dir("serve-faults");
@@ -44,7 +29,7 @@ TEST(ServeFaults, KillsAndABrokerStallLeaveEveryCountExact) {
   std::ofstream(dir + "/no-routes.yaml") << "routes: []\n";
   const std::string fifo = dir + "/feed";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  const int pid = broker_pid();
+  const int pid = broker_pid("single");
   ASSERT_GT(pid, 1);
 
   // The feeder: JSON objects with an event time, paced into `speedlayer produce` through a

@@ -18,12 +18,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-long long wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // An epoch-aligned window start one day ahead: event times there are never closed by the
 // wall-clock fallback during a test, only by stream time, so results do not depend on timing.
 long long future_base(long long window_ms) {

@@ -17,12 +17,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-long long wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // The value of a Prometheus sample line "name{labels} value" (or "name value"); -1 if absent.
 double metric(const std::string& body, const std::string& series) {
   std::istringstream in(body);
@@ -32,6 +26,12 @@ double metric(const std::string& body, const std::string& series) {
   }
   return -1;
 }
+
+// A producer of the test's own (records written as another writer would), events ignored.
+struct NoEvents : kafka::ProducerEvents {
+  void on_delivery(const kafka::DeliveryReport&) noexcept override {}
+  void on_client_error(rd_kafka_resp_err_t, std::string_view, bool) noexcept override {}
+};
 
 class ServeState : public ::testing::Test {
  protected:
@@ -215,10 +215,7 @@ TEST_F(ServeState, FormatOneChangelogIsAdoptedOnUpgrade) {
   // As the earlier serve wrote them (keyed, murmur2): the tombstones serve writes for them
   // must land in the same changelog partitions for compaction to remove them.
   props.set("partitioner", "murmur2_random", "test");
-  struct NoEvents : kafka::ProducerEvents {
-    void on_delivery(const kafka::DeliveryReport&) noexcept override {}
-    void on_client_error(rd_kafka_resp_err_t, std::string_view, bool) noexcept override {}
-  } events;
+  NoEvents events;
   auto producer = kafka::Producer::create(props, &events);
   ASSERT_TRUE(producer);
   for (views::Millis start : old.take_dirty_windows()) {
@@ -391,10 +388,7 @@ TEST_F(ServeState, ExistingTopicTooSmallForTheLargestRecordIsRefused) {
   const std::string changelog = unique_topic("state-limit-changelog");
   kafka::Properties props;
   props.set("bootstrap.servers", brokers_, "test");
-  struct NoEvents : kafka::ProducerEvents {
-    void on_delivery(const kafka::DeliveryReport&) noexcept override {}
-    void on_client_error(rd_kafka_resp_err_t, std::string_view, bool) noexcept override {}
-  } events;
+  NoEvents events;
   auto producer = kafka::Producer::create(props, &events);
   ASSERT_TRUE(producer);
   ASSERT_TRUE(kafka::ensure_topic((*producer)->handle(), changelog, 1,

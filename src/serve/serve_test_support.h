@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -72,6 +73,23 @@ inline bool wait_until(std::chrono::milliseconds timeout, const std::function<bo
     if (SteadyClock::now() >= deadline) return false;
     std::this_thread::sleep_for(every);
   }
+}
+
+// Wall-clock milliseconds since the epoch (event times of test records).
+inline long long wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The pid of the fixture's (first) broker node, for SIGSTOP / SIGCONT.
+inline int broker_pid(const std::string& fixture) {
+  std::ifstream nodes(fixture_dir(fixture) + "/nodes");
+  std::string id, port, pid_file;
+  nodes >> id >> port >> pid_file;
+  int pid = 0;
+  std::ifstream(pid_file) >> pid;
+  return pid;
 }
 
 inline double seconds_since(SteadyClock::time_point t) {

@@ -114,6 +114,18 @@ void append_int(std::string& out, std::int64_t v) {
   out.append(digits, end);
 }
 
+// "<prefix><kind>|<topic>|<partition>" (the fields every key starts with).
+std::string key_head(std::string_view prefix, std::string_view kind, std::string_view topic,
+                     std::int32_t partition) {
+  std::string key(prefix);
+  key += kind;
+  key += '|';
+  key.append(topic);
+  key += '|';
+  append_int(key, partition);
+  return key;
+}
+
 // The header shared by snapshots and deltas (format 2), after the format byte and gen (and
 // seq); format 1 has no late count.
 void put_header(std::string& out, const Partial& p, bool with_late = true) {
@@ -277,11 +289,7 @@ ChangelogKeys::ChangelogKeys(std::string_view group)
 
 std::string ChangelogKeys::snapshot(std::string_view topic, std::int32_t partition,
                                     Millis start) const {
-  std::string key = prefix_;
-  key += "s|";
-  key.append(topic);
-  key += '|';
-  append_int(key, partition);
+  std::string key = key_head(prefix_, "s", topic, partition);
   key += '|';
   append_int(key, start);
   return key;
@@ -289,11 +297,7 @@ std::string ChangelogKeys::snapshot(std::string_view topic, std::int32_t partiti
 
 std::string ChangelogKeys::delta(std::string_view topic, std::int32_t partition, Millis start,
                                  std::uint64_t seq) const {
-  std::string key = prefix_;
-  key += "d|";
-  key.append(topic);
-  key += '|';
-  append_int(key, partition);
+  std::string key = key_head(prefix_, "d", topic, partition);
   key += '|';
   append_int(key, start);
   key += '|';
@@ -302,12 +306,7 @@ std::string ChangelogKeys::delta(std::string_view topic, std::int32_t partition,
 }
 
 std::string ChangelogKeys::state(std::string_view topic, std::int32_t partition) const {
-  std::string key = prefix_;
-  key += "p|";
-  key.append(topic);
-  key += '|';
-  append_int(key, partition);
-  return key;
+  return key_head(prefix_, "p", topic, partition);
 }
 
 std::size_t ChangelogKeys::max_key_bytes() const {
@@ -315,21 +314,14 @@ std::size_t ChangelogKeys::max_key_bytes() const {
 }
 
 std::string legacy_window_key(std::string_view topic, std::int32_t partition, Millis start) {
-  std::string key = "w|";
-  key.append(topic);
-  key += '|';
-  append_int(key, partition);
+  std::string key = key_head("", "w", topic, partition);
   key += '|';
   append_int(key, start);
   return key;
 }
 
 std::string legacy_state_key(std::string_view topic, std::int32_t partition) {
-  std::string key = "p|";
-  key.append(topic);
-  key += '|';
-  append_int(key, partition);
-  return key;
+  return key_head("", "p", topic, partition);
 }
 
 Result<ChangelogKey> parse_changelog_key(std::string_view key) {

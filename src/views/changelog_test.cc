@@ -72,6 +72,16 @@ void ExpectSameState(const PartitionAggregator& a, const PartitionAggregator& b)
   EXPECT_EQ(a.state().malformed, b.state().malformed);
 }
 
+// `log` read by a fresh store of `group` restores exactly `writer`.
+void ExpectRestores(const Log& log, const WindowConfig& cfg, const std::string& group,
+                    const PartitionAggregator& writer) {
+  ViewStore store(cfg, group);
+  Apply(log, store);
+  PartitionAggregator restored(writer.topic(), writer.partition(), cfg, ChangelogKeys(group));
+  ASSERT_TRUE(store.restore_into(restored));
+  ExpectSameState(writer, restored);
+}
+
 std::string RandomText(std::mt19937_64& rng, int vocabulary) {
   std::string text;
   const int words = 1 + static_cast<int>(rng() % 12);
@@ -517,11 +527,7 @@ TEST(MemoryBudget, LoweringTheCapacityTruncatesOpenWindowsVisibly) {
   EXPECT_LE(agg.window(0)->terms.size(), 200u);
   EXPECT_EQ(agg.window(0)->count, 4'000u);  // record counts stay exact
   agg.take_changelog(log);
-  ViewStore store(cfg, "g");
-  Apply(log, store);
-  PartitionAggregator restored("t", 0, cfg, keys);
-  ASSERT_TRUE(store.restore_into(restored));
-  ExpectSameState(agg, restored);
+  ExpectRestores(log, cfg, "g", agg);
 }
 
 // ---- groups and format 1 --------------------------------------------------------------------
