@@ -8,6 +8,19 @@
 
 namespace speedlayer::kafka {
 
+std::string_view message_topic(const rd_kafka_message_t& msg) {
+  return msg.rkt ? rd_kafka_topic_name(msg.rkt) : std::string_view();
+}
+
+std::int64_t message_timestamp(const rd_kafka_message_t& msg) {
+  rd_kafka_timestamp_type_t type;
+  return rd_kafka_message_timestamp(&msg, &type);
+}
+
+std::string message_error(const rd_kafka_message_t& msg) {
+  return rd_kafka_message_errstr(&msg);
+}
+
 std::string_view to_string(StartFrom from) {
   switch (from) {
     case StartFrom::beginning:

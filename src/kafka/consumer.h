@@ -49,6 +49,12 @@ struct TopicPartition {
   auto operator<=>(const TopicPartition&) const = default;
 };
 
+// A consumed message's topic name, record timestamp (milliseconds since the epoch, CreateTime
+// or LogAppendTime; -1 when it has none) and, for a message that carries an error, its text.
+std::string_view message_topic(const rd_kafka_message_t& msg);
+std::int64_t message_timestamp(const rd_kafka_message_t& msg);
+std::string message_error(const rd_kafka_message_t& msg);
+
 // Lag of one assigned partition. Offsets are -1 when unknown.
 struct PartitionLag {
   TopicPartition tp;

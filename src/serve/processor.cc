@@ -8,7 +8,7 @@
 #include "config/memory.h"
 #include "core/units.h"
 #include "kafka/admin.h"
-#include "serve/changelog.h"
+#include "kafka/topic_reader.h"
 
 namespace speedlayer::serve {
 namespace {
@@ -300,7 +300,7 @@ Status Processor::restore_pending() {
   }
   // 2. The partials of those offsets: the changelog read to its end (committed data only).
   views::ViewStore restored(o_.window, o_.group);
-  auto reader = ChangelogReader::create(o_.kafka, o_.changelog_topic,
+  auto reader = kafka::TopicReader::create(o_.kafka, o_.changelog_topic,
                                         static_cast<int>(o_.connect_timeout.count()));
   if (!reader) return std::unexpected(reader.error());
   std::uint64_t bad_records = 0;
@@ -397,15 +397,14 @@ void Processor::note_change() {
 // Called with live_mu_ held.
 void Processor::process(const rd_kafka_message_t& msg, views::Millis now, LastPartition& last) {
   if (msg.rkt != last.rkt || msg.partition != last.partition) {
-    auto it = owned_.find(kafka::TopicPartition{rd_kafka_topic_name(msg.rkt), msg.partition});
+    auto it = owned_.find(kafka::TopicPartition{std::string(kafka::message_topic(msg)), msg.partition});
     last = {msg.rkt, msg.partition, it == owned_.end() ? nullptr : &it->second};
     if (last.owned) last.owned->agg->mark_active(now);
   }
   if (!last.owned) return;  // being restored: refetched after the seek
   Owned& owned = *last.owned;
   if (msg.offset < owned.next_offset) return;  // fetched before a seek back (restore)
-  rd_kafka_timestamp_type_t ts_type;
-  views::Millis ts = rd_kafka_message_timestamp(&msg, &ts_type);
+  const views::Millis ts = kafka::message_timestamp(msg);
   std::string_view value(static_cast<const char*>(msg.payload), msg.payload ? msg.len : 0);
   const auto extracted = views::extract_text_view(value, o_.text_field, o_.time_field,
                                                   o_.max_value_bytes, text_scratch_);
@@ -666,7 +665,7 @@ Status Processor::step() {
   std::erase_if(batch_, [this](const kafka::MessagePtr& msg) {
     if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) return false;
     if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-      note_error(rd_kafka_message_errstr(msg.get()));
+      note_error(kafka::message_error(*msg));
     return true;
   });
   if (!batch_.empty()) {

@@ -5,7 +5,7 @@
 
 #include "config/settings.h"
 #include "http/server.h"
-#include "serve/changelog.h"
+#include "kafka/topic_reader.h"
 
 namespace speedlayer::serve {
 namespace {
@@ -170,7 +170,7 @@ int run_serve(const ServeOptions& given, const std::atomic<bool>& stop, WallCloc
       ++changelog_records;
       if (!store.apply(key, value)) ++changelog_bad;
     };
-    auto reader = ChangelogReader::create(o.kafka, o.changelog_topic,
+    auto reader = kafka::TopicReader::create(o.kafka, o.changelog_topic,
                                           static_cast<int>(o.connect_timeout.count()));
     if (!reader) {
       follower_error = reader.error().message();
