@@ -319,6 +319,47 @@ TEST(IncrementalChangelog, ACommitWritesOnlyWhatChanged) {
   EXPECT_TRUE(third.empty());  // nothing changed, nothing written
 }
 
+// Under Space-Saving churn (a full window, most records new terms, some evicted terms coming
+// back) each delta names a term at most once, names every written term that left, and the
+// log restores the writer exactly.
+TEST(IncrementalChangelog, EvictionChurnWritesEachLeavingTermOnce) {
+  const WindowConfig cfg = Config(/*max_terms=*/50);
+  const ChangelogKeys keys("g");
+  PartitionAggregator writer("t", 0, cfg, keys);
+  std::mt19937_64 rng(17);
+  Log log;
+  std::size_t deltas = 0, removals = 0;
+  for (int commit = 0; commit < 100; ++commit) {
+    for (int i = 0; i < 300; ++i) {
+      const std::uint64_t n = rng() % 2 == 0 ? rng() % 60 : 100'000 + commit * 300 + i;
+      writer.add(1'000, "w" + std::to_string(n));
+    }
+    const std::size_t from = log.size();
+    writer.take_changelog(log);
+    for (std::size_t r = from; r < log.size(); ++r) {
+      auto key = parse_changelog_key(log[r].key);
+      ASSERT_TRUE(key);
+      if (key->kind != RecordKind::delta || !log[r].value) continue;
+      auto v = decode_window_value(RecordKind::delta, *log[r].value);
+      ASSERT_TRUE(v) << v.error().message();
+      ++deltas;
+      std::set<std::string> named;
+      codec::for_each_entry(v->terms, [&](std::string_view term, std::uint64_t count) {
+        EXPECT_TRUE(named.insert(std::string(term)).second) << "twice in one delta: " << term;
+        if (count == 0) {
+          ++removals;
+          ASSERT_NE(writer.window(0), nullptr);
+          EXPECT_FALSE(writer.window(0)->terms.contains(term)) << term << " is still kept";
+        }
+      });
+    }
+  }
+  EXPECT_GT(deltas, 50u);
+  EXPECT_GT(removals, 1'000u);
+  ExpectRestores(log, cfg, "g", writer);
+  ExpectRestores(Compacted(log, false), cfg, "g", writer);
+}
+
 // Deltas add up to the budget, then a new generation starts: a snapshot and tombstones for
 // every delta key of the old one; compaction then keeps at most one generation per window.
 TEST(IncrementalChangelog, GenerationsBoundWhatCompactionKeeps) {

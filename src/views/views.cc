@@ -698,8 +698,13 @@ void PartitionAggregator::evict_and_insert(Slot& slot, std::string_view term,
     const std::uint64_t filed = slot.low_base + slot.low_cursor;
     const std::uint64_t m = terms.entry(i).second;
     if (m == filed) {
-      // A term the changelog holds leaves the partial: the next delta says so.
-      if (i < slot.logged.size() && slot.logged[i] != 0) slot.evicted.push_back(terms.entry(i).first);
+      // A term the changelog holds leaves the partial: the next delta says so. logged[i] = 0
+      // then says that entry i's new term is not in the changelog, so each slot adds at most
+      // one term (the one written at the last commit) to `evicted` per commit: no duplicates.
+      if (i < slot.logged.size() && slot.logged[i] != 0) {
+        slot.evicted.push_back(terms.entry(i).first);
+        slot.logged[i] = 0;
+      }
       terms.rekey(i, term, hash, m + 1);
       slot.partial.term_error = std::max(slot.partial.term_error, m);
       file(m + 1, i);
@@ -827,8 +832,7 @@ void PartitionAggregator::write_window(Millis start, Slot& slot,
         const auto& [term, count] = terms.entry(i);
         if (i >= slot.logged.size() || slot.logged[i] != count) changed.emplace_back(term, count);
       }
-      std::sort(slot.evicted.begin(), slot.evicted.end());
-      slot.evicted.erase(std::unique(slot.evicted.begin(), slot.evicted.end()), slot.evicted.end());
+      // Distinct (see evict_and_insert); one evicted and counted again since is not gone.
       for (const auto& term : slot.evicted)
         if (!terms.contains(term)) changed.emplace_back(term, 0);
     }
