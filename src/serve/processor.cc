@@ -211,12 +211,19 @@ Status Processor::check_record_limits(int timeout_ms) {
   return check_topic(o_.output_topic, output_needed);
 }
 
-void Processor::with_live(const Visitor& f) const {
-  std::lock_guard lock(live_mu_);
+std::vector<const views::PartitionAggregator*> Processor::live_aggregators() const {
   std::vector<const views::PartitionAggregator*> aggs;
   aggs.reserve(owned_.size());
   for (const auto& [tp, owned] : owned_) aggs.push_back(owned.agg.get());
-  f(aggs);
+  return aggs;
+}
+
+void Processor::live_changed() {
+  snapshots_.changed([this] { return live_aggregators(); });
+}
+
+std::shared_ptr<const views::LiveSnapshot> Processor::live_snapshot() const {
+  return snapshots_.read(live_mu_, [this] { return live_aggregators(); });
 }
 
 void Processor::on_assigned(const std::vector<kafka::TopicPartition>& added) noexcept {
@@ -245,6 +252,7 @@ void Processor::on_revoked(const std::vector<kafka::TopicPartition>& removed, bo
       pending_restore_.erase(tp);
     }
     apply_memory_budget();
+    live_changed();
   } catch (...) {
     set_fatal("out of memory in on_revoked");
   }
@@ -344,6 +352,7 @@ Status Processor::restore_pending() {
     std::lock_guard lock(live_mu_);
     for (auto& [tp, owned] : restored_owned) owned_[tp] = std::move(owned);
     apply_memory_budget();
+    live_changed();
   }
   if (auto st = consumer_->seek(seek_to, 10'000); !st) {
     Error e = st.error();
@@ -357,14 +366,15 @@ Status Processor::restore_pending() {
 }
 
 // Called with live_mu_ held. A kept term costs about 100 bytes in an aggregator (its
-// TermCounts entry, index slot and changelog bookkeeping) plus its encoded copy in every
-// replica's ViewStore: 160 bytes is the estimate the budget uses. Terms get 40% of the limit
+// TermCounts entry, index slot and changelog bookkeeping), about 60 in the views' snapshot
+// of it (a copied entry and slot, while HTTP readers ask for views) plus its encoded copy in
+// every replica's ViewStore: 220 bytes is the estimate the budget uses. Terms get 40% of the limit
 // (the rest: librdkafka's buffers, bounded per partition, the closed windows' top terms, HTTP,
 // the binary). Open windows per partition: those of (size + grace), plus one.
 void Processor::apply_memory_budget() {
   std::size_t capacity = o_.window.max_terms;
   if (memory_limit_ > 0 && !owned_.empty()) {
-    constexpr std::uint64_t kBytesPerTerm = 160;
+    constexpr std::uint64_t kBytesPerTerm = 220;
     const std::uint64_t budget = memory_limit_ / 10 * 4;
     const auto size = static_cast<std::uint64_t>(std::max<views::Millis>(o_.window.size_ms, 1));
     const std::uint64_t open_per_partition =
@@ -448,6 +458,7 @@ void Processor::housekeeping() {
       auto expired = owned.agg->expire(std::max(retention_edge, expire_before));
       changed = changed || !closed.empty() || !expired.empty();
     }
+    if (changed) live_changed();
   }
   if (changed) note_change();
   // Metrics snapshot of the owned partitions (totals across replicas come from the views).
@@ -641,6 +652,7 @@ Status Processor::recover_from_abort(const std::string& reason, const std::strin
     std::lock_guard lock(live_mu_);
     for (auto& [tp, owned] : owned_) tps.push_back(tp);
     owned_.clear();
+    live_changed();
   }
   changes_pending_ = false;
   late_bytes_ = 0;
@@ -675,6 +687,7 @@ Status Processor::step() {
     std::lock_guard lock(live_mu_);
     LastPartition last;
     for (const auto& msg : batch_) process(*msg, now, last);
+    live_changed();
   }
   batch_.clear();
   // While a commit is in flight its thread serves the producer's events.

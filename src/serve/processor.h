@@ -13,8 +13,9 @@
 // time; if it aborts, all state is restored from the changelog (records aggregated since are
 // consumed again from the committed offsets).
 //
-// The processor is also a views::LiveAggregators: the HTTP views read its aggregators under
-// its lock, so a replica serves its own partitions as of the last processed batch.
+// The processor is also a views::LiveAggregators: the HTTP views read snapshots of its
+// aggregators (views::LiveSnapshotCache), so a replica serves its own partitions as of the
+// last processed batch, and a view never holds the processor's lock while it merges.
 //
 //   Processor p(options, wall_clock);
 //   if (auto st = p.start(); !st) ...;
@@ -141,8 +142,10 @@ class Processor final : public kafka::ConsumerEvents,
   void on_client_error(rd_kafka_resp_err_t error, std::string_view reason, bool fatal) noexcept override;
   void on_delivery(const kafka::DeliveryReport& report) noexcept override;
 
-  // views::LiveAggregators: the owned partitions' aggregators, for the views (any thread).
-  void with_live(const Visitor& f) const override;
+  // views::LiveAggregators: a snapshot of the owned partitions' aggregators (any thread).
+  std::shared_ptr<const views::LiveSnapshot> live_snapshot() const override;
+  // Snapshots made for the views so far.
+  std::uint64_t snapshots_published() const { return snapshots_.published(); }
 
  private:
   // A late record on its way to --late-topic with the next transaction.
@@ -192,6 +195,10 @@ class Processor final : public kafka::ConsumerEvents,
   };
   void process(const rd_kafka_message_t& msg, views::Millis now, LastPartition& last);
   void housekeeping();
+  // With live_mu_ held, after changing owned_ or an aggregator: a reader waiting for a fresh
+  // snapshot gets it now.
+  void live_changed();
+  std::vector<const views::PartitionAggregator*> live_aggregators() const;  // live_mu_ held
 
   const ServeOptions& o_;
   WallClock clock_;
@@ -213,6 +220,7 @@ class Processor final : public kafka::ConsumerEvents,
   // the views under it.
   std::map<kafka::TopicPartition, Owned> owned_;
   mutable std::mutex live_mu_;
+  views::LiveSnapshotCache snapshots_;
   std::set<kafka::TopicPartition> pending_restore_;
   bool changes_pending_ = false;  // state changed since the last start_commit
   std::chrono::steady_clock::time_point pending_since_;

@@ -2,6 +2,7 @@
 #include "views/views.h"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <exception>
@@ -560,9 +561,20 @@ bool operator==(const TermCounts& a, const TermCounts& b) {
 
 // ---- PartitionAggregator ----------------------------------------------------------------------
 
+namespace {
+std::uint64_t next_aggregator_id() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
 PartitionAggregator::PartitionAggregator(std::string topic, std::int32_t partition,
                                          const WindowConfig& config, ChangelogKeys keys)
-    : topic_(std::move(topic)), partition_(partition), config_(config), keys_(std::move(keys)) {
+    : topic_(std::move(topic)),
+      partition_(partition),
+      config_(config),
+      keys_(std::move(keys)),
+      id_(next_aggregator_id()) {
   if (config_.size_ms <= 0) config_.size_ms = 1;
   if (config_.grace_ms < 0) config_.grace_ms = 0;
   if (config_.idle_ms < 0) config_.idle_ms = 0;
@@ -572,6 +584,7 @@ PartitionAggregator::PartitionAggregator(std::string topic, std::int32_t partiti
 void PartitionAggregator::restore_window(Millis start, Partial partial, LogPosition position) {
   Slot& slot = windows_[start];
   slot.partial = std::move(partial);
+  slot.version = ++changes_;
   slot.drop_low();
   slot.log = position;
   slot.evicted.clear();
@@ -606,6 +619,7 @@ PartitionAggregator::Slot& PartitionAggregator::slot_for(Millis start) {
 }
 
 void PartitionAggregator::mark_dirty(Millis start, Slot& slot) {
+  slot.version = ++changes_;  // every change of a partial comes here (snapshot's sharing)
   if (!slot.dirty) {
     slot.dirty = true;
     dirty_.push_back(start);
@@ -870,6 +884,26 @@ void PartitionAggregator::write_window(Millis start, Slot& slot,
   for (std::size_t i = 0; i < terms.size(); ++i) slot.logged[i] = terms.entry(i).second;
 }
 
+std::shared_ptr<const AggregatorSnapshot> PartitionAggregator::snapshot(
+    const AggregatorSnapshot* previous) const {
+  auto out = std::make_shared<AggregatorSnapshot>();
+  out->topic = topic_;
+  out->partition = partition_;
+  out->source = id_;
+  out->state = state_;
+  const bool same_source = previous != nullptr && previous->source == id_;
+  for (const auto& [start, slot] : windows_) {
+    AggregatorSnapshot::Window w{slot.version, nullptr};
+    if (same_source) {
+      auto it = previous->windows.find(start);
+      if (it != previous->windows.end() && it->second.version == slot.version) w.partial = it->second.partial;
+    }
+    if (!w.partial) w.partial = std::make_shared<const Partial>(slot.partial);
+    out->windows.emplace_hint(out->windows.end(), start, std::move(w));
+  }
+  return out;
+}
+
 const Partial* PartitionAggregator::window(Millis start) const {
   auto it = windows_.find(start);
   return it == windows_.end() ? nullptr : &it->second.partial;
@@ -982,10 +1016,6 @@ bool is_final(Millis start, Millis min_stream, Millis wall_now, const WindowConf
   return min_stream >= due || wall_now >= sat_add(due, config.idle_ms);
 }
 
-bool in_range(Millis start, std::optional<Millis> from, std::optional<Millis> to) {
-  return (!from || start >= *from) && (!to || start < *to);
-}
-
 
 // Calls f(term, count) for each term of a stored window as of its latest record: the
 // snapshot's terms with each delta's changes applied in order (count 0 removes a term).
@@ -1023,6 +1053,87 @@ void finish_top(std::vector<TermCount>& top, std::size_t k, std::uint64_t error)
 }
 
 }  // namespace
+
+// ---- Live snapshots -------------------------------------------------------------------------
+
+namespace {
+std::int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+bool LiveSnapshotCache::may_copy() const {
+  return steady_ns() >= next_copy_ns_.load(std::memory_order_relaxed);
+}
+
+void LiveSnapshotCache::changed(const std::function<Aggregators()>& aggs) {
+  version_.fetch_add(1, std::memory_order_release);
+  if (!wanted_.load(std::memory_order_acquire) || !may_copy()) return;
+  wanted_.store(false, std::memory_order_relaxed);
+  publish(aggs());
+}
+
+void LiveSnapshotCache::publish(const Aggregators& aggs) const {
+  // The owner's lock is held: version_ and the aggregators stay as they are meanwhile.
+  const std::uint64_t version = version_.load(std::memory_order_acquire);
+  std::shared_ptr<const LiveSnapshot> previous;
+  {
+    std::lock_guard lock(mu_);
+    if (latest_version_ == version) return;  // made by another reader meanwhile
+    previous = latest_;
+  }
+  const std::int64_t copy_start = steady_ns();
+  std::map<std::uint64_t, const AggregatorSnapshot*> by_source;
+  for (const auto& s : *previous) by_source[s->source] = s.get();
+  auto next = std::make_shared<LiveSnapshot>();
+  next->reserve(aggs.size());
+  for (const PartitionAggregator* agg : aggs) {
+    auto it = by_source.find(agg->id());
+    next->push_back(agg->snapshot(it == by_source.end() ? nullptr : it->second));
+  }
+  const std::int64_t copy_end = steady_ns();
+  next_copy_ns_.store(copy_end + kCopySpacing * (copy_end - copy_start),
+                      std::memory_order_relaxed);
+  {
+    std::lock_guard lock(mu_);
+    latest_ = std::move(next);
+    latest_version_ = version;
+  }
+  published_.fetch_add(1, std::memory_order_relaxed);
+  published_cv_.notify_all();
+}
+
+std::shared_ptr<const LiveSnapshot> LiveSnapshotCache::read(
+    std::mutex& owner_mu, const std::function<Aggregators()>& aggs,
+    std::chrono::milliseconds timeout) const {
+  // Every change noted before this call; later ones may or may not be in the answer.
+  const std::uint64_t wanted_version = version_.load(std::memory_order_acquire);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      if (latest_version_ >= wanted_version) return latest_;
+    }
+    if (may_copy()) {
+      std::unique_lock owner(owner_mu, std::try_to_lock);
+      if (owner.owns_lock()) {
+        publish(aggs());
+        std::lock_guard lock(mu_);
+        return latest_;
+      }
+    }
+    // The owner is in a batch, or the last copy was too recent: ask for a snapshot at the
+    // end of a batch. Waits in short slices, and tries again: the owner may be idle.
+    wanted_.store(true, std::memory_order_release);
+    std::unique_lock lock(mu_);
+    if (std::chrono::steady_clock::now() >= deadline) return latest_;
+    published_cv_.wait_for(lock, std::chrono::milliseconds(2),
+                           [&] { return latest_version_ >= wanted_version; });
+    if (latest_version_ >= wanted_version) return latest_;
+  }
+}
 
 ViewStore::ViewStore(WindowConfig config, std::string group)
     : config_(config), group_(std::move(group)) {
@@ -1162,29 +1273,31 @@ bool ViewStore::restore_into(PartitionAggregator& agg) const {
 }
 
 void ViewStore::read(const std::function<void(const Live&)>& f) const {
+  // Taken before the store's lock: the owner of the live aggregators may be waiting for it
+  // (restore_into) while a reader waits for the owner's snapshot.
+  static const Live kNone;
+  std::shared_ptr<const Live> live;
+  if (live_ != nullptr) live = live_->live_snapshot();
   std::lock_guard lock(mu_);
-  if (live_ == nullptr) {
-    f(Live{});
-  } else {
-    live_->with_live(f);
-  }
+  f(live ? *live : kNone);
 }
 
 ViewStore::TopicSources ViewStore::collect(const std::string& topic, std::optional<Millis> from,
                                            std::optional<Millis> to, const Live& live) const {
   TopicSources out;
   std::set<std::int32_t> live_partitions;
-  for (const PartitionAggregator* agg : live) {
-    if (agg->topic() != topic) continue;
-    live_partitions.insert(agg->partition());
-    out.partitions.insert(agg->partition());
-    out.states[agg->partition()] = &agg->state();
-    agg->for_each_window([&](Millis start, const Partial& p) {
-      if (!in_range(start, from, to)) return;
-      WindowParts& parts = out.windows[start];
+  for (const auto& agg : live) {
+    if (agg->topic != topic) continue;
+    live_partitions.insert(agg->partition);
+    out.partitions.insert(agg->partition);
+    out.states[agg->partition] = &agg->state;
+    auto it = from ? agg->windows.lower_bound(*from) : agg->windows.begin();
+    for (; it != agg->windows.end() && (!to || it->first < *to); ++it) {
+      const Partial& p = *it->second.partial;
+      WindowParts& parts = out.windows[it->first];
       parts.count += p.count;
       parts.live.push_back(&p);
-    });
+    }
   }
   auto t = partitions_.find(topic);
   if (t == partitions_.end()) return out;
@@ -1206,7 +1319,7 @@ ViewStore::TopicSources ViewStore::collect(const std::string& topic, std::option
 std::set<std::string> ViewStore::topics(const Live& live) const {
   std::set<std::string> out;
   for (const auto& [topic, _] : partitions_) out.insert(topic);
-  for (const PartitionAggregator* agg : live) out.insert(agg->topic());
+  for (const auto& agg : live) out.insert(agg->topic);
   return out;
 }
 

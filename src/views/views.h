@@ -42,12 +42,16 @@
 // term_error.
 #pragma once
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <functional>
 #include <initializer_list>
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -295,6 +299,21 @@ struct LogPosition {
                         // tombstoned, at the next take_changelog
 };
 
+// An immutable copy of one aggregator's kept windows and state, for readers on other threads
+// (PartitionAggregator::snapshot). `version` tells whether a window changed since an earlier
+// snapshot of the same aggregator (`source`); unchanged windows are shared, not copied.
+struct AggregatorSnapshot {
+  struct Window {
+    std::uint64_t version = 0;
+    std::shared_ptr<const Partial> partial;
+  };
+  std::string topic;
+  std::int32_t partition = 0;
+  std::uint64_t source = 0;  // the aggregator's id (unique in the process)
+  PartitionState state;
+  std::map<Millis, Window> windows;
+};
+
 class PartitionAggregator {
  public:
   // A generation's deltas may add up to their snapshot's size or this, whichever is larger,
@@ -357,13 +376,20 @@ class PartitionAggregator {
   std::int32_t partition() const { return partition_; }
   const LogPosition* log_position(Millis start) const;  // nullptr if not kept
 
+  // A copy for readers on other threads. Windows unchanged since `previous` (an earlier
+  // snapshot of this aggregator, or nullptr) are shared with it, so a snapshot costs the
+  // windows changed since, not all of them.
+  std::shared_ptr<const AggregatorSnapshot> snapshot(const AggregatorSnapshot* previous) const;
+  std::uint64_t id() const { return id_; }  // unique in the process
+
  private:
   struct Slot {
     Partial partial;
+    std::uint64_t version = 0;  // the aggregator's change counter at the partial's last change
     bool dirty = false;
-    // Changelog bookkeeping: logged[i] is entry i's count as last written (0: not written;
-    // counts only grow, so a changed count means a changed entry, re-keyed ones included);
-    // evicted holds the written terms Space-Saving re-keyed away since.
+    // Changelog bookkeeping: logged[i] is entry i's count as last written (0: not written,
+    // or re-keyed since; counts only grow, so a changed count means a changed entry);
+    // evicted holds the written terms Space-Saving re-keyed away since, each once.
     LogPosition log;
     std::vector<std::uint64_t> logged;
     std::vector<std::string> evicted;
@@ -408,6 +434,8 @@ class PartitionAggregator {
   bool legacy_state_ = false;  // restored from format 1: its key is tombstoned once rewritten
   std::vector<std::string> pending_tombstones_;  // keys of expired windows' records
   Millis last_active_ = std::numeric_limits<Millis>::min();  // see mark_active
+  std::uint64_t id_;           // AggregatorSnapshot::source
+  std::uint64_t changes_ = 0;  // Slot::version
 };
 
 // ---- Changelog records: changelog_codec.h ------------------------------------------
@@ -466,13 +494,63 @@ struct TopicTotals {
 
 // Input partitions whose aggregators live in this process (serve's processor owns them). A
 // ViewStore given one serves those partitions from the aggregators, records not committed
-// yet included, instead of from their changelog partials, which lag by a commit. with_live()
-// calls f with the aggregators while holding the owner's lock, so they do not change during f.
+// yet included, instead of from their changelog partials, which lag by a commit. The views
+// read an immutable snapshot (LiveSnapshotCache), so a view that merges and sorts for a
+// second never holds the owner's lock: the processor never waits for a reader.
+using LiveSnapshot = std::vector<std::shared_ptr<const AggregatorSnapshot>>;
+
 class LiveAggregators {
  public:
-  using Visitor = std::function<void(const std::vector<const PartitionAggregator*>&)>;
   virtual ~LiveAggregators() = default;
-  virtual void with_live(const Visitor& f) const = 0;
+  // A snapshot holding every change the owner made before the call (any thread).
+  virtual std::shared_ptr<const LiveSnapshot> live_snapshot() const = 0;
+};
+
+// Snapshots of the aggregators one owner changes under its own lock (serve's processor
+// thread), published for readers on other threads. The owner notes each change; a snapshot
+// is made only when a reader needs a newer one, copying only the windows changed since the
+// last (at most one copy per batch of changes, whatever the number of readers):
+//  - a reader whose snapshot is stale makes it itself if the owner's lock is free (the owner
+//    is between batches, so it waits at most for that copy);
+//  - otherwise it asks, and the owner publishes at the end of its current batch.
+// Either way the copy is made under the owner's lock, so copies are spaced: the next one
+// waits until kCopySpacing times the last copy's duration has passed. Copies then take at
+// most 1/(kCopySpacing + 1) of the owner's time however many readers poll; a reader waits
+// for its snapshot up to that spacing (a few ms for windows of 10,000 terms), and a
+// reader that comes after a quiet spell gets one at once.
+//
+//   Owner, under its lock, after a batch:   cache.changed(aggs_fn);
+//   Reader:                                 auto live = cache.read(owner_mu, aggs_fn);
+class LiveSnapshotCache {
+ public:
+  using Aggregators = std::vector<const PartitionAggregator*>;
+
+  // Owner, holding its lock, after changing its aggregators or their set: notes the change,
+  // and publishes at once when a reader is waiting.
+  void changed(const std::function<Aggregators()>& aggs);
+  // Reader: the latest snapshot if it holds every change noted before the call; else makes
+  // one under `owner_mu` when it is free, or waits for the owner's. After `timeout` (an
+  // owner stuck in a batch) the latest snapshot, stale, rather than a hang.
+  std::shared_ptr<const LiveSnapshot> read(
+      std::mutex& owner_mu, const std::function<Aggregators()>& aggs,
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(2000)) const;
+  // Snapshots made so far (a test's and a metric's view of the cost).
+  std::uint64_t published() const { return published_.load(std::memory_order_relaxed); }
+
+  static constexpr int kCopySpacing = 19;  // copies: at most 5% of the owner's time
+
+ private:
+  void publish(const Aggregators& aggs) const;  // the owner's lock held
+  bool may_copy() const;  // the spacing since the last copy has passed
+
+  std::atomic<std::uint64_t> version_{0};
+  mutable std::atomic<bool> wanted_{false};
+  mutable std::atomic<std::uint64_t> published_{0};
+  mutable std::atomic<std::int64_t> next_copy_ns_{0};  // steady_clock; see kCopySpacing
+  mutable std::mutex mu_;  // guards latest_, latest_version_
+  mutable std::condition_variable published_cv_;
+  mutable std::shared_ptr<const LiveSnapshot> latest_ = std::make_shared<const LiveSnapshot>();
+  mutable std::uint64_t latest_version_ = 0;
 };
 
 // Thread-safe: the changelog reader applies, HTTP handlers read.
@@ -482,7 +560,7 @@ class ViewStore {
   // groups are ignored and counted (foreign_records). Format 1 records (no group) are taken.
   explicit ViewStore(WindowConfig config, std::string group = {});
   // Serve the partitions `live` holds from it (see LiveAggregators). Set before other threads
-  // use the store; `live` outlives it. Lock order: the store's lock, then live's.
+  // use the store; `live` outlives it. The snapshot is taken before the store's lock.
   void set_live(const LiveAggregators* live) { live_ = live; }
   // Applies one changelog record; nullopt value = tombstone. Records of one input partition
   // must come in the order they were written (they share a changelog partition). Bad records
@@ -530,7 +608,7 @@ class ViewStore {
     bool v2 = false;  // holds format 2 records: format 1 ones for it are stale
     bool legacy_state = false;
   };
-  using Live = std::vector<const PartitionAggregator*>;
+  using Live = LiveSnapshot;
 
   // One topic's partitions as a view sees them (pointers valid under the locks).
   struct WindowParts {
@@ -545,7 +623,7 @@ class ViewStore {
   };
   Status apply_window(const ChangelogKey& k, std::optional<std::string_view> value,
                       PartitionData& data);
-  // Runs f(live aggregators) under the store's lock and, with a live source, under its lock.
+  // Runs f(a snapshot of the live aggregators) under the store's lock.
   void read(const std::function<void(const Live&)>& f) const;
   TopicSources collect(const std::string& topic, std::optional<Millis> from,
                        std::optional<Millis> to, const Live& live) const;

@@ -863,15 +863,23 @@ TEST(ViewStore, MergeOfThreePartitionsEqualsOneAggregator) {
   EXPECT_EQ(totals[0].windows, a->windows.size());
 }
 
-// The processor's owned partitions, as serve wires them into its store.
+// The processor's owned partitions, as serve wires them into its store: changed under the
+// owner's lock, each change noted to the snapshot cache.
 class FakeLive final : public LiveAggregators {
  public:
-  void with_live(const Visitor& f) const override {
+  std::shared_ptr<const LiveSnapshot> live_snapshot() const override {
+    return cache.read(mu, [this] { return aggs; });
+  }
+  // Runs f (which changes aggregators or the set) as the owner does: under its lock.
+  template <class F>
+  void change(F&& f) {
     std::lock_guard lock(mu);
-    f(aggs);
+    f();
+    cache.changed([this] { return aggs; });
   }
   mutable std::mutex mu;
   std::vector<const PartitionAggregator*> aggs;
+  LiveSnapshotCache cache;
 };
 
 TEST(ViewStore, LivePartitionsAreServedFromTheirAggregatorsNotTheirChangelog) {
@@ -882,11 +890,11 @@ TEST(ViewStore, LivePartitionsAreServedFromTheirAggregatorsNotTheirChangelog) {
   for (int p = 0; p < 3; ++p) parts.emplace_back("t", p, cfg);
   ViewStore reference(cfg), mixed(cfg);
   FakeLive live;
-  live.aggs = {&parts[1]};  // this process owns partition 1; 0 and 2 come from the changelog
-  mixed.set_live(&live);
+  live.change([&] { live.aggs = {&parts[1]}; });  // this process owns partition 1; 0 and 2
+  mixed.set_live(&live);                           // come from the changelog
   for (std::size_t i = 0; i < records.size(); ++i) {
     whole.add(records[i].time, records[i].text);
-    parts[i % 3].add(records[i].time, records[i].text);
+    live.change([&] { parts[i % 3].add(records[i].time, records[i].text); });
     // Partition 1's changelog stops at the first third: the live aggregator must win.
     if (i % 3 != 1 || i < records.size() / 3) Flush(parts[i % 3], mixed);
   }
@@ -912,8 +920,10 @@ TEST(ViewStore, LivePartitionsAreServedFromTheirAggregatorsNotTheirChangelog) {
   EXPECT_EQ(rb->windows.size(), 5u);
   EXPECT_EQ(to_json(*ra), to_json(*rb));
   PartitionAggregator fresh("u", 0, cfg);
-  fresh.add(1'000, "Only Live");
-  live.aggs.push_back(&fresh);
+  live.change([&] {
+    fresh.add(1'000, "Only Live");
+    live.aggs.push_back(&fresh);
+  });
   auto u = mixed.view("u", {}, {}, 0);
   ASSERT_TRUE(u);
   ASSERT_EQ(u->windows.size(), 1u);
@@ -923,7 +933,7 @@ TEST(ViewStore, LivePartitionsAreServedFromTheirAggregatorsNotTheirChangelog) {
   EXPECT_EQ(mixed.totals().size(), 2u);
 
   // Partition 1 handed to another replica: its (older) changelog partials are served again.
-  live.aggs.clear();
+  live.change([&] { live.aggs.clear(); });
   auto c = mixed.view("t", {}, {}, 0);
   ASSERT_TRUE(c);
   std::uint64_t total = 0;
@@ -940,10 +950,7 @@ TEST(ViewStore, ConcurrentLiveUpdatesChangelogAndViews) {
   FakeLive live;
   store.set_live(&live);
   PartitionAggregator owned("t", 0, cfg);
-  {
-    std::lock_guard lock(live.mu);
-    live.aggs = {&owned};
-  }
+  live.change([&] { live.aggs = {&owned}; });
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> seen_max{0};
   std::thread reader([&] {
@@ -961,11 +968,10 @@ TEST(ViewStore, ConcurrentLiveUpdatesChangelogAndViews) {
   });
   PartitionAggregator other("t", 1, cfg);
   for (int i = 0; i < 2'000; ++i) {
-    {
-      std::lock_guard lock(live.mu);
+    live.change([&] {
       owned.add(i * 100, "live words here");
       if (i % 500 == 499) owned.expire(-1);  // nothing to drop; takes the write path
-    }
+    });
     other.add(i * 100, "changelog words");
     Flush(other, store);
   }
@@ -975,6 +981,91 @@ TEST(ViewStore, ConcurrentLiveUpdatesChangelogAndViews) {
   ASSERT_EQ(totals.size(), 1u);
   EXPECT_EQ(totals[0].count, 4'000u);
   EXPECT_EQ(totals[0].partitions, 2u);
+}
+
+// A snapshot copies only the windows changed since the previous one; the others are the
+// same objects. A new aggregator (a restore) shares nothing with the old one's snapshot.
+TEST(PartitionAggregator, SnapshotSharesTheWindowsThatDidNotChange) {
+  const WindowConfig cfg = Config(60'000, 10'000);
+  PartitionAggregator agg("t", 0, cfg);
+  agg.add(1'000, "alpha beta");
+  agg.add(61'000, "gamma");
+  auto first = agg.snapshot(nullptr);
+  ASSERT_EQ(first->windows.size(), 2u);
+  EXPECT_EQ(first->topic, "t");
+  EXPECT_EQ(first->state.consumed, 2u);
+  agg.add(62'000, "gamma delta");  // only the second window changes
+  auto second = agg.snapshot(first.get());
+  ASSERT_EQ(second->windows.size(), 2u);
+  EXPECT_EQ(second->windows.at(0).partial, first->windows.at(0).partial);
+  EXPECT_NE(second->windows.at(60'000).partial, first->windows.at(60'000).partial);
+  EXPECT_EQ(second->windows.at(60'000).partial->count, 2u);
+  EXPECT_EQ(second->windows.at(60'000).partial->terms.at("gamma"), 2u);
+  EXPECT_EQ(first->windows.at(60'000).partial->count, 1u);  // the old snapshot is unchanged
+  EXPECT_EQ(second->state.consumed, 3u);
+
+  agg.close_due(200'000);  // closing changes both windows
+  auto third = agg.snapshot(second.get());
+  EXPECT_NE(third->windows.at(0).partial, second->windows.at(0).partial);
+  EXPECT_TRUE(third->windows.at(0).partial->closed);
+
+  PartitionAggregator restored("t", 0, cfg);
+  Partial p;
+  p.count = 1;
+  p.terms = {{"alpha", 1}};
+  restored.restore_window(0, p);
+  auto fourth = restored.snapshot(third.get());  // another aggregator: nothing shared
+  ASSERT_EQ(fourth->windows.size(), 1u);
+  EXPECT_NE(fourth->windows.at(0).partial, third->windows.at(0).partial);
+  EXPECT_EQ(fourth->windows.at(0).partial->count, 1u);
+}
+
+// Readers never hold the owner's lock while they merge: with the owner's lock held (a
+// processor in the middle of a batch), a reader still answers from the latest snapshot
+// that holds every change made before it asked, and the owner publishes a fresh one for a
+// waiting reader when its batch ends.
+TEST(ViewStore, ReadersDoNotWaitForTheOwnersLockAndSeeEveryEarlierChange) {
+  const WindowConfig cfg = Config(60'000, 60'000);
+  ViewStore store(cfg);
+  FakeLive live;
+  store.set_live(&live);
+  PartitionAggregator owned("t", 0, cfg);
+  live.change([&] {
+    live.aggs = {&owned};
+    owned.add(1'000, "one");
+  });
+  auto total = [&] {
+    auto t = store.totals();
+    return t.empty() ? std::uint64_t{0} : t[0].count;
+  };
+  EXPECT_EQ(total(), 1u);  // made by the reader: the owner's lock was free
+  const auto made = live.cache.published();
+  EXPECT_EQ(total(), 1u);  // nothing changed: the same snapshot, none made
+  EXPECT_EQ(live.cache.published(), made);
+
+  // The owner holds its lock without changing anything: a reader answers at once from the
+  // snapshot it has (it holds every change noted before the call).
+  {
+    std::lock_guard lock(live.mu);
+    EXPECT_EQ(total(), 1u);
+  }
+
+  // The owner is in a batch when the reader asks for a change it noted before: the reader
+  // waits for the owner to publish at the end of the batch, never for its lock.
+  std::unique_lock batch(live.mu);
+  owned.add(2'000, "two");
+  live.cache.changed([&] { return live.aggs; });  // noted; no reader was waiting
+  std::atomic<std::uint64_t> seen{0};
+  std::thread reader([&] { seen = total(); });
+  // The reader cannot take the lock, so it asks; the owner's next change publishes.
+  while (live.cache.published() == made) {
+    owned.add(3'000, "three");
+    live.cache.changed([&] { return live.aggs; });
+    std::this_thread::yield();
+  }
+  batch.unlock();
+  reader.join();
+  EXPECT_GE(seen.load(), 2u);
 }
 
 TEST(ViewStore, RestoreIntoResumesExactly) {
