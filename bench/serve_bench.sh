@@ -7,7 +7,7 @@
 #                        [--repeat R] [--rate MSGS_PER_S] [--duration S]
 #                        [--commit-intervals LIST] [--sample-ms MS] [--only LIST]
 #                        [--speedlayer PATH] [--serve-arg ARG]... [--views-bench PATH] [--keep]
-#                        [--nice N] [--anchors LIST | --no-anchors]
+#                        [--nice N] [--anchors LIST | --no-anchors] [--views-clients N]
 #
 #   --brokers B           use this cluster (host:port,...) instead of starting a 1-node
 #                         Kafka 4.1.1 in a temp dir (scripts/kafka-broker.sh)
@@ -44,6 +44,10 @@
 #                         every round, comma-separated subset of: kcat, java-perf,
 #                         kafka-python (default: all three; "none" = --no-anchors)
 #   --no-anchors          throughput phase: serve only
+#   --views-clients N     throughput phase: N clients (threads of one process) GET
+#                         /v1/views?topic=T back to back while serve aggregates (default 0);
+#                         compare recs_per_processor_cpu_s with a run of 0 (issue 12 item 5:
+#                         views never block the processor)
 #
 # Throughput: the topic (3 partitions) is filled with `speedlayer produce` before any clock
 # starts; then `speedlayer serve --window 60s` runs under /usr/bin/time and /v1/topics is
@@ -81,7 +85,7 @@ die() { log "error: $*"; exit 2; }
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 
 brokers="" messages=1000000 size=90 no_ids=0 values=string repeat=1 rate=10000 duration=20
-intervals="100ms,10ms" sample_ms=25 only="" keep=0 niceness=""
+intervals="100ms,10ms" sample_ms=25 only="" keep=0 niceness="" views_clients=0
 anchors=$ALL_ANCHORS
 speedlayer="$root/build/src/app/speedlayer"
 views_bench="" views_bench_given=0
@@ -107,6 +111,7 @@ while (($#)); do
     --nice) niceness=${2:?}; shift 2 ;;
     --anchors) anchors=${2:?}; shift 2 ;;
     --no-anchors) anchors=none; shift ;;
+    --views-clients) views_clients=${2:?}; shift 2 ;;
     -h|--help) usage 0 ;;
     *) log "unknown argument: $1"; usage ;;
   esac
@@ -115,6 +120,7 @@ for n in messages size repeat rate duration sample_ms; do
   [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || die "--${n//_/-} must be a positive number"
 done
 ((size >= 40)) || die "--size must be at least 40"
+[[ "$views_clients" =~ ^[0-9]+$ ]] || die "--views-clients must be a number"
 [[ "$values" == string || "$values" == object ]] || die "--values must be string or object"
 if [[ -n "$niceness" ]]; then
   [[ "$niceness" =~ ^-?[0-9]+$ ]] || die "--nice must be a number"
@@ -375,13 +381,53 @@ def kv(**items):
     print(" ".join(f"{k}={v}" for k, v in items.items()), flush=True)
 
 
-def cmd_throughput(args_file, outdir, topic, target, interval_ms, timeout_s, broker_pid):
+def cmd_views_load(port, topic, clients, out_path):
+    """`clients` threads GET /v1/views?topic=T back to back until SIGTERM; then writes
+    "requests non_200" to out_path."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    counts = [[0, 0] for _ in range(int(clients))]
+
+    def client(c):
+        api = Api(int(port))
+        while not stop.is_set():
+            status, _ = api.get(f"/v1/views?topic={topic}", timeout=10.0)
+            c[0] += 1
+            if status != 200:
+                c[1] += 1
+                time.sleep(0.01)
+
+    threads = [threading.Thread(target=client, args=(c,), daemon=True) for c in counts]
+    for t in threads:
+        t.start()
+    stop.wait()
+    for t in threads:
+        t.join(timeout=15)
+    with open(out_path, "w") as f:
+        f.write(f"{sum(c[0] for c in counts)} {sum(c[1] for c in counts)}\n")
+
+
+def thread_cpu_seconds(pid):
+    """user + system CPU of the process's main thread (serve's processor), or None."""
+    return cpu_seconds(f"{pid}/task/{pid}")
+
+
+def cmd_throughput(args_file, outdir, topic, target, interval_ms, timeout_s, broker_pid,
+                   views_clients="0"):
     target, interval, timeout_s, broker_pid = int(target), int(interval_ms) / 1000, float(timeout_s), int(broker_pid)
+    views_clients = int(views_clients)
     b0 = cpu_seconds(broker_pid) if broker_pid else None
     serve = Serve(outdir, args_file)
     status = "ok"
+    load = None
+    load_path = os.path.join(outdir, "views-load.txt")
     if not serve.wait_port():
         status = "no-http"
+    elif views_clients > 0:
+        # Its own process: the probe's GIL never delays the clients, nor they the probe.
+        load = subprocess.Popen([sys.executable, os.path.abspath(__file__), "views_load",
+                                 str(serve.api.port), topic, str(views_clients), load_path])
+    main_done = None
     t_first = c_first = cpu_first = t_ready = None
     t_done = cpu_done = None
     last = (0, 0, 0, 0)
@@ -404,12 +450,22 @@ def cmd_throughput(args_file, outdir, topic, target, interval_ms, timeout_s, bro
                     t_first, c_first, cpu_first = t - serve.t0, tot[0], cpu
                 if tot[0] >= target:
                     t_done, cpu_done = t - serve.t0, cpu
+                    main_done = thread_cpu_seconds(serve.pid)
                     b_done = cpu_seconds(broker_pid) if broker_pid else None
                     break
             if t > deadline:
                 status = "timeout"
                 break
             time.sleep(max(0.0, interval - (time.time() - t)))
+    views_requests = views_failed = "-"
+    if load is not None:
+        load.terminate()
+        load.wait()
+        try:
+            with open(load_path) as f:
+                views_requests, views_failed = f.read().split()
+        except (OSError, ValueError):
+            status = "views-load-failed" if status == "ok" else status
     serve.stop()
     consumed, count, late, malformed = last
     if status == "ok":
@@ -426,7 +482,9 @@ def cmd_throughput(args_file, outdir, topic, target, interval_ms, timeout_s, bro
        t_ready=f"{t_ready:.3f}" if t_ready is not None else "-",
        c_first=c_first if c_first is not None else "-",
        cpu_first=f"{cpu_first:.2f}" if cpu_first is not None else "-",
-       broker_cpu=broker_cpu, consumed=consumed, exit=serve.proc.returncode)
+       broker_cpu=broker_cpu, consumed=consumed, exit=serve.proc.returncode,
+       main_cpu=f"{main_done:.2f}" if main_done is not None else "-",
+       views_requests=views_requests, views_failed=views_failed)
 
 
 def cmd_latency(serve_args, produce_args, input_path, outdir, topic, rate, duration, sample_ms, timeout_s):
@@ -716,7 +774,7 @@ def cmd_views_bench(json_path):
 
 if __name__ == "__main__":
     {"throughput": cmd_throughput, "latency": cmd_latency, "latency_anchor": cmd_latency_anchor,
-     "analyze": cmd_analyze,
+     "analyze": cmd_analyze, "views_load": cmd_views_load,
      "views-bench": cmd_views_bench}[sys.argv[1]](*sys.argv[2:])
 EOF
 
@@ -846,7 +904,9 @@ fi
 
 tp_runs="$tmp/throughput-runs.txt"  # run records seconds ready_s first_s rate steady_rate cpu_s per_cpu steady_per_cpu rss_mib broker_cpu load1 check
 an_runs="$tmp/anchor-runs.txt"      # client run records seconds cpu_s rate per_cpu rss_mib broker_cpu load1 check own_rate own_fetch_rate own_mb_s
+pr_runs="$tmp/processor-runs.txt"   # run processor_cpu_s per_processor_cpu views_clients views_requests views_per_s views_failed check
 : >"$tp_runs"
+: >"$pr_runs"
 : >"$an_runs"
 fill_desc=""
 readonly anchor_timeout=600  # seconds; an anchor still running then has failed
@@ -857,7 +917,7 @@ run_serve() { # ROUND: one serve run until /v1/topics shows consumed == N
   serve_cmd "$d/serve.args" "$brokers" "$t_in" "tp$r" 100ms
   [[ "$values" != object ]] || printf '%s\n' --text-field text --time-field ts >>"$d/serve.args"
   log "throughput run $r/$repeat: serve until /v1/topics shows consumed == $messages"
-  res=$("$py" "$tmp/probe.py" throughput "$d/serve.args" "$d" "$t_in" "$messages" "$poll_ms" 600 "$broker_pid")
+  res=$("$py" "$tmp/probe.py" throughput "$d/serve.args" "$d" "$t_in" "$messages" "$poll_ms" 600 "$broker_pid" "$views_clients")
   log "  $res"
   declare -A R=()
   for pair in $res; do R[${pair%%=*}]=${pair#*=}; done
@@ -882,6 +942,12 @@ run_serve() { # ROUND: one serve run until /v1/topics shows consumed == N
     }')
   echo "$row" >>"$tp_runs"
   log "  $row"
+  awk -v r="$r" -v n="$messages" -v m="${R[main_cpu]:--}" -v td="${R[t_done]}" -v c="$views_clients" \
+    -v q="${R[views_requests]:--}" -v f="${R[views_failed]:--}" -v check="$check" 'BEGIN {
+      per = (m != "-" && m > 0) ? sprintf("%d", n / m) : "-"
+      qps = (q != "-" && td != "-" && td > 0) ? sprintf("%.0f", q / td) : "-"
+      printf "%s %s %s %s %s %s %s %s\n", r, m, per, c, q, qps, f, check
+    }' >>"$pr_runs"
 }
 
 # Consume anchors: each reads the whole pre-filled topic from the beginning, read_committed,
@@ -1110,6 +1176,17 @@ if has_phase throughput; then
     # shellcheck disable=SC2059
     printf "$tp_fmt" "${med[@]}" -
   fi
+  echo "# serve's processor (its main thread: poll, aggregate, commit; not HTTP, not librdkafka's threads):"
+  echo "#   processor_cpu_s: its user+sys at done; views_clients: clients polling /v1/views back to back meanwhile, views_per_s their answers per second"
+  pr_fmt='%-12s %6s %16s %28s %13s %14s %11s %12s %s\n'
+  # shellcheck disable=SC2059
+  printf "$pr_fmt" client run processor_cpu_s recs_per_processor_cpu_s views_clients views_requests views_per_s views_failed check
+  while read -r -a f; do
+    # shellcheck disable=SC2059
+    printf "$pr_fmt" serve "${f[@]}"
+  done <"$pr_runs"
+  tp_proc_per=$(median_of 3 "$pr_runs")
+  if awk '$8 != "ok"' "$pr_runs" | grep -q .; then tp_proc_per=""; fi
   tp_per=$(median_of 9 "$tp_runs")
   tp_steady_per=$(median_of 10 "$tp_runs")
   tp_rate=$(median_of 6 "$tp_runs")
@@ -1169,6 +1246,7 @@ targets="targets"
 if has_phase throughput; then
   targets+=" serve_recs_per_s=${tp_rate:-n/a} serve_recs_per_cpu_s=${tp_per:-n/a} serve_steady_recs_per_cpu_s=${tp_steady_per:-n/a}"
   targets+=" serve_per_core_ge_1m=$(yesno "$tp_per" "$AGG_TARGET" ge)"
+  targets+=" serve_recs_per_processor_cpu_s=${tp_proc_per:-n/a} views_clients=$views_clients"
   for a in $anchors; do
     targets+=" ${a//-/_}_consume_recs_per_cpu_s=${an_per[$a]:-n/a} serve_vs_${a//-/_}_per_cpu=$(ratio "$tp_per" "${an_per[$a]:-}")"
   done
