@@ -366,15 +366,15 @@ Status Processor::restore_pending() {
 }
 
 // Called with live_mu_ held. A kept term costs about 100 bytes in an aggregator (its
-// TermCounts entry, index slot and changelog bookkeeping), about 60 in the views' snapshot
-// of it (a copied entry and slot, while HTTP readers ask for views) plus its encoded copy in
-// every replica's ViewStore: 220 bytes is the estimate the budget uses. Terms get 40% of the limit
+// TermCounts entry, index slot and changelog bookkeeping) plus its encoded copy in every
+// replica's ViewStore: 160 bytes is the estimate the budget uses (the views' snapshots copy
+// only each window's top terms). Terms get 40% of the limit
 // (the rest: librdkafka's buffers, bounded per partition, the closed windows' top terms, HTTP,
 // the binary). Open windows per partition: those of (size + grace), plus one.
 void Processor::apply_memory_budget() {
   std::size_t capacity = o_.window.max_terms;
   if (memory_limit_ > 0 && !owned_.empty()) {
-    constexpr std::uint64_t kBytesPerTerm = 220;
+    constexpr std::uint64_t kBytesPerTerm = 160;
     const std::uint64_t budget = memory_limit_ / 10 * 4;
     const auto size = static_cast<std::uint64_t>(std::max<views::Millis>(o_.window.size_ms, 1));
     const std::uint64_t open_per_partition =

@@ -730,6 +730,16 @@ void PartitionAggregator::evict_and_insert(Slot& slot, std::string_view term,
 
 void truncate_terms(Partial& p, std::size_t keep) {
   if (p.terms.size() <= keep) return;
+  p = top_terms_of(p, keep);
+}
+
+Partial top_terms_of(const Partial& p, std::size_t keep) {
+  if (p.terms.size() <= keep) return p;
+  Partial out;
+  out.count = p.count;
+  out.term_error = p.term_error;
+  out.closed = p.closed;
+  out.late = p.late;
   std::vector<const TermCounts::value_type*> order;
   order.reserve(p.terms.size());
   for (const auto& e : p.terms) order.push_back(&e);
@@ -740,11 +750,10 @@ void truncate_terms(Partial& p, std::size_t keep) {
                    before);
   std::uint64_t dropped_max = 0;
   for (std::size_t i = keep; i < order.size(); ++i) dropped_max = std::max(dropped_max, order[i]->second);
-  TermCounts kept;
-  kept.reserve(keep);
-  for (std::size_t i = 0; i < keep; ++i) kept.emplace(order[i]->first, order[i]->second);
-  p.terms = std::move(kept);
-  p.term_error = std::max(p.term_error, dropped_max);
+  out.terms.reserve(keep);
+  for (std::size_t i = 0; i < keep; ++i) out.terms.emplace(order[i]->first, order[i]->second);
+  out.term_error = std::max(out.term_error, dropped_max);
+  return out;
 }
 
 void PartitionAggregator::set_max_terms(std::size_t max_terms) {
@@ -898,7 +907,10 @@ std::shared_ptr<const AggregatorSnapshot> PartitionAggregator::snapshot(
       auto it = previous->windows.find(start);
       if (it != previous->windows.end() && it->second.version == slot.version) w.partial = it->second.partial;
     }
-    if (!w.partial) w.partial = std::make_shared<const Partial>(slot.partial);
+    if (!w.partial) {
+      w.partial = std::make_shared<const Partial>(
+          top_terms_of(slot.partial, config_.effective_closed_terms()));
+    }
     out->windows.emplace_hint(out->windows.end(), start, std::move(w));
   }
   return out;
