@@ -14,21 +14,14 @@
 
 #include "kafka/consumer.h"
 #include "kafka/producer.h"
+#include "kafka/test_deliveries.h"
 
 namespace speedlayer::kafka {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Deliveries : ProducerEvents {
-  int ok = 0;
-  int failed = 0;
-  void on_delivery(const DeliveryReport& r) noexcept override {
-    if (r.error == RD_KAFKA_RESP_ERR_NO_ERROR) ++ok;
-    else ++failed;
-  }
-  void on_client_error(rd_kafka_resp_err_t, std::string_view, bool) noexcept override {}
-};
+using Deliveries = testing::CountingDeliveries;
 
 struct Recorder : ConsumerEvents {
   std::vector<TopicPartition> assigned;
