@@ -186,6 +186,11 @@ std::string clean_reason(std::string_view text, std::size_t max_bytes) {
       out += "...";
       break;
     }
+    if (*p < 0x20 || *p == 0x7f) {
+      out.push_back('?');  // the reason quotes input: no terminal control sequence from it
+      ++p;
+      continue;
+    }
     if (*p < 0x80) {
       out.push_back(static_cast<char>(*p++));
       continue;
@@ -241,33 +246,91 @@ std::string python_dumps(std::string_view utf8) {
   return out;
 }
 
+std::size_t find_excess_nesting(std::string_view text, std::size_t max_depth) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;  // skips the escaped character, even a quote
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    switch (c) {
+      case '"': in_string = true; break;
+      case '[': case '{':
+        if (++depth > max_depth) return i;
+        break;
+      case ']': case '}':
+        if (depth > 0) --depth;
+        break;
+      default: break;
+    }
+  }
+  return std::string_view::npos;
+}
+
+namespace {
+// nlohmann's exceptions carry "[json.exception.<kind>.<id>] <reason>": keep the reason.
+std::string_view reason_of(std::string_view what) {
+  if (auto close = what.find("] "); what.starts_with("[json.exception.") &&
+                                    close != std::string_view::npos) {
+    what.remove_prefix(close + 2);
+  }
+  if (what.starts_with("parse error at line ")) {
+    // "parse error at line 1, column 5: <reason>": the byte is reported separately.
+    if (auto colon = what.find(": "); colon != std::string_view::npos) what.remove_prefix(colon + 2);
+  }
+  return what;
+}
+}  // namespace
+
 std::string decode_for_display(std::string_view value) {
-  nlohmann::json doc = nlohmann::json::parse(value.data(), value.data() + value.size(),
-                                             /*cb=*/nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return std::string(value);
-  if (doc.is_string()) return doc.get_ref<const std::string&>();
-  return doc.dump();
+  if (find_excess_nesting(value) != std::string_view::npos) return std::string(value);
+  try {
+    nlohmann::json doc = nlohmann::json::parse(value.data(), value.data() + value.size(),
+                                               /*cb=*/nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded()) return std::string(value);
+    if (doc.is_string()) return doc.get_ref<const std::string&>();
+    return doc.dump();
+  } catch (const std::exception&) {
+    // Nothing in nlohmann's parse or dump of a bounded, validated document is known to throw;
+    // whatever might is shown as the bytes it came from.
+    return std::string(value);
+  }
 }
 
 Result<nlohmann::json> parse_json_line(std::string_view line, std::string_view where) {
+  if (auto at = find_excess_nesting(line); at != std::string_view::npos) {
+    return fail(ErrorKind::invalid_data,
+                "invalid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) +
+                    " levels at byte " + std::to_string(at + 1),
+                std::string(where));
+  }
   try {
     return nlohmann::json::parse(line.data(), line.data() + line.size());
   } catch (const nlohmann::json::parse_error& e) {
-    // e.what(): "[json.exception.parse_error.101] parse error at line 1, column 5: <reason>".
-    std::string_view what = e.what();
-    std::string_view reason = what;
-    if (auto colon = what.find(": "); what.starts_with("[json.exception.") &&
-                                      colon != std::string_view::npos) {
-      reason = what.substr(colon + 2);
-    }
     std::string message = "invalid JSON: parse error at byte " + std::to_string(e.byte) + ": ";
-    message += clean_reason(reason, 300);
+    message += clean_reason(reason_of(e.what()), 300);
     return fail(ErrorKind::invalid_data, std::move(message), std::string(where));
+  } catch (const nlohmann::json::out_of_range& e) {
+    // 1e400: a number no double holds (out_of_range.406), reported by the parser's lexer.
+    std::string message = "invalid JSON: number out of range: ";
+    message += clean_reason(reason_of(e.what()), 300);
+    return fail(ErrorKind::invalid_data, std::move(message), std::string(where));
+  } catch (const std::exception& e) {
+    return fail(ErrorKind::invalid_data,
+                "invalid JSON: " + clean_reason(reason_of(e.what()), 300), std::string(where));
   }
 }
 
 bool is_valid_json(std::string_view text) {
-  return nlohmann::json::accept(text.begin(), text.end());
+  if (find_excess_nesting(text) != std::string_view::npos) return false;
+  try {
+    return nlohmann::json::accept(text.begin(), text.end());
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 std::string minify_json(std::string_view valid_json) {

@@ -45,16 +45,33 @@ std::string python_dumps(std::string_view utf8);
 //     decoded text (escapes resolved, UTF-8);
 //   - any other valid JSON (object, array, number, true/false/null) -> compact JSON
 //     (nlohmann dump(): no spaces; numbers are re-printed, so 1.50 shows as 1.5);
-//   - anything else (not JSON, binary, empty) -> the raw bytes unchanged.
+//   - anything else (not JSON, binary, empty, nested deeper than kMaxJsonDepth, a number out of
+//     double's range) -> the raw bytes unchanged.
+// Never throws. Control characters are left as they are (consume's text output escapes them).
 std::string decode_for_display(std::string_view value);
 
-// Parses one line as JSON for the producer's --format json. On failure returns
-// Error{ErrorKind::invalid_data, "invalid JSON: parse error at byte N: <parser's reason>", where}
-// where N counts from 1 (nlohmann's position). The message is at most ~350 bytes and always
-// valid UTF-8. Invalid UTF-8 inside strings is a parse error.
+// The deepest nesting of arrays and objects speedlayer accepts in JSON from outside (input
+// lines, message values). nlohmann's parser is iterative, but dump() and most code that walks
+// a document recurse, and Python's json.loads fails near 1,000 levels: a value nested deeper
+// is refused (produce), shown as raw text (consume) or not read as JSON (serve).
+inline constexpr std::size_t kMaxJsonDepth = 512;
+
+// Byte offset of the first '[' or '{' that opens level `max_depth + 1` (brackets inside
+// strings do not count), or std::string_view::npos. One pass, no DOM; meant to run before a
+// parser so that nothing deeper than `max_depth` is ever built.
+std::size_t find_excess_nesting(std::string_view text, std::size_t max_depth = kMaxJsonDepth);
+
+// Parses one line as JSON for the producer's --format json. Never throws. On failure returns
+// Error{ErrorKind::invalid_data, what, where} with `what` one of
+//   "invalid JSON: parse error at byte N: <parser's reason>"  (N counts from 1)
+//   "invalid JSON: number out of range: number overflow parsing '1e400'"
+//   "invalid JSON: nested deeper than 512 levels at byte N"
+// The message is at most ~350 bytes, valid UTF-8 and free of control characters. Invalid UTF-8
+// inside strings is a parse error.
 Result<nlohmann::json> parse_json_line(std::string_view line, std::string_view where);
 
-// Whether `text` is one valid JSON value (no DOM is built: cheap).
+// Whether `text` is one valid JSON value no deeper than kMaxJsonDepth, with every number
+// representable (no DOM is built: cheap).
 bool is_valid_json(std::string_view text);
 
 // `valid_json` without insignificant whitespace. Everything else is kept byte for byte: key

@@ -218,6 +218,65 @@ TEST(ParseJsonLine, LongBadLineKeepsMessageShort) {
   EXPECT_LT(r.error().what.size(), 400u);
 }
 
+TEST(ParseJsonLine, NumberOutOfRangeIsAnErrorNotAnAbort) {
+  // Was SIGABRT in produce --format json: nlohmann throws out_of_range.406, not parse_error.
+  for (std::string_view line : {R"({"n":1e400,"text":"a"})"sv, "-1e999"sv, "[1E+400]"sv}) {
+    auto r = parse_json_line(line, "in.jsonl:3");
+    ASSERT_FALSE(r) << line;
+    EXPECT_EQ(r.error().kind, ErrorKind::invalid_data);
+    EXPECT_EQ(r.error().where, "in.jsonl:3");
+    EXPECT_TRUE(r.error().what.starts_with("invalid JSON: number out of range")) << r.error().what;
+    EXPECT_FALSE(is_valid_json(line)) << line;
+    EXPECT_EQ(decode_for_display(line), line);
+  }
+  // Big but representable numbers stay valid.
+  EXPECT_TRUE(parse_json_line("1e300", "w"));
+  EXPECT_TRUE(parse_json_line("123456789012345678901234567890", "w"));
+}
+
+std::string nested_arrays(std::size_t depth) {
+  return std::string(depth, '[') + std::string(depth, ']');
+}
+
+TEST(JsonNesting, ExcessNestingIsFoundAtTheFirstBracketOverTheLimit) {
+  EXPECT_EQ(find_excess_nesting(nested_arrays(kMaxJsonDepth)), npos);
+  EXPECT_EQ(find_excess_nesting(nested_arrays(kMaxJsonDepth + 1)), kMaxJsonDepth);
+  EXPECT_EQ(find_excess_nesting(R"({"a":[{"b":[]}]})", 4), npos);
+  EXPECT_EQ(find_excess_nesting(R"({"a":[{"b":[]}]})", 3), 11u);
+  // Brackets inside strings, escaped quotes included, do not count.
+  EXPECT_EQ(find_excess_nesting(R"(["[[[[\"[[[", "\\", [1]])", 2), npos);
+  EXPECT_EQ(find_excess_nesting(R"(["\"", [[1]]])", 2), 8u);
+  // Siblings do not add up.
+  EXPECT_EQ(find_excess_nesting("[[],[],[[]]]", 3), npos);
+}
+
+TEST(JsonNesting, TooDeepIsRefusedShownRawAndInvalidNeverACrash) {
+  // Was SIGSEGV in consume (recursive dump) and in produce --key-field.
+  const std::string deep = nested_arrays(100'000);
+  auto r = parse_json_line(deep, "in.jsonl:9");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::invalid_data);
+  EXPECT_EQ(r.error().what, "invalid JSON: nested deeper than 512 levels at byte 513");
+  EXPECT_FALSE(is_valid_json(deep));
+  EXPECT_EQ(decode_for_display(deep), deep);
+
+  const std::string deep_field = R"({"k":)" + nested_arrays(600) + "}";
+  EXPECT_FALSE(parse_json_line(deep_field, "w"));
+  EXPECT_EQ(decode_for_display(deep_field), deep_field);
+
+  // At the limit: parsed, printed compact.
+  const std::string at_limit = nested_arrays(kMaxJsonDepth);
+  ASSERT_TRUE(parse_json_line(at_limit, "w"));
+  EXPECT_TRUE(is_valid_json(at_limit));
+  EXPECT_EQ(decode_for_display(at_limit), at_limit);
+}
+
+TEST(ParseJsonLine, ReasonQuotingInputHasNoControlCharacters) {
+  auto r = parse_json_line("{\"a\":\x1b]0;title\x07}", "w");
+  ASSERT_FALSE(r);
+  for (char c : r.error().what) EXPECT_FALSE(c == 0x1b || c == 0x07) << r.error().what;
+}
+
 // ---- cross-check against the real Python 3 ----------------------------------------------------
 
 std::string to_hex(std::string_view bytes) {
