@@ -236,6 +236,7 @@ std::string_view malformed_name(Malformed m) {
     case Malformed::no_text: return "no_text";
     case Malformed::future_time: return "future_time";
     case Malformed::bad_time: return "bad_time";
+    case Malformed::too_deep: return "too_deep";
   }
   return "unknown";
 }
@@ -294,7 +295,14 @@ namespace detail {
 bool extract_json_with_simdjson(std::string_view json_text, const std::string& text_field,
                                 const std::string& time_field, std::string& scratch,
                                 ExtractedView& out) {
-  thread_local simdjson::dom::parser parser;
+  // Nesting bounded as everywhere else JSON is read (simdjson's own default is 1,024 levels).
+  thread_local simdjson::dom::parser parser = [] {
+    simdjson::dom::parser p;
+    // On failure (out of memory) parse() allocates later with the default depth, and the
+    // nlohmann fallback's own depth check still applies.
+    [[maybe_unused]] const auto allocated = p.allocate(4096, speedlayer::json::kMaxJsonDepth);
+    return p;
+  }();
   simdjson::dom::element root;
   if (parser.parse(json_text.data(), json_text.size()).get(root) != simdjson::SUCCESS) return false;
   std::string_view text;
@@ -399,6 +407,11 @@ ExtractedView extract_text_view(std::string_view value, const std::string& text_
     if (trimmed.size() <= kSimdjsonMaxBytes &&
         detail::extract_json_with_simdjson(trimmed, text_field, time_field, scratch, out))
       return out;
+    // Only here, off the hot path: simdjson refuses documents deeper than 1,024 levels itself.
+    if (speedlayer::json::find_excess_nesting(trimmed) != std::string_view::npos) {
+      out.problem = Malformed::too_deep;
+      return out;
+    }
     if (detail::extract_json_with_nlohmann(trimmed, text_field, time_field, scratch, out))
       return out;
   }

@@ -1568,13 +1568,21 @@ TEST(ExtractText, MalformedNames) {
   EXPECT_EQ(malformed_name(Malformed::too_large), "too_large");
   EXPECT_EQ(malformed_name(Malformed::binary), "binary");
   EXPECT_EQ(malformed_name(Malformed::no_text), "no_text");
+  EXPECT_EQ(malformed_name(Malformed::too_deep), "too_deep");
 }
 
-TEST(ExtractText, DeeplyNestedInputDoesNotCrash) {
-  std::string deep = "{\"text\":\"x\",\"a\":" + std::string(50'000, '[') + std::string(50'000, ']') + "}";
-  auto e = extract_text(deep, "text", "", 1 << 20);
-  EXPECT_EQ(e.problem, Malformed::none);
-  EXPECT_EQ(e.text, "x");
+TEST(ExtractText, DeeplyNestedObjectIsMalformedNotACrash) {
+  // Deeper than json::kMaxJsonDepth: counted as malformed (too_deep), like produce refuses it.
+  auto nested = [](std::size_t depth) {
+    return "{\"text\":\"x\",\"a\":" + std::string(depth, '[') + std::string(depth, ']') + "}";
+  };
+  for (std::size_t depth : {50'000u, 1'500u, 600u}) {  // beyond simdjson's 1,024 and between
+    auto e = extract_text(nested(depth), "text", "", 1 << 20);
+    EXPECT_EQ(e.problem, Malformed::too_deep) << depth;
+  }
+  auto ok = extract_text(nested(400), "text", "", 1 << 20);
+  EXPECT_EQ(ok.problem, Malformed::none);
+  EXPECT_EQ(ok.text, "x");
 }
 
 }  // namespace
