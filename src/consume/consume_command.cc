@@ -103,7 +103,10 @@ ConsumeCommand::ConsumeCommand(CLI::App& parent)
   flags_.add_flag("exit-at-end", "exit 0 once every assigned partition was read to its end");
   flags_.add("count", "exit 0 after N messages");
   flags_.add("format", "text: each value decoded (a JSON string prints as its text), one per "
-                       "line; json: one kcat -J style JSON object per message (default text)");
+                       "line, control characters escaped (\\n, \\x1b); json: one kcat -J "
+                       "style JSON object per message (default text)");
+  flags_.add_flag("raw", "with the text format: print each decoded value byte for byte, "
+                         "control characters and newlines included");
   flags_.add("connect-timeout", "give up with exit 3 when no broker answers for this long "
                                 "(default 30s)");
   flags_.add_flag("quiet", "no status lines or summary on stderr (errors still print)");
@@ -180,6 +183,13 @@ Result<ConsumeOptions> build_consume_options(const config::Settings& settings) {
   }
   SL_ASSIGN_OR_RETURN(auto format, config::to_choice(settings.get("format"), {"text", "json"}));
   o.format = format.value_or("text") == "json" ? OutputFormat::json : OutputFormat::text;
+  if (settings.flag("raw")) {
+    if (o.format == OutputFormat::json) {
+      return fail(ErrorKind::usage, "--raw is for the text format", settings.get("format")->origin,
+                  "--format json already keeps every byte (payload_base64 when not UTF-8)");
+    }
+    o.format = OutputFormat::raw;
+  }
   auto connect_setting = settings.get("connect-timeout");
   SL_ASSIGN_OR_RETURN(auto connect, config::to_duration(connect_setting));
   if (connect) {

@@ -86,13 +86,19 @@ TEST(ConsumeIntegration, TextOutputIsDecodedValuesOnePerLine) {
   ASSERT_EQ(st::create_topic("single", topic, 1, 1), 0);
   kcat_produce(bootstrap, topic,
                {R"("Hello")", R"("messi scores")", R"({ "a" : [1, 2] })", "plain text",
-                R"("caf\u00e9 \ud83d\ude00")", R"("two\nlines")"});
+                R"("caf\u00e9 \ud83d\ude00")", R"("two\nlines")", "\x1b]0;title\x07\x1b[2J"});
 
+  // One value per line, terminal controls escaped; --raw gives the decoded bytes.
   std::string out;
   ASSERT_EQ(consume({"--brokers", bootstrap, "--topic", topic, "--exit-at-end"}, &out), 0);
   EXPECT_EQ(out,
             "Hello\nmessi scores\n{\"a\":[1,2]}\nplain text\ncaf\xc3\xa9 \xf0\x9f\x98\x80\n"
-            "two\nlines\n");
+            "two\\nlines\n\\x1b]0;title\\x07\\x1b[2J\n");
+  std::string raw;
+  ASSERT_EQ(consume({"--brokers", bootstrap, "--topic", topic, "--exit-at-end", "--raw"}, &raw), 0);
+  EXPECT_EQ(raw,
+            "Hello\nmessi scores\n{\"a\":[1,2]}\nplain text\ncaf\xc3\xa9 \xf0\x9f\x98\x80\n"
+            "two\nlines\n\x1b]0;title\x07\x1b[2J\n");
 }
 
 TEST(ConsumeIntegration, JsonFormatMatchesKcat) {

@@ -85,7 +85,64 @@ MessageView view_of(const rd_kafka_message_t& msg, bool with_headers) {
   return m;
 }
 
+namespace {
+
+void append_hex_escape(unsigned char c, std::string& out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += "\\x";
+  out.push_back(kHex[c >> 4]);
+  out.push_back(kHex[c & 0xF]);
+}
+
+// Escapes the controls of a valid UTF-8 run.
+void append_valid_utf8_safe(std::string_view text, std::string& out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::size_t run = 0;  // start of the pending run of bytes copied as they are
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const bool c1 = c == 0xC2 && i + 1 < text.size() &&
+                    static_cast<unsigned char>(text[i + 1]) < 0xA0;  // U+0080..U+009F
+    if ((c >= 0x20 && c != 0x7f && !c1) || c == '\t') continue;
+    out.append(text.substr(run, i - run));
+    if (c1) {
+      const auto second = static_cast<unsigned char>(text[i + 1]) & 0x3F;  // 0x80..0x9F -> 0..31
+      out += "\\u00";
+      out.push_back(kHex[(0x80 | second) >> 4]);
+      out.push_back(kHex[second & 0xF]);
+      ++i;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else {
+      append_hex_escape(c, out);
+    }
+    run = i + 1;
+  }
+  out.append(text.substr(run));
+}
+
+}  // namespace
+
+void append_terminal_safe(std::string_view text, std::string& out) {
+  while (!text.empty()) {
+    const std::size_t bad = json::find_invalid_utf8(text);
+    if (bad == std::string_view::npos) {
+      append_valid_utf8_safe(text, out);
+      return;
+    }
+    append_valid_utf8_safe(text.substr(0, bad), out);
+    append_hex_escape(static_cast<unsigned char>(text[bad]), out);
+    text.remove_prefix(bad + 1);
+  }
+}
+
 void append_text(const MessageView& m, std::string& out) {
+  if (m.payload) append_terminal_safe(json::decode_for_display(*m.payload), out);
+  out.push_back('\n');
+}
+
+void append_raw_text(const MessageView& m, std::string& out) {
   if (m.payload) out += json::decode_for_display(*m.payload);
   out.push_back('\n');
 }

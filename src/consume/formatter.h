@@ -6,9 +6,14 @@
 //   append_kcat_json(m, out);   // one kcat -J line + "\n"
 //
 // Text: the value decoded with json::decode_for_display (a JSON string prints as its text, other
-// JSON compact, anything else as raw bytes), then a newline. A null value (tombstone) prints as
-// an empty line, so there is exactly one line per message unless a value itself holds
-// newlines (those print as they are).
+// JSON compact, anything else as raw bytes), made safe for a terminal, then a newline: exactly
+// one line per message. Escaped: C0 controls except tab (\n, \r, else \xHH, so ESC is \x1b),
+// DEL (\x7f), the C1 controls U+0080..U+009F (\u0080..\u009f) and each byte that is not
+// part of valid UTF-8 (\xHH: a lone 0x9b is CSI to some terminals). A backslash already in
+// the value is not doubled (readability over reversibility: --format json is exact). A null
+// value (tombstone) prints as an empty line.
+// Raw (--raw): the decoded value byte for byte, then a newline (values holding newlines then
+// span several lines; control sequences reach the terminal).
 //
 // JSON: the envelope of `kcat -C -J` (kcat 1.7, checked against Kafka 4.1), same field names,
 // order and types:
@@ -39,7 +44,7 @@
 
 namespace speedlayer::consume {
 
-enum class OutputFormat { text, json };
+enum class OutputFormat { text, raw, json };
 
 enum class TimestampType { unknown, create, log_append };
 
@@ -60,11 +65,18 @@ struct MessageView {
 MessageView view_of(const rd_kafka_message_t& msg, bool with_headers);
 
 void append_text(const MessageView& m, std::string& out);
+void append_raw_text(const MessageView& m, std::string& out);
 void append_kcat_json(const MessageView& m, std::string& out);
 inline void append_message(OutputFormat format, const MessageView& m, std::string& out) {
-  if (format == OutputFormat::json) append_kcat_json(m, out);
-  else append_text(m, out);
+  switch (format) {
+    case OutputFormat::json: append_kcat_json(m, out); return;
+    case OutputFormat::raw: append_raw_text(m, out); return;
+    case OutputFormat::text: append_text(m, out); return;
+  }
 }
+
+// Appends `text` with the escapes of the text format (above).
+void append_terminal_safe(std::string_view text, std::string& out);
 
 // A JSON string of `bytes` the way kcat's yajl writes it (see above), invalid UTF-8 replaced
 // by U+FFFD. Returns false when a replacement happened.

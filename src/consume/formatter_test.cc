@@ -39,8 +39,32 @@ TEST(FormatText, JsonStringIsDecoded) {
   EXPECT_EQ(text(R"("tab\there \"quoted\"")"), "tab\there \"quoted\"\n");
 }
 
-TEST(FormatText, JsonStringWithNewlinePrintsAsIs) {
-  EXPECT_EQ(text(R"("line one\nline two")"), "line one\nline two\n");
+std::string raw_text(std::optional<std::string_view> payload) {
+  std::string out;
+  append_raw_text(message(payload), out);
+  return out;
+}
+
+TEST(FormatText, EmbeddedNewlineCannotBreakOneValuePerLine) {
+  EXPECT_EQ(text(R"("line one\nline two")"), "line one\\nline two\n");
+  EXPECT_EQ(text("raw\r\nbytes"), "raw\\r\\nbytes\n");
+  EXPECT_EQ(raw_text(R"("line one\nline two")"), "line one\nline two\n");
+}
+
+TEST(FormatText, TerminalControlSequencesAreEscaped) {
+  // Screen clear, window title (OSC ... BEL), OSC 52 clipboard write: none reach the terminal.
+  EXPECT_EQ(text("\x1b[2J\x1b[H"), "\\x1b[2J\\x1b[H\n");
+  EXPECT_EQ(text(R"("\u001b]0;owned\u0007")"), "\\x1b]0;owned\\x07\n");
+  EXPECT_EQ(text("\x1b]52;c;aGk=\x07"), "\\x1b]52;c;aGk=\\x07\n");
+  EXPECT_EQ(text("del\x7f"), "del\\x7f\n");
+  // C1 controls as characters (CSI is U+009B) and as lone bytes (not valid UTF-8).
+  EXPECT_EQ(text("a\xc2\x9b" "2Jb\xc2\x85"), "a\\u009b2Jb\\u0085\n");
+  EXPECT_EQ(text(R"("\u009b31m")"), "\\u009b31m\n");
+  EXPECT_EQ(text("a\x9b" "2J"), "a\\x9b2J\n");
+  // Tab, printable UTF-8 (U+00A0 and up) and backslashes print as they are.
+  EXPECT_EQ(text("a\tb \xc2\xa0 h\xc3\xa9 \\x1b"), "a\tb \xc2\xa0 h\xc3\xa9 \\x1b\n");
+  // --raw keeps every byte.
+  EXPECT_EQ(raw_text("\x1b[2J"), "\x1b[2J\n");
 }
 
 TEST(FormatText, OtherJsonIsCompact) {
@@ -49,10 +73,18 @@ TEST(FormatText, OtherJsonIsCompact) {
   EXPECT_EQ(text("true"), "true\n");
 }
 
-TEST(FormatText, RawBytesUnchanged) {
+TEST(FormatText, NonJsonBytesAreShownEscapedAndRawUnchanged) {
   EXPECT_EQ(text("plain text, not JSON"), "plain text, not JSON\n");
   std::string binary("\x00\xff\xfe bin", 7);
-  EXPECT_EQ(text(binary), binary + "\n");
+  EXPECT_EQ(text(binary), "\\x00\\xff\\xfe bin\n");
+  EXPECT_EQ(raw_text(binary), binary + "\n");
+}
+
+TEST(FormatText, DeepOrUnrepresentableJsonPrintsAsItsBytes) {
+  // Was SIGSEGV (recursive dump) and SIGABRT (1e400).
+  const std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
+  EXPECT_EQ(text(deep), deep + "\n");
+  EXPECT_EQ(text(R"({"n":1e400})"), "{\"n\":1e400}\n");
 }
 
 TEST(FormatText, NullAndEmptyValuesAreEmptyLines) {
