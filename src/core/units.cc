@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <fmt/format.h>
 #include <limits>
 
 namespace speedlayer {
@@ -36,14 +37,24 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text, std::str
   };
   if (!parts) return bad(parts.error());
   double factor = 0;
-  if (parts->suffix.empty() || parts->suffix == "ms") factor = 1;
+  if (parts->suffix.empty()) {
+    // A bare number is ambiguous (Kafka's properties say the unit in their names: linger.ms,
+    // session.timeout.ms); "--window 60" meaning 60 ms surprised users. Zero needs no unit.
+    if (parts->number != 0) {
+      const std::string n = fmt::format("{}", parts->number);
+      return bad("a number needs a unit: write " + n + "s or " + n + "ms");
+    }
+    factor = 1;
+  } else if (parts->suffix == "ms") factor = 1;
   else if (parts->suffix == "s") factor = 1000;
   else if (parts->suffix == "m" || parts->suffix == "min") factor = 60'000;
   else if (parts->suffix == "h") factor = 3'600'000;
   else if (parts->suffix == "d") factor = 86'400'000;
   else return bad("unknown unit '" + std::string(parts->suffix) + "'");
   double ms = parts->number * factor;
-  if (ms > 1e15) return bad("too large");
+  // Durations end up as int milliseconds (librdkafka's and poll's timeouts): beyond that they
+  // would wrap around.
+  if (ms > static_cast<double>(kMaxDuration.count())) return bad("too large (at most 24d)");
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(ms)));
 }
 
@@ -64,7 +75,8 @@ Result<std::uint64_t> parse_bytes(std::string_view text, std::string_view where)
   for (const auto& unit : kUnits) {
     if (parts->suffix == unit.suffix) {
       double bytes = parts->number * unit.factor;
-      if (bytes > 1.8e19) return bad("too large");
+      // 2^63: llround's long long holds it, and no size here gets near it.
+      if (bytes >= 9.2e18) return bad("too large");
       return static_cast<std::uint64_t>(std::llround(bytes));
     }
   }

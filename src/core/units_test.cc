@@ -10,7 +10,8 @@ TEST(ParseDuration, AcceptsTheDocumentedUnits) {
   EXPECT_EQ(parse_duration("10s", "--x")->count(), 10'000);
   EXPECT_EQ(parse_duration("5m", "--x")->count(), 300'000);
   EXPECT_EQ(parse_duration("1h", "--x")->count(), 3'600'000);
-  EXPECT_EQ(parse_duration("250", "--x")->count(), 250);
+  EXPECT_EQ(parse_duration("250ms", "--x")->count(), 250);
+  EXPECT_EQ(parse_duration("0", "--x")->count(), 0);
   EXPECT_EQ(parse_duration("1.5s", "--x")->count(), 1500);
 }
 
@@ -23,6 +24,38 @@ TEST(ParseDuration, RejectsGarbageNamingTheFlag) {
   EXPECT_FALSE(parse_duration("10y", "--x"));
   EXPECT_FALSE(parse_duration("-5s", "--x"));
   EXPECT_FALSE(parse_duration("", "--x"));
+}
+
+TEST(ParseDuration, BareNumberIsRefusedWithTheWayToWriteIt) {
+  // "--window 60" silently meant 60 ms.
+  auto r = parse_duration("60", "--window");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::usage);
+  EXPECT_EQ(r.error().message(),
+            "--window: invalid duration '60': a number needs a unit: write 60s or 60ms "
+            "(write it like 500ms, 10s, 5m or 1h)");
+  EXPECT_FALSE(parse_duration("1.5", "--x"));
+}
+
+TEST(ParseDuration, OverflowIsRefusedNotWrapped) {
+  // Above 2^31 ms the timeouts built from durations wrapped around (a false exit 3).
+  EXPECT_EQ(*parse_duration("24d", "--x"), std::chrono::days(24));
+  EXPECT_EQ(*parse_duration("2147483647ms", "--x"), kMaxDuration);
+  for (const char* big : {"25d", "2147483648ms", "1e300h", "99999999999999999999d"}) {
+    auto r = parse_duration(big, "--connect-timeout");
+    ASSERT_FALSE(r) << big;
+    EXPECT_EQ(r.error().where, "--connect-timeout");
+    EXPECT_NE(r.error().what.find("too large"), std::string::npos) << r.error().what;
+  }
+  EXPECT_FALSE(parse_duration("inf s", "--x"));
+  EXPECT_FALSE(parse_duration("nan", "--x"));
+}
+
+TEST(ParseBytes, OverflowIsRefused) {
+  EXPECT_FALSE(parse_bytes("1e19", "--m"));
+  EXPECT_FALSE(parse_bytes("16Gi" "Gi", "--m"));
+  EXPECT_FALSE(parse_bytes("9999999999GiB", "--m"));
+  EXPECT_EQ(*parse_bytes("1e18", "--m"), 1'000'000'000'000'000'000ull);
 }
 
 TEST(ParseBytes, BinaryAndDecimalUnits) {
