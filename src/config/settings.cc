@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "core/files.h"
+
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -55,22 +57,28 @@ std::map<std::string, Setting> FlagSet::given() const {
 
 Result<ConfigFile> ConfigFile::load(const std::string& path,
                                     const std::set<std::string>& allowed_keys) {
-  std::ifstream in(path);
-  if (!in) {
-    return fail(ErrorKind::io, std::string("cannot read config file: ") + std::strerror(errno),
-                path, "pass an existing file with --config or SPEEDLAYER_CONFIG");
+  auto text = read_small_file(path, kMaxConfigFileBytes, "config file");
+  if (!text) {
+    text.error().hint = "pass an existing file with --config or SPEEDLAYER_CONFIG";
+    return std::unexpected(text.error());
   }
-  std::stringstream text;
-  text << in.rdbuf();
   YAML::Node root;
   try {
-    root = YAML::Load(text.str());
+    root = YAML::Load(*text);
   } catch (const YAML::Exception& e) {
     return fail(ErrorKind::usage, "invalid YAML: " + e.msg,
                 path + ":" + std::to_string(e.mark.line + 1));
   }
   auto where = [&](const YAML::Node& n) {
     return path + ":" + std::to_string(n.Mark().line + 1);
+  };
+  // yaml-cpp's as<std::string>() throws on a key that is a list or map: checked first.
+  auto scalar_key = [&](const YAML::Node& key, std::string_view inside) -> Result<std::string> {
+    if (key.IsScalar()) return key.as<std::string>();
+    return fail(ErrorKind::usage,
+                std::string("a key") + (inside.empty() ? "" : " under '") + std::string(inside) +
+                    (inside.empty() ? "" : "'") + " must be a plain name, not a list or map",
+                where(key));
   };
   ConfigFile file;
   if (root.IsNull()) return file;
@@ -79,7 +87,7 @@ Result<ConfigFile> ConfigFile::load(const std::string& path,
                 where(root));
   }
   for (const auto& entry : root) {
-    auto key = entry.first.as<std::string>();
+    SL_ASSIGN_OR_RETURN(auto key, scalar_key(entry.first, ""));
     const YAML::Node& value = entry.second;
     if (key == "kafka") {
       if (!value.IsMap()) {
@@ -87,14 +95,14 @@ Result<ConfigFile> ConfigFile::load(const std::string& path,
                     where(value));
       }
       for (const auto& prop : value) {
+        SL_ASSIGN_OR_RETURN(auto name, scalar_key(prop.first, "kafka"));
         if (!prop.second.IsScalar()) {
           return fail(ErrorKind::usage,
-                      "librdkafka property '" + prop.first.as<std::string>() +
-                          "' must have a scalar value",
-                      where(prop.second));
+                      "librdkafka property '" + name + "' must have a single value",
+                      where(prop.second.IsNull() ? prop.first : prop.second));
         }
-        file.kafka_.push_back(kafka::Property{prop.first.as<std::string>(),
-                                              prop.second.as<std::string>(), where(prop.first)});
+        file.kafka_.push_back(kafka::Property{name, prop.second.as<std::string>(),
+                                              where(prop.first)});
       }
       continue;
     }
@@ -106,7 +114,7 @@ Result<ConfigFile> ConfigFile::load(const std::string& path,
     }
     if (!value.IsScalar()) {
       return fail(ErrorKind::usage, "setting '" + key + "' must be a single value",
-                  where(value));
+                  where(value.IsNull() ? entry.first : value));
     }
     file.values_[key] = Setting{value.as<std::string>(), where(entry.first)};
   }
@@ -189,13 +197,13 @@ struct Mapping {
 };
 
 Result<std::string> read_secret_file(const Setting& s) {
-  std::ifstream in(s.value);
-  if (!in) {
-    return fail(ErrorKind::io,
-                "cannot read password file " + s.value + ": " + std::strerror(errno), s.origin,
-                "mount the Secret there or fix the path");
+  auto read = read_small_file(s.value, kMaxSecretFileBytes, "password file");
+  if (!read) {
+    read.error().where = s.origin;
+    read.error().hint = "mount the Secret there or fix the path";
+    return std::unexpected(read.error());
   }
-  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string secret = std::move(*read);
   while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
   return secret;
 }
@@ -227,7 +235,7 @@ Result<kafka::Properties> connection_properties(const Settings& settings) {
     props.set("sasl.password", *secret, file->origin);
   }
   for (const auto& x : settings.librdkafka_assignments()) {
-    auto p = kafka::parse_property_assignment(x, "-X " + x.substr(0, x.find('=')));
+    auto p = kafka::parse_property_assignment(x, "-X");
     if (!p) return std::unexpected(p.error());
     props.set(p->name, p->value, p->origin);
   }

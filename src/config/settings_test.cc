@@ -68,6 +68,67 @@ TEST(ConfigFile, MissingFileIsAnIoError) {
   EXPECT_EQ(exit_code(file.error()), 2);
 }
 
+TEST(ConfigFile, NonScalarKeyIsAUsageErrorNamingFileAndLine) {
+  // Was SIGABRT (yaml-cpp's conversion exception escaped).
+  for (const char* text : {"brokers: x\n[a, b]: y\n", "brokers: x\n? {a: 1}\n: y\n",
+                           "kafka:\n  linger.ms: 5\n  [x]: 1\n"}) {
+    auto path = write_temp("nonscalar", text);
+    auto file = ConfigFile::load(path, kKeys);
+    ASSERT_FALSE(file) << text;
+    EXPECT_EQ(file.error().kind, ErrorKind::usage);
+    EXPECT_EQ(exit_code(file.error()), 2);
+    EXPECT_EQ(file.error().where.rfind(path + ":", 0), 0u) << file.error().where;
+    EXPECT_NE(file.error().what.find("must be a plain name"), std::string::npos)
+        << file.error().what;
+  }
+}
+
+TEST(ConfigFile, WrongValueTypesNameFileLineAndKey) {
+  struct Case {
+    const char* text;
+    const char* line;
+    const char* key;
+  } cases[] = {
+      {"brokers: x\ntopic: [a, b]\n", ":2", "'topic'"},
+      {"brokers: x\ntopic:\n  a: 1\n", ":3", "'topic'"},
+      {"brokers: x\ntopic:\n", ":2", "'topic'"},
+      {"kafka: [linger.ms]\n", ":1", "'kafka'"},
+      {"kafka:\n  linger.ms: [5]\n", ":2", "'linger.ms'"},
+      {"kafka:\n  linger.ms:\n", ":2", "'linger.ms'"},
+      {"- brokers\n", ":1", "mapping"},
+  };
+  for (const auto& c : cases) {
+    auto path = write_temp("types", c.text);
+    auto file = ConfigFile::load(path, kKeys);
+    ASSERT_FALSE(file) << c.text;
+    EXPECT_EQ(file.error().kind, ErrorKind::usage);
+    EXPECT_EQ(file.error().where, path + c.line) << c.text;
+    EXPECT_NE(file.error().what.find(c.key), std::string::npos) << file.error().what;
+  }
+}
+
+TEST(ConfigFile, OnlyARegularFileIsRead) {
+  // A directory was accepted silently (read as empty).
+  auto dir = std::filesystem::temp_directory_path() / ("sl-config-dir-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto file = ConfigFile::load(dir.string(), kKeys);
+  std::filesystem::remove_all(dir);
+  ASSERT_FALSE(file);
+  EXPECT_EQ(exit_code(file.error()), 2);
+  EXPECT_EQ(file.error().where, dir.string());
+  EXPECT_EQ(file.error().what, "config file is a directory, not a file");
+  auto dev = ConfigFile::load("/dev/zero", kKeys);
+  ASSERT_FALSE(dev);
+  EXPECT_EQ(dev.error().what, "config file is a device, not a file");
+}
+
+TEST(ConfigFile, DeeplyNestedYamlIsAnErrorNotACrash) {
+  auto path = write_temp("deep", "brokers: " + std::string(100'000, '[') + "\n");
+  auto file = ConfigFile::load(path, kKeys);
+  ASSERT_FALSE(file);
+  EXPECT_EQ(file.error().kind, ErrorKind::usage);
+}
+
 TEST(ConnectionProperties, LayersFileEnvFlagsAndX) {
   auto file = ConfigFile::load(
       write_temp("conn", "kafka:\n  linger.ms: 50\n  bootstrap.servers: file:9092\n"), kKeys);
@@ -102,6 +163,35 @@ TEST(ConnectionProperties, BadXAssignmentIsUsageError) {
   auto props = connection_properties(s);
   ASSERT_FALSE(props);
   EXPECT_EQ(props.error().kind, ErrorKind::usage);
+  EXPECT_EQ(props.error().message(),
+            "-X: expected key=value, got 'linger.ms' (for example -X linger.ms=5)");
+}
+
+TEST(ConnectionProperties, MalformedSecretAssignmentsNeverShowTheSecret) {
+  for (const char* x : {"sasl.password:hunter2", "sasl.passwordhunter2", "SASL.PASSWORD hunter2",
+                        "ssl.key.password;hunter2", "sasl.oauthbearer.client.secret:hunter2"}) {
+    Settings s({}, fake_env({}), std::nullopt, {x});
+    auto props = connection_properties(s);
+    ASSERT_FALSE(props) << x;
+    EXPECT_EQ(props.error().message().find("hunter2"), std::string::npos)
+        << props.error().message();
+    EXPECT_NE(props.error().message().find("<hidden>"), std::string::npos)
+        << props.error().message();
+  }
+}
+
+TEST(MakeConf, MisspeltSecretPropertyHidesItsValue) {
+  // Config-file typo: "sasl.pasword: hunter2" under kafka: is rejected by librdkafka.
+  auto file = ConfigFile::load(write_temp("typo-secret", "kafka:\n  sasl.pasword: hunter2\n"), kKeys);
+  ASSERT_TRUE(file);
+  Settings s({}, fake_env({}), *file);
+  auto props = connection_properties(s);
+  ASSERT_TRUE(props);
+  auto conf = kafka::make_conf(*props);
+  ASSERT_FALSE(conf);
+  EXPECT_EQ(exit_code(conf.error()), 2);
+  EXPECT_NE(conf.error().message().find("sasl.pasword"), std::string::npos);
+  EXPECT_EQ(conf.error().message().find("hunter2"), std::string::npos) << conf.error().message();
 }
 
 TEST(MakeConf, RejectedPropertyNamesOriginAndHidesSecrets) {

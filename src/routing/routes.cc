@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "core/files.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -214,25 +216,12 @@ Result<RouteTable> parse_routes(std::string_view yaml_text, std::string_view sou
 }
 
 Result<RouteTable> load_routes_file(const std::string& path) {
-  struct Closer {
-    void operator()(std::FILE* f) const { std::fclose(f); }
-  };
-  errno = 0;
-  std::unique_ptr<std::FILE, Closer> file(std::fopen(path.c_str(), "rb"));
-  if (!file)
-    return fail(ErrorKind::io, std::string("cannot open routing rules: ") + std::strerror(errno),
-                path, "check the path given by --routes / SPEEDLAYER_ROUTES");
-  std::string text;
-  char buf[65536];
-  for (;;) {
-    const std::size_t n = std::fread(buf, 1, sizeof buf, file.get());
-    text.append(buf, n);
-    if (n < sizeof buf) break;
+  auto text = read_small_file(path, kMaxConfigFileBytes, "routing file");
+  if (!text) {
+    text.error().hint = "check the path given by --routes / SPEEDLAYER_ROUTES";
+    return std::unexpected(text.error());
   }
-  if (std::ferror(file.get()))
-    return fail(ErrorKind::io, std::string("cannot read routing rules: ") + std::strerror(errno),
-                path, "check the path given by --routes / SPEEDLAYER_ROUTES");
-  return parse_routes(text, path);
+  return parse_routes(*text, path);
 }
 
 RouteTable default_route_table() {
