@@ -1,5 +1,7 @@
 #include "kafka/properties.h"
 
+#include <cctype>
+
 #include <algorithm>
 
 namespace speedlayer::kafka {
@@ -30,11 +32,33 @@ std::optional<std::string> Properties::get(std::string_view name) const {
   return std::nullopt;
 }
 
+namespace {
+// Words that make a property name secret, longest spelling first at each start so that the
+// shown prefix ends after the whole word ("password", not "pass").
+constexpr std::string_view kSecretWords[] = {"password", "passwd", "pass",   "pwd", "secret",
+                                             "key",      "token",  "credential", "cred", "jaas"};
+
+// Where the first secret word in `text` ends (case-insensitive), or npos.
+std::size_t end_of_first_secret_word(std::string_view text) {
+  std::string lower(text);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::size_t best_start = std::string::npos, best_end = std::string::npos;
+  for (std::string_view word : kSecretWords) {
+    auto at = lower.find(word);
+    if (at == std::string::npos) continue;
+    if (at < best_start || (at == best_start && at + word.size() > best_end)) {
+      best_start = at;
+      best_end = at + word.size();
+    }
+  }
+  return best_end;
+}
+}  // namespace
+
 bool Properties::is_secret(std::string_view name) {
-  return name.find("password") != std::string_view::npos ||
-         name.find("secret") != std::string_view::npos ||
-         name.find(".key.pem") != std::string_view::npos ||
-         name == "ssl.key.location" || name == "ssl_key";
+  // Broad on purpose: a misspelt name ("sasl.pasword", "SASL.PASSWD") must hide its value too,
+  // and hiding a harmless value costs nothing.
+  return end_of_first_secret_word(name) != std::string::npos;
 }
 
 void set_consumer_defaults(Properties& props) {
@@ -58,9 +82,13 @@ Result<ConfPtr> make_conf(const Properties& props) {
   ConfPtr conf(rd_kafka_conf_new());
   char err[512];
   for (const auto& p : props.all()) {
-    if (rd_kafka_conf_set(conf.get(), p.name.c_str(), p.value.c_str(), err, sizeof err) !=
-        RD_KAFKA_CONF_OK) {
-      std::string shown = Properties::is_secret(p.name) ? "<hidden>" : p.value;
+    const rd_kafka_conf_res_t res =
+        rd_kafka_conf_set(conf.get(), p.name.c_str(), p.value.c_str(), err, sizeof err);
+    if (res != RD_KAFKA_CONF_OK) {
+      // An unknown name is often a misspelt secret ("sasl.pasword"): its value never helps
+      // and is never shown.
+      std::string shown =
+          res == RD_KAFKA_CONF_UNKNOWN || Properties::is_secret(p.name) ? "<hidden>" : p.value;
       return fail(ErrorKind::usage,
                   "librdkafka rejected property " + p.name + "=" + shown + ": " + err, p.origin,
                   "see librdkafka CONFIGURATION.md for valid properties and values");
@@ -72,11 +100,18 @@ Result<ConfPtr> make_conf(const Properties& props) {
 Result<Property> parse_property_assignment(std::string_view text, std::string_view origin) {
   auto eq = text.find('=');
   if (eq == std::string_view::npos || eq == 0) {
-    return fail(ErrorKind::usage, "expected key=value, got '" + std::string(text) + "'",
+    // "-X sasl.password:hunter2" must not print hunter2: a text that names a secret shows only
+    // its leading property-name characters.
+    std::string shown(text);
+    if (auto end = end_of_first_secret_word(text); end != std::string::npos) {
+      shown = std::string(text.substr(0, end));
+      if (end < text.size()) shown += "<hidden>";
+    }
+    return fail(ErrorKind::usage, "expected key=value, got '" + shown + "'",
                 std::string(origin), "for example -X linger.ms=5");
   }
   return Property{std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)),
-                  std::string(origin)};
+                  std::string(origin) + " " + std::string(text.substr(0, eq))};
 }
 
 }  // namespace speedlayer::kafka

@@ -48,7 +48,9 @@ Result<ConfPtr> make_conf(const Properties& props);
 // reader alike); a value the user set wins.
 void set_consumer_defaults(Properties& props);
 
-// Parses "key=value" as given to -X.
+// Parses "key=value" as given to -X; the property's origin is "<origin> key". A malformed text
+// is an ErrorKind::usage error that never shows a secret ("sasl.password:x" shows as
+// "sasl.password<hidden>").
 Result<Property> parse_property_assignment(std::string_view text, std::string_view origin);
 
 }  // namespace speedlayer::kafka
