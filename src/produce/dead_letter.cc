@@ -1,7 +1,12 @@
 #include "produce/dead_letter.h"
 
+#include <fcntl.h>
+#include <sys/types.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 #include "json/python_json.h"
@@ -55,7 +60,7 @@ DeadLetter::DeadLetter(std::string path, std::string source)
     : path_(std::move(path)), source_(std::move(source)) {}
 
 DeadLetter::~DeadLetter() {
-  if (file_) std::fclose(file_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void DeadLetter::write_invalid(std::uint64_t line, std::string_view reason,
@@ -82,23 +87,53 @@ void DeadLetter::write_undelivered(std::uint64_t line, std::string_view topic,
   emit(r);
 }
 
+bool DeadLetter::write_line(const std::string& record) {
+  std::size_t done = 0;
+  while (done < record.size()) {
+    const ssize_t n = ::write(fd_, record.data() + done, record.size() - done);
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    // Disk full, quota, I/O error: take back what part of the line went in (O_APPEND leaves
+    // the offset at its end), so the file holds whole lines only; the record goes to stderr.
+    const int saved = errno;
+    if (done > 0) {
+      const off_t end = ::lseek(fd_, 0, SEEK_CUR);
+      if (end >= static_cast<off_t>(done) && ::ftruncate(fd_, end - static_cast<off_t>(done)) != 0) {
+        std::fprintf(stderr, "speedlayer: dead-letter file %s: cannot remove a partly written "
+                             "line: %s\n", path_.c_str(), std::strerror(errno));
+      }
+    }
+    std::fprintf(stderr, "speedlayer: cannot write dead-letter file %s: %s\n", path_.c_str(),
+                 std::strerror(n < 0 ? saved : ENOSPC));
+    return false;
+  }
+  return true;
+}
+
 void DeadLetter::emit(const std::string& record) {
-  ++records_;
-  if (!file_ && !open_failed_) {
-    file_ = std::fopen(path_.c_str(), "a");
-    if (!file_) {
+  if (fd_ < 0 && !open_failed_) {
+    // O_NONBLOCK: a FIFO at the path without a reader fails at once instead of hanging.
+    fd_ = ::open(path_.c_str(),
+                 O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+    if (fd_ < 0) {
       open_failed_ = true;
+      const int err = errno;
       std::fprintf(stderr,
                    "speedlayer: cannot open dead-letter file %s: %s; dead-letter records go to "
                    "stderr, prefixed with 'dead-letter: '\n",
-                   path_.c_str(), std::strerror(errno));
+                   path_.c_str(),
+                   err == ELOOP ? "it is a symbolic link (refused: give the real path)"
+                                : std::strerror(err));
     }
   }
-  if (file_ && std::fwrite(record.data(), 1, record.size(), file_) == record.size() &&
-      std::fflush(file_) == 0) {
+  if (fd_ >= 0 && write_line(record)) {
+    ++records_in_file_;
     return;
   }
-  ++fallback_records_;
+  ++records_on_stderr_;
   std::fprintf(stderr, "dead-letter: %s", record.c_str());
 }
 

@@ -1,6 +1,10 @@
 // The dead-letter file: one JSON object per line for every input that was not delivered,
 // with the reason. Opened on first use (so a healthy run on a read-only filesystem never needs
-// it). If it cannot be written, the record goes to stderr instead: never dropped silently.
+// it) with O_APPEND|O_CREAT|O_NOFOLLOW|O_CLOEXEC and mode 0600 (the records hold message
+// contents): a symlink planted at the path is refused, not followed. Each record is one
+// write(); a short write is cut back off the file, so a reader never sees a torn line. A record
+// that cannot be written goes to stderr instead, prefixed "dead-letter: ": never dropped
+// silently, and counted apart (records_in_file / records_on_stderr).
 //
 //   DeadLetter dlq("dead-letter.jsonl", "stdin");
 //   dlq.write_invalid(12, "invalid JSON: ...", raw_line);
@@ -12,7 +16,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdio>
 #include <string>
 #include <string_view>
 
@@ -30,19 +33,21 @@ class DeadLetter {
   void write_undelivered(std::uint64_t line, std::string_view topic, std::string_view reason,
                          std::string_view value_json);
 
-  std::uint64_t records() const { return records_; }
-  std::uint64_t fallback_records() const { return fallback_records_; }
+  std::uint64_t records() const { return records_in_file_ + records_on_stderr_; }
+  std::uint64_t records_in_file() const { return records_in_file_; }
+  std::uint64_t records_on_stderr() const { return records_on_stderr_; }
   const std::string& path() const { return path_; }
 
  private:
   void emit(const std::string& record);
+  bool write_line(const std::string& record);
 
   std::string path_;
   std::string source_;
-  std::FILE* file_ = nullptr;
+  int fd_ = -1;
   bool open_failed_ = false;
-  std::uint64_t records_ = 0;
-  std::uint64_t fallback_records_ = 0;
+  std::uint64_t records_in_file_ = 0;
+  std::uint64_t records_on_stderr_ = 0;
 };
 
 }  // namespace speedlayer::produce

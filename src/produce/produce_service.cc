@@ -437,9 +437,16 @@ ExitCode run_produce(const ProduceOptions& options, const std::atomic<bool>& sto
   }
   ExitCode code = run.run(**producer);
   std::fprintf(options.err, "%s\n", format_summary(summary).c_str());
-  if (summary.dead_lettered > 0) {
+  if (dead_letter.records_in_file() > 0) {
     std::fprintf(options.err, "produce: %llu record(s) written to dead-letter file %s\n",
-                 static_cast<unsigned long long>(summary.dead_lettered),
+                 static_cast<unsigned long long>(dead_letter.records_in_file()),
+                 dead_letter.path().c_str());
+  }
+  if (dead_letter.records_on_stderr() > 0) {
+    std::fprintf(options.err,
+                 "produce: %llu record(s) could not be written to dead-letter file %s and were "
+                 "printed to stderr instead (lines starting 'dead-letter: ')\n",
+                 static_cast<unsigned long long>(dead_letter.records_on_stderr()),
                  dead_letter.path().c_str());
   }
   return code;
