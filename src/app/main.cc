@@ -2,13 +2,87 @@
 // main only wires the subcommands together; each lives in its own module.
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <new>
+#include <string>
+#include <string_view>
+#include <vector>
+#include <unistd.h>
+
 #include "consume/consume_command.h"
 #include "demo/demo_command.h"
 #include "doctor/doctor_command.h"
 #include "produce/produce_command.h"
 #include "serve/serve_command.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+const char* g_command = "speedlayer";  // for the last-resort messages below
+
+// The safety net under every command's own error handling: an exception nobody caught (on
+// any thread: std::terminate) ends the process with exit 1 and a line naming it, never a bare
+// SIGABRT. Each known failure has its own handling and test; reaching this is a bug.
+[[noreturn]] void report_and_exit(const char* what) {
+  std::fprintf(stderr,
+               "%s: internal error: %s (this is a bug in speedlayer; please report it with the "
+               "command line)\n",
+               g_command, what);
+  std::fflush(nullptr);
+  _exit(1);
+}
+
+[[noreturn]] void on_terminate() {
+  const char* what = "terminated without an exception";
+  if (auto current = std::current_exception()) {
+    try {
+      std::rethrow_exception(current);
+    } catch (const std::bad_alloc&) {
+      report_and_exit("out of memory (raise the container's memory limit or lower the budget)");
+    } catch (const std::exception& e) {
+      report_and_exit(e.what());
+    } catch (...) {
+      what = "an exception of unknown type";
+    }
+  }
+  report_and_exit(what);
+}
+
+// The leading characters of a command-line word that can name a flag or property
+// ("-Xsasl.password:hunter2" -> "-Xsasl.password").
+std::string name_part(std::string_view word) {
+  auto end = word.find_first_not_of(
+      "-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._");
+  return std::string(word.substr(0, end));
+}
+
+// CLI11 lists unexpected words as they are: "--sasl-pasword hunter2" (a misspelt flag) would
+// print the password. Flags are named; a value is only placed after the word before it.
+int report_unexpected(const std::vector<std::string>& extras, int argc, char** argv) {
+  std::string text;
+  std::size_t from = 1;
+  for (const auto& extra : extras) {
+    if (!text.empty()) text += ", ";
+    std::size_t at = from;
+    while (at < static_cast<std::size_t>(argc) && argv[at] != extra) ++at;
+    if (at < static_cast<std::size_t>(argc)) from = at + 1;
+    if (extra.starts_with("-")) {
+      text += "'" + name_part(extra) + (name_part(extra).size() < extra.size() ? "...'" : "'");
+    } else if (at < static_cast<std::size_t>(argc) && at > 1) {
+      text += "a value after '" + name_part(argv[at - 1]) + "' (not shown)";
+    } else {
+      text += "a value (not shown)";
+    }
+  }
+  std::fprintf(stderr,
+               "%s: unexpected argument(s): %s (each flag takes one value: --name VALUE or "
+               "--name=VALUE, -X key=value; see --help)\n",
+               g_command, text.c_str());
+  return 2;
+}
+
+int run(int argc, char** argv) {
   CLI::App app{"speedlayer: the speed layer of a Lambda architecture on Apache Kafka"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "speedlayer 0.1.0");
@@ -17,16 +91,42 @@ int main(int argc, char** argv) {
   speedlayer::serve::ServeCommand serve(app);
   speedlayer::demo::DemoCommand demo(app);
   speedlayer::doctor::DoctorCommand doctor(app);
+  auto name_selected = [&] {
+    if (produce.selected()) g_command = "speedlayer produce";
+    if (consume.selected()) g_command = "speedlayer consume";
+    if (serve.selected()) g_command = "speedlayer serve";
+    if (demo.selected()) g_command = "speedlayer demo";
+    if (doctor.selected()) g_command = "speedlayer doctor";
+  };
   try {
     app.parse(argc, argv);
+  } catch (const CLI::ExtrasError&) {
+    name_selected();
+    return report_unexpected(app.remaining(true), argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;  // bad usage is exit 2 (DESIGN.md)
   }
+  name_selected();
   if (produce.selected()) return produce.run();
   if (consume.selected()) return consume.run();
   if (serve.selected()) return serve.run();
   if (demo.selected()) return demo.run();
   if (doctor.selected()) return doctor.run();
   return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::set_terminate(on_terminate);
+  try {
+    return run(argc, argv);
+  } catch (const std::bad_alloc&) {
+    report_and_exit("out of memory (raise the container's memory limit or lower the budget)");
+  } catch (const std::exception& e) {
+    report_and_exit(e.what());
+  } catch (...) {
+    report_and_exit("an exception of unknown type");
+  }
 }
