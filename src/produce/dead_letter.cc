@@ -129,7 +129,8 @@ void DeadLetter::emit(const std::string& record) {
                                 : std::strerror(err));
     }
   }
-  if (fd_ >= 0 && write_line(record)) {
+  last_in_file_ = fd_ >= 0 && write_line(record);
+  if (last_in_file_) {
     ++records_in_file_;
     return;
   }

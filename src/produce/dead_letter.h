@@ -36,6 +36,8 @@ class DeadLetter {
   std::uint64_t records() const { return records_in_file_ + records_on_stderr_; }
   std::uint64_t records_in_file() const { return records_in_file_; }
   std::uint64_t records_on_stderr() const { return records_on_stderr_; }
+  // Whether the latest record went to the file (false: to stderr, or none yet).
+  bool last_record_in_file() const { return last_in_file_; }
   const std::string& path() const { return path_; }
 
  private:
@@ -48,6 +50,7 @@ class DeadLetter {
   bool open_failed_ = false;
   std::uint64_t records_in_file_ = 0;
   std::uint64_t records_on_stderr_ = 0;
+  bool last_in_file_ = false;
 };
 
 }  // namespace speedlayer::produce

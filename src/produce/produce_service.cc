@@ -139,11 +139,13 @@ void ProduceRun::report_failure(std::uint64_t line_no, std::string_view topic,
   constexpr std::uint64_t kNamed = 20;
   if (++failures_printed_ > kNamed) return;
   std::string where = o_.generate ? "generated message " : (o_.input_path ? *o_.input_path : "stdin");
-  std::fprintf(o_.err, "speedlayer produce: %s%s%llu: %.*s%s%.*s -> dead-letter %s\n",
+  const std::string to = dlq_.last_record_in_file() ? "dead-letter " + dlq_.path()
+                                                    : std::string("stderr (dead-letter file not writable)");
+  std::fprintf(o_.err, "speedlayer produce: %s%s%llu: %.*s%s%.*s -> %s\n",
                where.c_str(), o_.generate ? "" : ":line ",
                static_cast<unsigned long long>(line_no), static_cast<int>(reason.size()),
                reason.data(), topic.empty() ? "" : ", topic ", static_cast<int>(topic.size()),
-               topic.data(), dlq_.path().c_str());
+               topic.data(), to.c_str());
   if (failures_printed_ == kNamed) {
     std::fprintf(o_.err, "speedlayer produce: further failures are only counted (see %s)\n",
                  dlq_.path().c_str());

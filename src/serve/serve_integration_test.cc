@@ -140,7 +140,7 @@ TEST_F(ServeIntegration, KnownStreamGivesExactWindowsTopTermsLateAndMalformed) {
   ServeReplica serve("serve", serve_args(topic, n, n.txn,
                                          {"--window", "10s", "--grace", "5s", "--time-field", "ts",
                                           "--text-field", "text", "--top-k", "5",
-                                          "--max-value-bytes", "1000"}));
+                                          "--max-value-bytes", "2000"}));
   serve.start();
   ASSERT_TRUE(serve.wait_ready(90s));
 
@@ -176,13 +176,16 @@ TEST_F(ServeIntegration, KnownStreamGivesExactWindowsTopTermsLateAndMalformed) {
       write_bytes(dir_ + "/latin1.bin", "caf\xe9 au lait"),                // invalid_utf8
       write_bytes(dir_ + "/nul.bin", std::string("bin\0ary\x01value", 15)),  // binary
       write_bytes(dir_ + "/nul-json.bin", "\"escaped \\u0000 nul\""),        // binary (decoded)
-      write_bytes(dir_ + "/huge.bin", std::string(1500, 'x')),              // too_large (> 1000)
+      write_bytes(dir_ + "/huge.bin", std::string(2500, 'x')),              // too_large (> 2000)
+      // too_deep: valid JSON nested 600 levels (over 512), 1,224 bytes
+      write_bytes(dir_ + "/deep.json",
+                  "{\"text\":\"x\",\"a\":" + std::string(600, '[') + std::string(600, ']') + "}"),
   };
   std::vector<std::string> kcat{"kcat", "-P", "-b", brokers_, "-t", topic};
   kcat.insert(kcat.end(), bad_files.begin(), bad_files.end());
   ASSERT_EQ(run_command(kcat), 0);
 
-  const std::uint64_t total = lines.size() + bad_files.size();  // 20
+  const std::uint64_t total = lines.size() + bad_files.size();  // 21
   ASSERT_TRUE(serve.wait_consumed(topic, total, 60s));
 
   Json expected = {
@@ -227,7 +230,8 @@ TEST_F(ServeIntegration, KnownStreamGivesExactWindowsTopTermsLateAndMalformed) {
   EXPECT_EQ((*totals)["windows"], 4);
   EXPECT_EQ((*totals)["partitions"], 1);
   EXPECT_EQ((*totals)["malformed"],
-            (Json{{"binary", 2}, {"invalid_utf8", 1}, {"no_text", 1}, {"too_large", 1}}))
+            (Json{{"binary", 2}, {"invalid_utf8", 1}, {"no_text", 1}, {"too_deep", 1},
+                  {"too_large", 1}}))
       << totals->dump();
 
   auto metrics = serve.get("/metrics");
@@ -240,6 +244,7 @@ TEST_F(ServeIntegration, KnownStreamGivesExactWindowsTopTermsLateAndMalformed) {
         "speedlayer_malformed_records_total{reason=\"binary\"," + q + "} 2",
         "speedlayer_malformed_records_total{reason=\"invalid_utf8\"," + q + "} 1",
         "speedlayer_malformed_records_total{reason=\"no_text\"," + q + "} 1",
+        "speedlayer_malformed_records_total{reason=\"too_deep\"," + q + "} 1",
         "speedlayer_malformed_records_total{reason=\"too_large\"," + q + "} 1"}) {
     EXPECT_NE(metrics.body.find("\n" + line + "\n"), std::string::npos)
         << "missing metric line: " << line << "\n" << metrics.body;
