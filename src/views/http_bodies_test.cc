@@ -1,0 +1,58 @@
+// The HTTP bodies of the views (view_store.h: to_json).
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "views/views.h"
+#include "views/views_test_support.h"
+
+namespace speedlayer::views {
+namespace {
+
+using test_support::Config;
+using test_support::Flush;
+
+TEST(ToJson, ExactViewBody) {
+  ViewStore store(Config(60'000, 10'000, 10'000, /*top_k=*/2));
+  PartitionAggregator p0("Sport", 0, Config());
+  PartitionAggregator p1("Sport", 1, Config());
+  p0.add(1'000, "Messi goal");
+  p1.add(2'000, "messi \"goal\" caf\xc3\xa9");
+  p1.add(61'000, "basketball");
+  p0.add(-100'000, "late");
+  Flush(p0, store);
+  Flush(p1, store);
+  EXPECT_EQ(to_json(*store.view("Sport", {}, {}, 0)),
+            "{\"topic\":\"Sport\",\"window_ms\":60000,\"late\":1,\"windows\":["
+            "{\"start\":0,\"end\":60000,\"count\":2,\"final\":false,\"late\":0,\"term_error\":0,"
+            "\"top\":[{\"term\":\"goal\",\"count\":2,\"error\":0,\"guaranteed\":true},"
+            "{\"term\":\"messi\",\"count\":2,\"error\":0,\"guaranteed\":true}]},"
+            "{\"start\":60000,\"end\":120000,\"count\":1,\"final\":false,\"late\":0,\"term_error\":0,"
+            "\"top\":[{\"term\":\"basketball\",\"count\":1,\"error\":0,\"guaranteed\":true}]}]}");
+  TopicView empty;
+  empty.topic = "a\"b";
+  empty.window_ms = 1000;
+  EXPECT_EQ(to_json(empty), R"({"topic":"a\"b","window_ms":1000,"late":0,"windows":[]})");
+}
+
+TEST(ToJson, ExactTopicsBody) {
+  ViewStore store(Config());
+  PartitionAggregator a("AI", 0, Config());
+  a.add(1'000, "ml");
+  a.add(61'000, "ml");
+  a.add_malformed(Malformed::invalid_utf8);
+  PartitionAggregator s("Sport", 2, Config());
+  s.add(1'000, "messi");
+  Flush(a, store);
+  Flush(s, store);
+  EXPECT_EQ(to_json(store.totals()),
+            "{\"topics\":["
+            "{\"topic\":\"AI\",\"count\":2,\"late\":0,\"expired\":0,\"consumed\":3,"
+            "\"long_terms\":0,\"windows\":2,\"partitions\":1,\"malformed\":{\"invalid_utf8\":1}},"
+            "{\"topic\":\"Sport\",\"count\":1,\"late\":0,\"expired\":0,\"consumed\":1,"
+            "\"long_terms\":0,\"windows\":1,\"partitions\":1,\"malformed\":{}}]}");
+  EXPECT_EQ(to_json(std::vector<TopicTotals>{}), "{\"topics\":[]}");
+}
+
+}  // namespace
+}  // namespace speedlayer::views
