@@ -601,7 +601,7 @@ producer.close()
 
 // Regression test for a bug found while writing these tests (reported to the lead; enable
 // once fixed): ViewStore::view marks a window final when the *highest* stream time among the
-// topic's partitions passed end + grace (views.cc is_final, `max_stream >= due`), but stream
+// topic's partitions passed end + grace (view_store.cc is_final, `max_stream >= due`), but stream
 // time is per partition: a partition whose stream time is behind still counts records into
 // that window, so a window served as "final": true changes afterwards.
 TEST_F(ServeIntegration, WindowShownFinalNeverChangesWithSeveralPartitions) {

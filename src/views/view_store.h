@@ -127,8 +127,6 @@ class ViewStore {
     std::map<Millis, WindowParts> windows;  // start -> parts, from <= start < to
     std::set<std::int32_t> partitions;
   };
-  Status apply_window(const ChangelogKey& k, std::optional<std::string_view> value,
-                      PartitionData& data);
   // Runs f(a snapshot of the live aggregators) under the store's lock.
   void read(const std::function<void(const Live&)>& f) const;
   TopicSources collect(const std::string& topic, std::optional<Millis> from,
