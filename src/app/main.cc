@@ -3,15 +3,13 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
-#include <new>
 #include <string>
 #include <string_view>
 #include <vector>
-#include <unistd.h>
 
 #include "consume/consume_command.h"
+#include "core/last_resort.h"
 #include "demo/demo_command.h"
 #include "doctor/doctor_command.h"
 #include "produce/produce_command.h"
@@ -19,35 +17,7 @@
 
 namespace {
 
-const char* g_command = "speedlayer";  // for the last-resort messages below
-
-// The safety net under every command's own error handling: an exception nobody caught (on
-// any thread: std::terminate) ends the process with exit 1 and a line naming it, never a bare
-// SIGABRT. Each known failure has its own handling and test; reaching this is a bug.
-[[noreturn]] void report_and_exit(const char* what) {
-  std::fprintf(stderr,
-               "%s: internal error: %s (this is a bug in speedlayer; please report it with the "
-               "command line)\n",
-               g_command, what);
-  std::fflush(nullptr);
-  _exit(1);
-}
-
-[[noreturn]] void on_terminate() {
-  const char* what = "terminated without an exception";
-  if (auto current = std::current_exception()) {
-    try {
-      std::rethrow_exception(current);
-    } catch (const std::bad_alloc&) {
-      report_and_exit("out of memory (raise the container's memory limit or lower the budget)");
-    } catch (const std::exception& e) {
-      report_and_exit(e.what());
-    } catch (...) {
-      what = "an exception of unknown type";
-    }
-  }
-  report_and_exit(what);
-}
+const char* g_command = "speedlayer";  // names the command in messages
 
 // The leading characters of a command-line word that can name a flag or property
 // ("-Xsasl.password:hunter2" -> "-Xsasl.password").
@@ -108,6 +78,7 @@ int run(int argc, char** argv) {
     return rc == 0 ? 0 : 2;  // bad usage is exit 2 (DESIGN.md)
   }
   name_selected();
+  speedlayer::set_last_resort_command(g_command);
   if (produce.selected()) return produce.run();
   if (consume.selected()) return consume.run();
   if (serve.selected()) return serve.run();
@@ -119,14 +90,10 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::set_terminate(on_terminate);
+  speedlayer::install_last_resort_handler();
   try {
     return run(argc, argv);
-  } catch (const std::bad_alloc&) {
-    report_and_exit("out of memory (raise the container's memory limit or lower the budget)");
-  } catch (const std::exception& e) {
-    report_and_exit(e.what());
   } catch (...) {
-    report_and_exit("an exception of unknown type");
+    speedlayer::exit_for_exception(std::current_exception());
   }
 }
