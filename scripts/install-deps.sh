@@ -30,6 +30,7 @@ test_pkgs=(
   kcat                  # interop anchor (written by others; Debian's librdkafka 2.0.2)
   python3 python3-venv python3-pip # kafka-python interop + manifest validation
   openssl procps iproute2 netcat-openbsd curl time unzip
+  clang-19 libclang-rt-19-dev # libFuzzer targets (run-fuzz.sh); clang 14-16 lack <expected>
 )
 
 want=("${build_pkgs[@]}")

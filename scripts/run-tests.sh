@@ -4,8 +4,9 @@
 # Maven Central, the Python interop packages from PyPI), build, and run the whole suite:
 #   1. unit and integration tests (CTest labels `unit`, `integration`; CTest starts and stops
 #      the real Kafka brokers the integration tests need),
-#   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
-# SPEEDLAYER_SKIP_SANITIZERS=1 skips step 2.
+#   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer,
+#   3. every libFuzzer target for SPEEDLAYER_FUZZ_SECONDS (20) s each (scripts/run-fuzz.sh).
+# SPEEDLAYER_SKIP_SANITIZERS=1 skips step 2, SPEEDLAYER_SKIP_FUZZ=1 step 3.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Tests and benchmarks on explicitly: command 1 (run-demo.sh) configures the same build dir
@@ -27,5 +28,10 @@ if [[ "${SPEEDLAYER_SKIP_SANITIZERS:-0}" != 1 ]]; then
   cmake --build "$root/build-asan" --parallel "$(nproc)"
   (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest -L unit --output-on-failure) || status=$?
+fi
+
+if [[ "${SPEEDLAYER_SKIP_FUZZ:-0}" != 1 ]]; then
+  echo "== fuzz targets (libFuzzer + ASan + UBSan)"
+  bash "$root/scripts/run-fuzz.sh" || status=$?
 fi
 exit $status
