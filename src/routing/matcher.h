@@ -87,6 +87,8 @@ class Matcher {
   struct ScanState;
   static int on_literal(unsigned int id, unsigned long long from, unsigned long long to,
                         unsigned int flags, void* context);
+  // The literal keywords searched without Hyperscan, should its scan fail.
+  void scan_plainly(ScanState& state) const;
 
   Matcher() = default;
 

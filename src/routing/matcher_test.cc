@@ -552,5 +552,17 @@ TEST(Matcher, KeywordUpToHyperscansLimitIsAccepted) {
   EXPECT_EQ(too_long.error().where, "line 2");
 }
 
+TEST(Matcher, HyperscanScanFailureFallsBackToAPlainSearch) {
+  // Hyperscan 5.4.0's literal database fails hs_scan (HS_UNKNOWN_ERROR) for these keywords
+  // (found by routes_fuzz): the matcher aborted the producer. It now searches them plainly.
+  const std::string run = "abc" + std::string(34, '-');
+  Matcher m = MustCompile(Table({{"A", {"#"}}, {"B", {run}}}));
+  EXPECT_EQ(m.match("x " + run + " y"), 1);
+  EXPECT_EQ(m.match("x " + run + " # y"), 0);
+  EXPECT_EQ(m.match("x ABC" + std::string(34, '-') + " y"), 1);  // still case-insensitive
+  EXPECT_EQ(m.match("x " + run + "z y"), -1);                    // still whole words
+  EXPECT_EQ(m.match("nothing here"), -1);
+}
+
 }  // namespace
 }  // namespace speedlayer::routing
