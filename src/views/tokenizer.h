@@ -115,7 +115,7 @@ inline TermBlock classify_block(const unsigned char* p, std::size_t len) {
     // The text's last, partial block: a zero-padded copy (NUL is a separator) in SSE2 too,
     // not byte by byte (28 of a 92-byte text's bytes were).
     alignas(16) unsigned char tail[64] = {};
-    std::memcpy(tail, p, len);
+    if (len > 0) std::memcpy(tail, p, len);  // p may be null for an empty text (a null value)
     return classify_block(tail, 64);
   }
   TermBlock b;
