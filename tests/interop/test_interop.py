@@ -52,6 +52,26 @@ def _consume_available(speedlayer_bin):
     return p.returncode == 0 and re.search(rb"(?m)^Usage: \S+ consume\b", p.stdout) is not None
 
 
+def _terminal_safe(text):
+    """What consume's text format prints for a decoded value (README, "Hostile input")."""
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if ch == "\t":
+            out.append(ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif o < 0x20 or o == 0x7f:
+            out.append("\\x%02x" % o)
+        elif 0x80 <= o <= 0x9f:
+            out.append("\\u%04x" % o)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def test_founding_document_producer_to_speedlayer_consume(bootstrap, speedlayer_bin,
                                                           run_speedlayer):
     if not _consume_available(speedlayer_bin):
@@ -79,14 +99,23 @@ def test_founding_document_producer_to_speedlayer_consume(bootstrap, speedlayer_
     finally:
         producer.close(timeout=10)
 
+    # --raw: each decoded value byte for byte. Split on '\n' only: U+2028 / U+2029 / '\r'
+    # inside a value are not line ends.
+    proc = run_speedlayer(["consume", "--brokers", bootstrap, "--topic", TOPIC_NAME,
+                           "--from", "beginning", "--exit-at-end", "--raw"])
+    assert proc.returncode == 0, "speedlayer consume --raw failed: " + describe(proc)
+    out = proc.stdout.decode("utf-8")
+    assert out.endswith("\n"), "consume output must end with a newline: " + describe(proc)
+    assert out[:-1].split("\n") == TRICKY
+
+    # The default text format: the same values with control characters escaped, so that no
+    # value can drive the terminal or span two lines.
     proc = run_speedlayer(["consume", "--brokers", bootstrap, "--topic", TOPIC_NAME,
                            "--from", "beginning", "--exit-at-end"])
     assert proc.returncode == 0, "speedlayer consume failed: " + describe(proc)
     out = proc.stdout.decode("utf-8")
     assert out.endswith("\n"), "consume output must end with a newline: " + describe(proc)
-    # Split on '\n' only: U+2028 / U+2029 / '\r' inside a value are not line ends.
-    got = out[:-1].split("\n")
-    assert got == TRICKY
+    assert out[:-1].split("\n") == [_terminal_safe(m) for m in TRICKY]
 
 
 # ---------------------------------------------------------------------------------------
