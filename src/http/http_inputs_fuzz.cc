@@ -1,8 +1,11 @@
 // Fuzz target: the HTTP module's public pure functions that take outside text (server.h):
-// parse_listen (--listen HOST:PORT) and json_quote, which puts request values (a query's topic,
-// a path) into JSON error bodies. The query parameters themselves are parsed by cpp-httplib
-// and server.cc's private parse_int64, reachable only through a running Server.
+// parse_listen (--listen HOST:PORT), json_quote, which puts request values (a query's topic,
+// a path) into JSON error bodies, and the query parameters of /v1/views and /v1/expire: the
+// bytes as a query string, decoded by cpp-httplib as the server does, then parse_views_query
+// and parse_expire_query.
 //
+// Queries: an accepted /v1/views query has a non-empty topic and from <= to; a refused one
+// names topic, from or to (before for /v1/expire) with a bounded message.
 // Properties: parse_listen fails only with a usage error at "--listen"; what it accepts has a
 // port in 0..65535 and a host, and reads back the same from to_string(). json_quote's output is
 // one JSON string, valid UTF-8 without raw control bytes, that decodes to the input with each
@@ -12,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "core/fuzz_check.h"
@@ -97,11 +101,33 @@ void check_quote(std::string_view s) {
                 shown(s) + " quoted as " + shown(q) + ", expected " + shown(want));
 }
 
+void check_query(std::string_view text) {
+  http::QueryParams params;
+  httplib::detail::parse_query_text(std::string(text), params);
+  auto views = http::parse_views_query(params);
+  if (views) {
+    SL_FUZZ_CHECK(!views->topic.empty(), "empty topic accepted from " + shown(text));
+    SL_FUZZ_CHECK(!views->from || !views->to || *views->from <= *views->to,
+                  "from after to accepted from " + shown(text));
+  } else {
+    const std::string& p = views.error().parameter;
+    SL_FUZZ_CHECK(p == "topic" || p == "from" || p == "to", "parameter " + shown(p));
+    SL_FUZZ_CHECK(views.error().message.size() < 300, shown(views.error().message));
+    check_quote(views.error().message);
+  }
+  auto expire = http::parse_expire_query(params);
+  if (!expire) {
+    SL_FUZZ_CHECK(expire.error().parameter == "before", shown(expire.error().parameter));
+    SL_FUZZ_CHECK(expire.error().message.size() < 300, shown(expire.error().message));
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   check_listen(text);
   check_quote(text);
+  check_query(text);
   return 0;
 }

@@ -48,6 +48,16 @@ std::optional<std::int64_t> parse_int64(std::string_view s) {
   return v;
 }
 
+const std::string* first_value(const QueryParams& params, const std::string& name) {
+  auto it = params.find(name);
+  return it == params.end() ? nullptr : &it->second;
+}
+
+// A request's value as quoted back in an error body: at most 64 bytes of it.
+std::string shown_value(const std::string& value) {
+  return value.size() <= 64 ? value : value.substr(0, 64) + "...";
+}
+
 std::optional<int> parse_port(std::string_view s) {
   if (s.empty() || s.size() > 5) return std::nullopt;
   for (char c : s) {
@@ -172,6 +182,49 @@ std::string ListenAddress::to_string() const {
   const std::string p = std::to_string(port);
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + p;
   return host + ":" + p;
+}
+
+std::expected<ViewsQuery, QueryError> parse_views_query(const QueryParams& params) {
+  const std::string* topic = first_value(params, "topic");
+  if (topic == nullptr) {
+    return std::unexpected(QueryError{"missing parameter topic: use /v1/views?topic=T", "topic"});
+  }
+  if (topic->empty()) return std::unexpected(QueryError{"parameter topic is empty", "topic"});
+  ViewsQuery query;
+  query.topic = *topic;
+  for (const auto& [name, bound] : {std::pair<std::string, std::optional<std::int64_t>*>{
+                                        "from", &query.from},
+                                    {"to", &query.to}}) {
+    const std::string* text = first_value(params, name);
+    if (text == nullptr) continue;
+    *bound = parse_int64(*text);
+    if (!*bound) {
+      return std::unexpected(QueryError{
+          "parameter " + name + " must be an integer (ms since the epoch), got '" +
+              shown_value(*text) + "'",
+          name});
+    }
+  }
+  if (query.from && query.to && *query.from > *query.to) {
+    return std::unexpected(QueryError{"parameter from is after to", "from"});
+  }
+  return query;
+}
+
+std::expected<std::int64_t, QueryError> parse_expire_query(const QueryParams& params) {
+  const std::string* text = first_value(params, "before");
+  if (text == nullptr) {
+    return std::unexpected(QueryError{
+        "missing parameter before: use /v1/expire?before=MS (ms since the epoch)", "before"});
+  }
+  const auto before = parse_int64(*text);
+  if (!before) {
+    return std::unexpected(QueryError{
+        "parameter before must be an integer (ms since the epoch), got '" + shown_value(*text) +
+            "'",
+        "before"});
+  }
+  return *before;
 }
 
 Result<ListenAddress> parse_listen(std::string_view text) {
@@ -359,33 +412,13 @@ void Server::install_routes() {
     respond("/v1/views", req, res, [this, not_enabled](const httplib::Request& q,
                                                        httplib::Response& r) {
       if (!views_) return not_enabled(q, r);
-      if (!q.has_param("topic")) {
-        return send_json(r, 400, error_json("missing parameter topic: use /v1/views?topic=T",
-                                            {{"parameter", "topic"}}));
+      auto query = parse_views_query(q.params);
+      if (!query) {
+        return send_json(r, 400, error_json(query.error().message,
+                                            {{"parameter", query.error().parameter}}));
       }
-      const std::string topic = q.get_param_value("topic");
-      if (topic.empty()) {
-        return send_json(r, 400, error_json("parameter topic is empty", {{"parameter", "topic"}}));
-      }
-      std::optional<std::int64_t> bounds[2];
-      const char* names[2] = {"from", "to"};
-      for (int i = 0; i < 2; ++i) {
-        if (!q.has_param(names[i])) continue;
-        const std::string text = q.get_param_value(names[i]);
-        bounds[i] = parse_int64(text);
-        if (!bounds[i]) {
-          return send_json(r, 400,
-                           error_json("parameter " + std::string(names[i]) +
-                                          " must be an integer (ms since the epoch), got '" +
-                                          text + "'",
-                                      {{"parameter", names[i]}}));
-        }
-      }
-      if (bounds[0] && bounds[1] && *bounds[0] > *bounds[1]) {
-        return send_json(r, 400, error_json("parameter from is after to",
-                                            {{"parameter", "from"}}));
-      }
-      auto body = views_(topic, bounds[0], bounds[1]);
+      const std::string& topic = query->topic;
+      auto body = views_(topic, query->from, query->to);
       if (!body) {
         return send_json(r, 404, error_json("no view for this topic", {{"topic", topic}}));
       }
@@ -405,18 +438,10 @@ void Server::install_routes() {
     respond("/v1/expire", req, res, [this, not_enabled](const httplib::Request& q,
                                                         httplib::Response& r) {
       if (!expire_) return not_enabled(q, r);
-      if (!q.has_param("before")) {
-        return send_json(r, 400, error_json("missing parameter before: use "
-                                            "/v1/expire?before=MS (ms since the epoch)",
-                                            {{"parameter", "before"}}));
-      }
-      const std::string text = q.get_param_value("before");
-      const auto before = parse_int64(text);
+      auto before = parse_expire_query(q.params);
       if (!before) {
-        return send_json(r, 400,
-                         error_json("parameter before must be an integer (ms since the "
-                                    "epoch), got '" + text + "'",
-                                    {{"parameter", "before"}}));
+        return send_json(r, 400, error_json(before.error().message,
+                                            {{"parameter", before.error().parameter}}));
       }
       send_json(r, 200, expire_(*before));
     });

@@ -43,7 +43,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <expected>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,6 +72,24 @@ struct ListenAddress {
 // Accepts "HOST:PORT", ":PORT" (0.0.0.0), "PORT" (0.0.0.0), "[IPV6]:PORT". Errors are
 // ErrorKind::usage with where "--listen".
 Result<ListenAddress> parse_listen(std::string_view text);
+
+// A query's parameters once decoded: name -> value, a repeated name once per value (the
+// first counts, as cpp-httplib's get_param_value). Same type as httplib::Params.
+using QueryParams = std::multimap<std::string, std::string>;
+// A missing or bad parameter: the handler answers 400 {"error": message, "parameter": name}.
+struct QueryError {
+  std::string message;
+  std::string parameter;
+};
+// GET /v1/views?topic=T[&from=MS][&to=MS]: topic non-empty; from and to integers (ms since
+// the epoch), from <= to.
+struct ViewsQuery {
+  std::string topic;
+  std::optional<std::int64_t> from, to;
+};
+std::expected<ViewsQuery, QueryError> parse_views_query(const QueryParams& params);
+// POST /v1/expire?before=MS
+std::expected<std::int64_t, QueryError> parse_expire_query(const QueryParams& params);
 
 struct Health {
   bool ok = true;

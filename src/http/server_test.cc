@@ -405,6 +405,40 @@ TEST(ParseListen, RejectsBadFormsNamingTheFlag) {
             std::string::npos);
 }
 
+TEST(ParseViewsQuery, TopicAndRange) {
+  auto q = parse_views_query({{"topic", "Sport"}, {"from", "-5"}, {"to", "10"}});
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->topic, "Sport");
+  EXPECT_EQ(q->from, -5);
+  EXPECT_EQ(q->to, 10);
+  auto only_topic = parse_views_query({{"topic", "AI"}, {"topic", "ignored"}});
+  ASSERT_TRUE(only_topic);
+  EXPECT_EQ(only_topic->topic, "AI");  // the first of a repeated name, as get_param_value
+  EXPECT_FALSE(only_topic->from);
+  EXPECT_FALSE(only_topic->to);
+}
+
+TEST(ParseViewsQuery, EachBadParameterIsNamed) {
+  EXPECT_EQ(parse_views_query({}).error().parameter, "topic");
+  EXPECT_EQ(parse_views_query({{"topic", ""}}).error().parameter, "topic");
+  EXPECT_EQ(parse_views_query({{"topic", "t"}, {"from", "x"}}).error().parameter, "from");
+  EXPECT_EQ(parse_views_query({{"topic", "t"}, {"to", "9223372036854775808"}}).error().parameter,
+            "to");
+  auto reversed = parse_views_query({{"topic", "t"}, {"from", "2"}, {"to", "1"}});
+  EXPECT_EQ(reversed.error().message, "parameter from is after to");
+  // A hostile value is quoted back bounded.
+  auto long_value = parse_views_query({{"topic", "t"}, {"from", std::string(10'000, 'x')}});
+  ASSERT_FALSE(long_value);
+  EXPECT_LT(long_value.error().message.size(), 200u);
+}
+
+TEST(ParseExpireQuery, BeforeIsRequiredAndAnInteger) {
+  EXPECT_EQ(*parse_expire_query({{"before", "1700000000000"}}), 1'700'000'000'000);
+  EXPECT_EQ(parse_expire_query({}).error().parameter, "before");
+  EXPECT_EQ(parse_expire_query({{"before", "1e3"}}).error().message,
+            "parameter before must be an integer (ms since the epoch), got '1e3'");
+}
+
 TEST(JsonQuote, EscapesAndRepairsUtf8) {
   EXPECT_EQ(json_quote("plain"), "\"plain\"");
   EXPECT_EQ(json_quote("a\"b\\c\n\t\x01"), "\"a\\\"b\\\\c\\n\\t\\u0001\"");
