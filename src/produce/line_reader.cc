@@ -1,16 +1,20 @@
 #include "produce/line_reader.h"
 
 #include <poll.h>
+
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 namespace speedlayer::produce {
 
-LineReader::LineReader(int fd, std::size_t max_line, const std::atomic<bool>* stop)
-    : fd_(fd), max_line_(std::max<std::size_t>(max_line, 1)), stop_(stop) {
+LineReader::LineReader(int fd, std::size_t max_line, const std::atomic<bool>* stop,
+                       std::function<bool()> on_idle)
+    : fd_(fd), max_line_(std::max<std::size_t>(max_line, 1)), stop_(stop),
+      on_idle_(std::move(on_idle)) {
   buf_.resize(std::max<std::size_t>(256 * 1024, max_line_ + 2));
 }
 
@@ -35,6 +39,11 @@ bool LineReader::fill() {
       errno_ = errno;
       input_done_ = true;
       final_ = Status::error;
+      return false;
+    }
+    if (ready == 0 && on_idle_ && !on_idle_()) {
+      input_done_ = true;
+      final_ = Status::stopped;
       return false;
     }
     if (ready <= 0) continue;

@@ -9,10 +9,15 @@
 // Status::too_long (its size in skipped_bytes()). After a stop request, the complete lines
 // already read from the descriptor are still returned, then Status::stopped: whatever left the
 // input is accounted for.
+//
+// `on_idle`, when given, runs every 200 ms that the input has nothing to read (the producer
+// serves its delivery reports and progress there, so a quiet pipe still gets its confirmations);
+// when it returns false the input ends as after a stop request.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string_view>
 #include <vector>
 
@@ -22,7 +27,8 @@ class LineReader {
  public:
   enum class Status { line, too_long, incomplete, eof, stopped, error };
 
-  LineReader(int fd, std::size_t max_line, const std::atomic<bool>* stop);
+  LineReader(int fd, std::size_t max_line, const std::atomic<bool>* stop,
+             std::function<bool()> on_idle = {});
   Status next(std::string_view& line);
   std::uint64_t line_number() const { return line_number_; }
   std::uint64_t skipped_bytes() const { return skipped_bytes_; }
@@ -35,6 +41,7 @@ class LineReader {
   int fd_;
   std::size_t max_line_;
   const std::atomic<bool>* stop_;
+  std::function<bool()> on_idle_;
   std::vector<char> buf_;
   std::size_t begin_ = 0, end_ = 0, scanned_ = 0;
   std::uint64_t line_number_ = 0;

@@ -84,5 +84,20 @@ TEST(LineReader, StopRequestEndsAWaitOnAnOpenPipe) {
   stopper.join();
 }
 
+TEST(LineReader, QuietInputRunsTheIdleCallbackUntilItSaysStop) {
+  // The producer confirms deliveries there while a pipe stays quiet; false ends the input.
+  Pipe p;
+  std::atomic<bool> stop{false};
+  p.write("a\n");
+  int idle_calls = 0;
+  LineReader r(p.fds[0], 100, &stop, [&] { return ++idle_calls < 3; });
+  std::string_view line;
+  ASSERT_EQ(r.next(line), LineReader::Status::line);
+  EXPECT_EQ(line, "a");
+  EXPECT_EQ(idle_calls, 0);  // input was there: no idle call
+  EXPECT_EQ(r.next(line), LineReader::Status::stopped);
+  EXPECT_EQ(idle_calls, 3);
+}
+
 }  // namespace
 }  // namespace speedlayer::produce

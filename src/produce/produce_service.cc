@@ -306,7 +306,14 @@ ExitCode ProduceRun::run(kafka::Producer& producer) {
                    o_.input_path->c_str(), std::strerror(errno));
       return ExitCode::usage;
     }
-    reader = std::make_unique<LineReader>(fd, o_.max_message_bytes, &stop_);
+    // While the input is quiet: deliveries confirmed, progress shown, health checked (an
+    // unreachable cluster ends the run even if no further line comes).
+    reader = std::make_unique<LineReader>(fd, o_.max_message_bytes, &stop_, [this, &producer] {
+      producer.poll(0);
+      check_health(producer);
+      progress(producer, false);
+      return !unreachable_ && !fatal_;
+    });
   }
 
   std::uint64_t since_poll = 0;
