@@ -17,8 +17,6 @@
 
 namespace {
 
-const char* g_command = "speedlayer";  // names the command in messages
-
 // The leading characters of a command-line word that can name a flag or property
 // ("-Xsasl.password:hunter2" -> "-Xsasl.password").
 std::string name_part(std::string_view word) {
@@ -29,7 +27,8 @@ std::string name_part(std::string_view word) {
 
 // CLI11 lists unexpected words as they are: "--sasl-pasword hunter2" (a misspelt flag) would
 // print the password. Flags are named; a value is only placed after the word before it.
-int report_unexpected(const std::vector<std::string>& extras, int argc, char** argv) {
+int report_unexpected(const char* command, const std::vector<std::string>& extras, int argc,
+                      char** argv) {
   std::string text;
   std::size_t from = 1;
   for (const auto& extra : extras) {
@@ -48,7 +47,7 @@ int report_unexpected(const std::vector<std::string>& extras, int argc, char** a
   std::fprintf(stderr,
                "%s: unexpected argument(s): %s (each flag takes one value: --name VALUE or "
                "--name=VALUE, -X key=value; see --help)\n",
-               g_command, text.c_str());
+               command, text.c_str());
   return 2;
 }
 
@@ -61,24 +60,26 @@ int run(int argc, char** argv) {
   speedlayer::serve::ServeCommand serve(app);
   speedlayer::demo::DemoCommand demo(app);
   speedlayer::doctor::DoctorCommand doctor(app);
+  // Names the command in messages, the last-resort handler's included.
   auto name_selected = [&] {
-    if (produce.selected()) g_command = "speedlayer produce";
-    if (consume.selected()) g_command = "speedlayer consume";
-    if (serve.selected()) g_command = "speedlayer serve";
-    if (demo.selected()) g_command = "speedlayer demo";
-    if (doctor.selected()) g_command = "speedlayer doctor";
+    const char* command = produce.selected()   ? "speedlayer produce"
+                          : consume.selected() ? "speedlayer consume"
+                          : serve.selected()   ? "speedlayer serve"
+                          : demo.selected()    ? "speedlayer demo"
+                          : doctor.selected()  ? "speedlayer doctor"
+                                               : "speedlayer";
+    speedlayer::set_last_resort_command(command);
+    return command;
   };
   try {
     app.parse(argc, argv);
   } catch (const CLI::ExtrasError&) {
-    name_selected();
-    return report_unexpected(app.remaining(true), argc, argv);
+    return report_unexpected(name_selected(), app.remaining(true), argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;  // bad usage is exit 2 (DESIGN.md)
   }
   name_selected();
-  speedlayer::set_last_resort_command(g_command);
   if (produce.selected()) return produce.run();
   if (consume.selected()) return consume.run();
   if (serve.selected()) return serve.run();

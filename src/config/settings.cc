@@ -5,12 +5,9 @@
 #include "core/files.h"
 
 #include <cctype>
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace speedlayer::config {
 
@@ -73,11 +70,9 @@ Result<ConfigFile> ConfigFile::load(const std::string& path,
     return path + ":" + std::to_string(n.Mark().line + 1);
   };
   // yaml-cpp's as<std::string>() throws on a key that is a list or map: checked first.
-  auto scalar_key = [&](const YAML::Node& key, std::string_view inside) -> Result<std::string> {
+  auto scalar_key = [&](const YAML::Node& key, const std::string& under) -> Result<std::string> {
     if (key.IsScalar()) return key.as<std::string>();
-    return fail(ErrorKind::usage,
-                std::string("a key") + (inside.empty() ? "" : " under '") + std::string(inside) +
-                    (inside.empty() ? "" : "'") + " must be a plain name, not a list or map",
+    return fail(ErrorKind::usage, "a key" + under + " must be a plain name, not a list or map",
                 where(key));
   };
   ConfigFile file;
@@ -95,7 +90,7 @@ Result<ConfigFile> ConfigFile::load(const std::string& path,
                     where(value));
       }
       for (const auto& prop : value) {
-        SL_ASSIGN_OR_RETURN(auto name, scalar_key(prop.first, "kafka"));
+        SL_ASSIGN_OR_RETURN(auto name, scalar_key(prop.first, " under 'kafka'"));
         if (!prop.second.IsScalar()) {
           return fail(ErrorKind::usage,
                       "librdkafka property '" + name + "' must have a single value",

@@ -184,47 +184,51 @@ std::string ListenAddress::to_string() const {
   return host + ":" + p;
 }
 
+namespace {
+// The parameter `name` as ms since the epoch: nullopt when absent, an error when not an integer.
+std::expected<std::optional<std::int64_t>, QueryError> millis_param(const QueryParams& params,
+                                                                     const std::string& name) {
+  const std::string* text = first_value(params, name);
+  if (text == nullptr) return std::nullopt;
+  auto ms = parse_int64(*text);
+  if (!ms) {
+    return std::unexpected(QueryError{"parameter " + name +
+                                          " must be an integer (ms since the epoch), got '" +
+                                          shown_value(*text) + "'",
+                                      name});
+  }
+  return ms;
+}
+}  // namespace
+
 std::expected<ViewsQuery, QueryError> parse_views_query(const QueryParams& params) {
   const std::string* topic = first_value(params, "topic");
   if (topic == nullptr) {
     return std::unexpected(QueryError{"missing parameter topic: use /v1/views?topic=T", "topic"});
   }
   if (topic->empty()) return std::unexpected(QueryError{"parameter topic is empty", "topic"});
-  ViewsQuery query;
-  query.topic = *topic;
-  for (const auto& [name, bound] : {std::pair<std::string, std::optional<std::int64_t>*>{
-                                        "from", &query.from},
-                                    {"to", &query.to}}) {
-    const std::string* text = first_value(params, name);
-    if (text == nullptr) continue;
-    *bound = parse_int64(*text);
-    if (!*bound) {
-      return std::unexpected(QueryError{
-          "parameter " + name + " must be an integer (ms since the epoch), got '" +
-              shown_value(*text) + "'",
-          name});
-    }
-  }
-  if (query.from && query.to && *query.from > *query.to) {
+  auto from = millis_param(params, "from");
+  if (!from) return std::unexpected(from.error());
+  auto to = millis_param(params, "to");
+  if (!to) return std::unexpected(to.error());
+  if (*from && *to && **from > **to) {
     return std::unexpected(QueryError{"parameter from is after to", "from"});
   }
+  ViewsQuery query;
+  query.topic = *topic;
+  query.from = *from;
+  query.to = *to;
   return query;
 }
 
 std::expected<std::int64_t, QueryError> parse_expire_query(const QueryParams& params) {
-  const std::string* text = first_value(params, "before");
-  if (text == nullptr) {
+  auto before = millis_param(params, "before");
+  if (!before) return std::unexpected(before.error());
+  if (!*before) {
     return std::unexpected(QueryError{
         "missing parameter before: use /v1/expire?before=MS (ms since the epoch)", "before"});
   }
-  const auto before = parse_int64(*text);
-  if (!before) {
-    return std::unexpected(QueryError{
-        "parameter before must be an integer (ms since the epoch), got '" + shown_value(*text) +
-            "'",
-        "before"});
-  }
-  return *before;
+  return **before;
 }
 
 Result<ListenAddress> parse_listen(std::string_view text) {

@@ -24,12 +24,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string speedlayer_bin() {
-  const char* bin = std::getenv("SPEEDLAYER_BIN");
-  if (bin && *bin) return bin;
-  return std::string(SPEEDLAYER_BINARY_DIR) + "/src/app/speedlayer";
-}
-
 struct Outcome {
   int code = -1;
   std::string out, err;
@@ -37,7 +31,7 @@ struct Outcome {
 
 Outcome run(std::vector<std::string> args, const std::string& stdin_path = "/dev/null",
         std::map<std::string, std::string> env = {}) {
-  args.insert(args.begin(), speedlayer_bin());
+  args.insert(args.begin(), st::speedlayer_bin());
   st::ChildProcess p(args, {.stdin_path = stdin_path, .env = std::move(env)});
   auto code = p.wait_for(120s);
   EXPECT_TRUE(code) << "still running after 120 s: " << args[1];
