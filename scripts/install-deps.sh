@@ -17,7 +17,8 @@ build_pkgs=(
   libsimdjson-dev       # serve: fast validating parse of JSON message values
   libcli11-dev          # command line parsing
   libfmt-dev            # formatting
-  libcpp-httplib-dev    # HTTP server for serve (/v1/views, /metrics)
+  libboost1.81-dev      # Boost.Beast/Asio/URL: serve's HTTP server (limits, deadlines, SSE)
+  libcpp-httplib-dev    # HTTP client of demo and the tests
   libhyperscan-dev      # routing matcher: thousands of keywords in one pass
   libgtest-dev libgmock-dev # unit and integration tests
   libbenchmark-dev      # micro benchmarks in bench/
@@ -31,6 +32,7 @@ test_pkgs=(
   python3 python3-venv python3-pip # kafka-python interop + manifest validation
   openssl procps iproute2 netcat-openbsd curl time unzip
   clang-19 libclang-rt-19-dev # libFuzzer targets (run-fuzz.sh); clang 14-16 lack <expected>
+  chromium chromium-driver # the live page's real-browser test (tests/browser, selenium)
 )
 
 want=("${build_pkgs[@]}")

@@ -1,15 +1,16 @@
 #include "http/server.h"
 
-#include <netdb.h>
-#include <sys/socket.h>
-#include <sys/types.h>
+#include "http/internal.h"
 
-#include <httplib.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 
-#include <cerrno>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
+#include <array>
 #include <charconv>
 #include <chrono>
-#include <cstring>
 #include <exception>
 #include <stdexcept>
 #include <utility>
@@ -29,8 +30,8 @@ struct Route {
   const char* method;  // the one method it answers (GET also answers HEAD)
 };
 constexpr Route kRoutes[] = {
-    {"/healthz", "GET"},   {"/readyz", "GET"},    {"/metrics", "GET"},
-    {"/v1/views", "GET"},  {"/v1/topics", "GET"}, {"/v1/expire", "POST"},
+    {"/healthz", "GET"},   {"/readyz", "GET"},    {"/metrics", "GET"},  {"/v1/views", "GET"},
+    {"/v1/topics", "GET"}, {"/v1/stream", "GET"}, {"/v1/expire", "POST"},
 };
 
 const Route* find_route(const std::string& path) {
@@ -69,10 +70,6 @@ std::optional<int> parse_port(std::string_view s) {
   return v;
 }
 
-void send_json(httplib::Response& res, int status, const std::string& body) {
-  res.status = status;
-  res.set_content(body, kJson);
-}
 
 // {"error": what, key: value, ...} with string values.
 std::string error_json(std::string_view what,
@@ -102,14 +99,19 @@ const char* reason_phrase(int status) {
   }
 }
 
-std::string strip_brackets(std::string_view host) {
+
+}  // namespace
+
+std::string internal::strip_brackets(std::string_view host) {
   if (host.size() >= 2 && host.starts_with('[') && host.ends_with(']')) {
     host = host.substr(1, host.size() - 2);
   }
   return std::string(host);
 }
 
-}  // namespace
+std::string internal::error_body(int status, std::string_view path) {
+  return error_json(reason_phrase(status), {{"path", path}});
+}
 
 // ---- JSON string ------------------------------------------------------------------------
 
@@ -221,42 +223,64 @@ std::expected<ViewsQuery, QueryError> parse_views_query(const QueryParams& param
   return query;
 }
 
-std::expected<std::int64_t, QueryError> parse_expire_query(const QueryParams& params) {
+std::expected<std::int64_t, QueryError> parse_expire_query(const QueryParams& params,
+                                                           std::int64_t now_ms) {
   auto before = millis_param(params, "before");
   if (!before) return std::unexpected(before.error());
   if (!*before) {
     return std::unexpected(QueryError{
         "missing parameter before: use /v1/expire?before=MS (ms since the epoch)", "before"});
   }
+  if (**before > now_ms) {
+    // A watermark ahead of the clock would wipe windows that are still being counted.
+    return std::unexpected(QueryError{"parameter before is in the future (" +
+                                          std::to_string(**before) + " > now " +
+                                          std::to_string(now_ms) + ")",
+                                      "before"});
+  }
   return **before;
 }
 
-Result<ListenAddress> parse_listen(std::string_view text) {
+std::optional<Target> parse_target(std::string_view target) {
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) return std::nullopt;
+  Target out;
+  try {
+    out.path = url->path();
+    for (auto param : url->params()) out.params.emplace(param.key, param.value);
+  } catch (const std::exception&) {
+    return std::nullopt;  // bad percent-encoding
+  }
+  return out;
+}
+
+Result<ListenAddress> parse_listen(std::string_view text, std::string_view flag) {
   const std::string shown = "'" + std::string(text) + "'";
-  if (text.empty()) return fail(ErrorKind::usage, "empty address", "--listen", kListenHint);
+  const std::string where(flag);
+  if (text.empty()) return fail(ErrorKind::usage, "empty address", where, kListenHint);
   ListenAddress out;
   std::string_view port_text;
   if (text.front() == '[') {
     const auto close = text.find(']');
     if (close == std::string_view::npos)
-      return fail(ErrorKind::usage, "missing ']' in " + shown, "--listen", kListenHint);
+      return fail(ErrorKind::usage, "missing ']' in " + shown, where, kListenHint);
     out.host = std::string(text.substr(1, close - 1));
     if (out.host.empty())
-      return fail(ErrorKind::usage, "empty host in " + shown, "--listen", kListenHint);
+      return fail(ErrorKind::usage, "empty host in " + shown, where, kListenHint);
     const auto rest = text.substr(close + 1);
     if (rest.empty() || rest.front() != ':')
-      return fail(ErrorKind::usage, "missing :PORT after ']' in " + shown, "--listen",
+      return fail(ErrorKind::usage, "missing :PORT after ']' in " + shown, where,
                   kListenHint);
     port_text = rest.substr(1);
   } else {
     const auto colon = text.find(':');
     if (colon == std::string_view::npos) {
       if (!parse_port(text))
-        return fail(ErrorKind::usage, "missing :PORT in " + shown, "--listen", kListenHint);
+        return fail(ErrorKind::usage, "missing :PORT in " + shown, where, kListenHint);
       out.host = "0.0.0.0";
       port_text = text;
     } else if (text.find(':', colon + 1) != std::string_view::npos) {
-      return fail(ErrorKind::usage, "IPv6 address without brackets in " + shown, "--listen",
+      return fail(ErrorKind::usage, "IPv6 address without brackets in " + shown, where,
                   "write it as [::1]:8080");
     } else {
       out.host = colon == 0 ? "0.0.0.0" : std::string(text.substr(0, colon));
@@ -268,17 +292,72 @@ Result<ListenAddress> parse_listen(std::string_view text) {
     return fail(ErrorKind::usage,
                 "invalid port '" + std::string(port_text) + "' in " + shown +
                     " (a number from 0 to 65535)",
-                "--listen", kListenHint);
+                where, kListenHint);
   out.port = *port;
   return out;
 }
 
-// ---- Server -----------------------------------------------------------------------------
+// ---- Server: what to answer ---------------------------------------------------------------
 
-Server::Server(std::string host, int port)
-    : host_(strip_brackets(host)), port_(port), bound_port_(port) {}
+namespace {
 
-Server::~Server() { stop(); }
+// The live page runs only its own files: no inline script or style, no other origin.
+constexpr const char* kPageSecurityPolicy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+using Reply = Server::Reply;
+
+Reply json_reply(int status, std::string body) {
+  Reply r;
+  r.status = status;
+  r.content_type = kJson;
+  r.body = std::move(body);
+  return r;
+}
+
+Reply error_reply(int status, std::string_view what,
+                  std::initializer_list<std::pair<std::string_view, std::string_view>> extra) {
+  return json_reply(status, error_json(what, extra));
+}
+
+std::array<unsigned char, SHA256_DIGEST_LENGTH> sha256(std::string_view s) {
+  std::array<unsigned char, SHA256_DIGEST_LENGTH> out{};
+  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), out.data());
+  return out;
+}
+
+// Equal digests, compared in constant time: the time taken says nothing about the token, not
+// even its length.
+bool token_matches(std::string_view given, std::string_view expected) {
+  const auto a = sha256(given);
+  const auto b = sha256(expected);
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool ascii_iequal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// "application/json" or "application/json; charset=utf-8".
+bool is_json_content_type(std::string_view value) {
+  return ascii_iequal(trim(value.substr(0, value.find(';'))), "application/json");
+}
+
+}  // namespace
 
 void Server::check_not_started(const char* what) const {
   if (started_)
@@ -315,243 +394,207 @@ Server& Server::on_expire(ExpireFn fn) {
   expire_ = std::move(fn);
   return *this;
 }
-
-bool Server::running() const { return svr_ && svr_->is_running(); }
+Server& Server::on_stream(StreamHub& hub) {
+  check_not_started("on_stream");
+  hub_ = &hub;
+  return *this;
+}
+Server& Server::on_static(StaticFn fn) {
+  check_not_started("on_static");
+  static_ = std::move(fn);
+  return *this;
+}
+Server& Server::admin_token(std::string token) {
+  check_not_started("admin_token");
+  admin_token_ = std::move(token);
+  return *this;
+}
+Server& Server::clock(std::function<std::int64_t()> now_ms) {
+  check_not_started("clock");
+  now_ms_ = std::move(now_ms);
+  return *this;
+}
 
 std::string Server::url() const {
-  std::string h = host_;
+  std::string h = api_.host;
   if (h.empty() || h == "0.0.0.0") h = "127.0.0.1";
   if (h == "::") h = "::1";
   return "http://" + ListenAddress{h, bound_port_}.to_string();
 }
 
-void Server::respond(const char* route, const httplib::Request& req, httplib::Response& res,
-                     const std::function<void(const httplib::Request&, httplib::Response&)>& fn) {
+std::string Server::probe_url() const {
+  if (!probe_) return "";
+  std::string h = probe_->host;
+  if (h.empty() || h == "0.0.0.0") h = "127.0.0.1";
+  if (h == "::") h = "::1";
+  return "http://" + ListenAddress{h, bound_probe_port_}.to_string();
+}
+
+void Server::count(const char* path, int status) {
+  if (registry_ == nullptr) return;
   try {
-    fn(req, res);
-  } catch (const std::exception& e) {
-    res.headers.clear();
-    send_json(res, 500, error_json(std::string("internal error: ") + e.what(),
-                                   {{"path", req.path}}));
+    registry_->counter(kRequestsMetric, kRequestsHelp,
+                       {{"path", path}, {"code", std::to_string(status)}})
+        .inc();
   } catch (...) {
-    res.headers.clear();
-    send_json(res, 500, error_json("internal error", {{"path", req.path}}));
-  }
-  if (registry_ != nullptr) {
-    try {
-      registry_->counter(kRequestsMetric, kRequestsHelp,
-                         {{"path", route}, {"code", std::to_string(res.status)}})
-          .inc();
-    } catch (...) {
-      // Counting must never turn a served request into a failure.
-    }
+    // Counting must never turn a served request into a failure.
   }
 }
 
-void Server::install_routes() {
-  httplib::Server& s = *svr_;
-
-  // SO_REUSEADDR only: restarts reuse a port in TIME_WAIT, but a port someone listens on is
-  // refused (httplib's default SO_REUSEPORT would let two servers share it silently).
-  s.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  s.set_tcp_nodelay(true);
-  s.set_keep_alive_timeout(1);  // bounds how long stop() waits for an idle keep-alive client
-  s.set_read_timeout(5);
-  s.set_write_timeout(5);
-  s.set_payload_max_length(1 << 20);
-
-  // Errors httplib produces itself (malformed request, payload too large...) get a JSON body
-  // too; responses our handlers made already have one and are left alone.
-  s.set_error_handler(httplib::Server::HandlerWithResponse(
-      [](const httplib::Request& req, httplib::Response& res) {
-        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-        send_json(res, res.status, error_json(reason_phrase(res.status), {{"path", req.path}}));
-        return httplib::Server::HandlerResponse::Handled;
-      }));
-  s.set_exception_handler(
-      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr) {
-        send_json(res, 500, error_json("internal error", {{"path", req.path}}));
-      });
-
-  auto not_enabled = [](const httplib::Request& req, httplib::Response& res) {
-    send_json(res, 404, error_json("endpoint not enabled on this server", {{"path", req.path}}));
-  };
-
-  s.Get("/healthz", [this](const httplib::Request& req, httplib::Response& res) {
-    respond("/healthz", req, res, [this](const httplib::Request&, httplib::Response& r) {
-      const Health h = healthz_ ? healthz_() : Health{};
-      if (h.ok) {
-        r.status = 200;
-        r.set_content("ok", "text/plain; charset=utf-8");
-      } else {
-        send_json(r, 503, "{\"healthy\": false, \"reason\": " + json_quote(h.reason) + "}");
-      }
-    });
-  });
-
-  s.Get("/readyz", [this](const httplib::Request& req, httplib::Response& res) {
-    respond("/readyz", req, res, [this](const httplib::Request&, httplib::Response& r) {
-      const Health h = readyz_ ? readyz_() : Health{};
-      if (h.ok) {
-        send_json(r, 200, "{\"ready\": true}");
-      } else {
-        send_json(r, 503, "{\"ready\": false, \"reason\": " + json_quote(h.reason) + "}");
-      }
-    });
-  });
-
-  s.Get("/metrics", [this, not_enabled](const httplib::Request& req, httplib::Response& res) {
-    respond("/metrics", req, res, [this, not_enabled](const httplib::Request& q,
-                                                      httplib::Response& r) {
-      if (registry_ == nullptr) return not_enabled(q, r);
-      r.status = 200;
-      r.set_content(registry_->render(), std::string(kPrometheusContentType));
-    });
-  });
-
-  s.Get("/v1/views", [this, not_enabled](const httplib::Request& req, httplib::Response& res) {
-    respond("/v1/views", req, res, [this, not_enabled](const httplib::Request& q,
-                                                       httplib::Response& r) {
-      if (!views_) return not_enabled(q, r);
-      auto query = parse_views_query(q.params);
-      if (!query) {
-        return send_json(r, 400, error_json(query.error().message,
-                                            {{"parameter", query.error().parameter}}));
-      }
-      const std::string& topic = query->topic;
-      auto body = views_(topic, query->from, query->to);
-      if (!body) {
-        return send_json(r, 404, error_json("no view for this topic", {{"topic", topic}}));
-      }
-      send_json(r, 200, *body);
-    });
-  });
-
-  s.Get("/v1/topics", [this, not_enabled](const httplib::Request& req, httplib::Response& res) {
-    respond("/v1/topics", req, res, [this, not_enabled](const httplib::Request& q,
-                                                        httplib::Response& r) {
-      if (!topics_) return not_enabled(q, r);
-      send_json(r, 200, topics_());
-    });
-  });
-
-  s.Post("/v1/expire", [this, not_enabled](const httplib::Request& req, httplib::Response& res) {
-    respond("/v1/expire", req, res, [this, not_enabled](const httplib::Request& q,
-                                                        httplib::Response& r) {
-      if (!expire_) return not_enabled(q, r);
-      auto before = parse_expire_query(q.params);
-      if (!before) {
-        return send_json(r, 400, error_json(before.error().message,
-                                            {{"parameter", before.error().parameter}}));
-      }
-      send_json(r, 200, expire_(*before));
-    });
-  });
-
-  // Everything else: 405 for a known path with another method, else 404.
-  const httplib::Server::Handler fallback = [this](const httplib::Request& req,
-                                                   httplib::Response& res) {
-    const Route* route = find_route(req.path);
-    respond(route ? route->path : "other", req, res,
-            [route](const httplib::Request& q, httplib::Response& r) {
-              if (route == nullptr) {
-                return send_json(r, 404, error_json("no such endpoint", {{"path", q.path}}));
-              }
-              const std::string allow =
-                  std::string(route->method) == "GET" ? "GET, HEAD" : route->method;
-              send_json(r, 405, error_json("method not allowed",
-                                           {{"method", q.method},
-                                            {"path", q.path},
-                                            {"allow", allow}}));
-              r.set_header("Allow", allow);
-            });
-  };
-  s.Get(".*", fallback);
-  s.Post(".*", fallback);
-  s.Put(".*", fallback);
-  s.Patch(".*", fallback);
-  s.Delete(".*", fallback);
-  s.Options(".*", fallback);
-}
-
-Status Server::start() {
-  if (started_) return fail(ErrorKind::internal, "http server started twice", "--listen");
-  const std::string where = "--listen " + ListenAddress{host_, port_}.to_string();
-  if (port_ < 0 || port_ > 65535)
-    return fail(ErrorKind::usage, "invalid port " + std::to_string(port_), where, kListenHint);
-
-  // Resolve first, for a precise message (httplib only says "failed").
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* found = nullptr;
-  const int gai = ::getaddrinfo(host_.empty() ? nullptr : host_.c_str(), "0", &hints, &found);
-  if (gai != 0) {
-    return fail(ErrorKind::usage, "cannot resolve host '" + host_ + "': " + gai_strerror(gai),
-                where, "use an IP address or a resolvable name, e.g. 0.0.0.0:8080");
-  }
-  ::freeaddrinfo(found);
-
-  svr_ = std::make_unique<httplib::Server>();
-  install_routes();
-  started_ = true;
-
-  errno = 0;
-  bool bound = false;
-  if (port_ == 0) {
-    const int p = svr_->bind_to_any_port(host_);
-    bound = p > 0;
-    if (bound) bound_port_ = p;
+Server::Reply Server::handle(const Request& request) {
+  const char* metric_path = "other";
+  Reply reply;
+  auto target = parse_target(request.target);
+  if (!target) {
+    reply = error_reply(400, "bad request target (not a path, or bad percent-encoding)", {});
   } else {
-    bound = svr_->bind_to_port(host_, port_);
-  }
-  if (!bound) {
-    const int err = errno;
-    svr_.reset();
-    switch (err) {
-      case EADDRINUSE:
-        return fail(ErrorKind::usage, "address already in use", where,
-                    "another process listens there; stop it or choose another --listen port");
-      case EADDRNOTAVAIL:
-        return fail(ErrorKind::usage, "address not available on this machine", where,
-                    "use an address of a local interface, or 0.0.0.0 for all of them");
-      case EACCES:
-      case EPERM:
-        return fail(ErrorKind::usage, "permission denied", where,
-                    "ports below 1024 need privileges; choose a port from 1024 up");
-      default:
-        return fail(ErrorKind::usage,
-                    std::string("cannot listen") + (err ? std::string(": ") + std::strerror(err)
-                                                        : std::string()),
-                    where, "check the address and port");
+    try {
+      reply = route(request, target->path, target->params, metric_path);
+    } catch (const std::exception& e) {
+      reply = error_reply(500, std::string("internal error: ") + e.what(),
+                          {{"path", target->path}});
+    } catch (...) {
+      reply = error_reply(500, "internal error", {{"path", target->path}});
     }
   }
-
-  thread_done_ = false;
-  thread_ = std::thread([this] {
-    svr_->listen_after_bind();
-    thread_done_ = true;
-  });
-  // stop() only works once the accept loop runs: wait for it.
-  while (!svr_->is_running() && !thread_done_) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  if (!svr_->is_running()) {
-    thread_.join();
-    svr_.reset();
-    return fail(ErrorKind::usage, "the HTTP server stopped right after starting", where,
-                "check the address and port");
-  }
-  return {};
+  count(metric_path, reply.status);
+  return reply;
 }
 
-void Server::stop() {
-  if (svr_) svr_->stop();
-  if (thread_.joinable()) thread_.join();
+Server::Reply Server::route(const Request& request, const std::string& path,
+                            const QueryParams& params, const char*& metric_path) {
+  const Route* known = find_route(path);
+  const bool get = request.method == "GET" || request.method == "HEAD";
+  auto not_enabled = [&] {
+    return error_reply(404, "endpoint not enabled on this server", {{"path", path}});
+  };
+  const bool probe_path = path == "/healthz" || path == "/readyz" || path == "/metrics";
+  if (request.probe && !probe_path) {
+    return error_reply(404, "the probe listener serves only /healthz, /readyz and /metrics",
+                       {{"path", path}});
+  }
+  if (known == nullptr) {
+    if (get && static_) {
+      if (auto file = static_(path)) {
+        metric_path = "/";
+        Reply r;
+        r.content_type = std::string(file->content_type);
+        r.body = std::string(file->body);
+        r.headers = {{"Content-Security-Policy", kPageSecurityPolicy},
+                     {"X-Content-Type-Options", "nosniff"},
+                     {"Referrer-Policy", "no-referrer"},
+                     {"Cache-Control", "no-cache"}};
+        return r;
+      }
+    }
+    return error_reply(404, "no such endpoint", {{"path", path}});
+  }
+  metric_path = known->path;
+  const bool method_ok = std::string_view(known->method) == "GET" ? get
+                                                                   : request.method == known->method;
+  if (!method_ok) {
+    const std::string allow =
+        std::string_view(known->method) == "GET" ? "GET, HEAD" : known->method;
+    Reply r = error_reply(405, "method not allowed",
+                          {{"method", request.method}, {"path", path}, {"allow", allow}});
+    r.headers.emplace_back("Allow", allow);
+    return r;
+  }
+
+  if (path == "/healthz") {
+    const Health h = healthz_ ? healthz_() : Health{};
+    if (!h.ok) return json_reply(503, "{\"healthy\": false, \"reason\": " + json_quote(h.reason) + "}");
+    Reply r;
+    r.content_type = "text/plain; charset=utf-8";
+    r.body = "ok";
+    return r;
+  }
+  if (path == "/readyz") {
+    const Health h = readyz_ ? readyz_() : Health{};
+    if (h.ok) return json_reply(200, "{\"ready\": true}");
+    return json_reply(503, "{\"ready\": false, \"reason\": " + json_quote(h.reason) + "}");
+  }
+  if (path == "/metrics") {
+    if (registry_ == nullptr) return not_enabled();
+    Reply r;
+    r.content_type = std::string(kPrometheusContentType);
+    r.body = registry_->render();
+    return r;
+  }
+  if (path == "/v1/views") {
+    if (!views_) return not_enabled();
+    auto query = parse_views_query(params);
+    if (!query) {
+      return error_reply(400, query.error().message, {{"parameter", query.error().parameter}});
+    }
+    auto body = views_(query->topic, query->from, query->to);
+    if (!body) return error_reply(404, "no view for this topic", {{"topic", query->topic}});
+    return json_reply(200, std::move(*body));
+  }
+  if (path == "/v1/topics") {
+    if (!topics_) return not_enabled();
+    return json_reply(200, topics_());
+  }
+  if (path == "/v1/stream") {
+    if (hub_ == nullptr) return not_enabled();
+    std::vector<std::string> topics;
+    for (auto [it, end] = params.equal_range("topic"); it != end; ++it) {
+      if (it->second.empty()) {
+        return error_reply(400, "parameter topic is empty", {{"parameter", "topic"}});
+      }
+      topics.push_back(it->second);
+    }
+    Reply r;
+    r.content_type = "text/event-stream; charset=utf-8";
+    r.headers = {{"Cache-Control", "no-store"}, {"X-Accel-Buffering", "no"}};
+    r.stream_topics = std::move(topics);
+    return r;
+  }
+  if (path == "/v1/expire") return expire(request, params);
+  return error_reply(404, "no such endpoint", {{"path", path}});
+}
+
+Server::Reply Server::expire(const Request& request, const QueryParams& params) {
+  if (!expire_) {
+    return error_reply(404, "endpoint not enabled on this server", {{"path", "/v1/expire"}});
+  }
+  if (admin_token_.empty()) {
+    return error_reply(403,
+                       "admin endpoints are off: start serve with --admin-token-file FILE and "
+                       "send Authorization: Bearer <token>",
+                       {{"path", "/v1/expire"}});
+  }
+  // A browser page of another origin (e.g. through a user's kubectl port-forward) is refused
+  // even before credentials are looked at.
+  if (auto origin = request.header("Origin")) {
+    const auto host = request.header("Host");
+    if (!host || *origin != "http://" + *host) {
+      return error_reply(403, "cross-origin request refused",
+                         {{"origin", shown_value(*origin)}, {"path", "/v1/expire"}});
+    }
+  }
+  const auto type = request.header("Content-Type");
+  if (!type || !is_json_content_type(*type)) {
+    return error_reply(415, "Content-Type must be application/json", {{"path", "/v1/expire"}});
+  }
+  const auto auth = request.header("Authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  const bool has_bearer = auth && auth->size() > kBearer.size() &&
+                          ascii_iequal(std::string_view(*auth).substr(0, kBearer.size()), kBearer);
+  if (!has_bearer ||
+      !token_matches(trim(std::string_view(*auth).substr(kBearer.size())), admin_token_)) {
+    Reply r = error_reply(401,
+                          has_bearer ? "wrong admin token"
+                                     : "missing credentials: send Authorization: Bearer <token>",
+                          {{"path", "/v1/expire"}});
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"speedlayer\"");
+    return r;
+  }
+  auto before = parse_expire_query(params, now_ms_());
+  if (!before) {
+    return error_reply(400, before.error().message, {{"parameter", before.error().parameter}});
+  }
+  return json_reply(200, expire_(*before));
 }
 
 }  // namespace speedlayer::http
