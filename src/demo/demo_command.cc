@@ -56,6 +56,7 @@ Snapshot query(httplib::Client& http, const std::vector<std::string>& topics) {
 void print_table(const Snapshot& s, const produce::ProduceSummary& produced, double seconds,
                  const std::string& url, bool tty) {
   if (tty) std::printf("\033[H\033[2J");
+  std::printf("speedlayer demo: live page at %s/\n", url.c_str());
   std::printf("speedlayer demo: %.0f s on the in-process cluster (Ctrl-C to stop)\n", seconds);
   std::printf("views: %s/v1/views?topic=Sport   topics: %s/v1/topics   metrics: %s/metrics\n",
               url.c_str(), url.c_str(), url.c_str());
@@ -159,7 +160,10 @@ int DemoCommand::run() {
   std::string host = listen_.substr(0, listen_.rfind(':'));
   if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
   const std::string url = "http://" + host + ":" + std::to_string(port.load());
+  // The page is what the demo shows off: its address comes first.
+  std::printf("speedlayer demo: live page at %s/  (open it in a browser)\n", url.c_str());
   std::printf("speedlayer demo: views at %s/v1/views?topic=Sport\n", url.c_str());
+  std::fflush(stdout);
 
   // The producer: the same service as `speedlayer produce --generate`.
   produce::ProduceOptions options;

@@ -52,7 +52,15 @@ struct ServeOptions {
   std::string text_field = "text";
   std::string time_field;
   views::WindowConfig window;
-  std::string listen = "0.0.0.0:8080";
+  // HTTP: the API (and page, stream) on `listen`; probes and /metrics also on `probe_listen`
+  // when set, a listener no API client can starve. Loopback by default: exposing it is a choice.
+  std::string listen = "127.0.0.1:8080";
+  std::string probe_listen;
+  // A file holding the bearer token of the admin endpoints (POST /v1/expire); empty: they are
+  // off.
+  std::string admin_token_file;
+  // GET /v1/stream: at most this many "view" events per second per topic (changes coalesced).
+  int stream_rate = 4;
   // Empty: derived from the group (with_defaults), as Kafka Streams derives its topics from
   // application.id, so two deployments never share state by default.
   std::string output_topic;     // <group>.views

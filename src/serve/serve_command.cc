@@ -37,7 +37,15 @@ ServeCommand::ServeCommand(CLI::App& parent)
                            "time, reason)");
   flags_.add("output-terms", "closed windows' output records carry the top terms (top, default) "
                              "or every kept term (all)");
-  flags_.add("listen", "HTTP address (default 0.0.0.0:8080)");
+  flags_.add("listen", "HTTP address of the API, live page and stream (default 127.0.0.1:8080, "
+                       "this machine only; 0.0.0.0:8080 for every interface, as in a pod)");
+  flags_.add("probe-listen", "also serve /healthz, /readyz and /metrics here, on a thread and "
+                             "connection budget no API client can exhaust (e.g. 0.0.0.0:8081; "
+                             "default: off)");
+  flags_.add("admin-token-file", "turns on the admin endpoints (POST /v1/expire): they then need "
+                                 "Authorization: Bearer <the file's token> (default: off)");
+  flags_.add("stream-rate", "GET /v1/stream: at most this many view events per second per "
+                            "topic, changes coalesced (default 4)");
   flags_.add("output-topic", "closed windows are written here (default <group>.views)");
   flags_.add("changelog-topic", "compacted topic of serve's state (default <group>.changelog)");
   flags_.add("transactional-id", "unique per live replica (default "
@@ -68,6 +76,14 @@ Result<ServeOptions> build_serve_options(const config::Settings& settings,
   o.text_field = settings.get_or("text-field", {}, o.text_field);
   o.time_field = settings.get_or("time-field", {}, "");
   o.listen = settings.get_or("listen", {}, o.listen);
+  o.probe_listen = settings.get_or("probe-listen", {}, "");
+  o.admin_token_file = settings.get_or("admin-token-file", {}, "");
+  SL_ASSIGN_OR_RETURN(auto stream_rate, config::to_uint(settings.get("stream-rate")));
+  if (stream_rate) {
+    if (*stream_rate == 0 || *stream_rate > 50)
+      return fail(ErrorKind::usage, "must be 1..50", "--stream-rate");
+    o.stream_rate = static_cast<int>(*stream_rate);
+  }
   o.output_topic = settings.get_or("output-topic", {}, o.output_topic);
   o.changelog_topic = settings.get_or("changelog-topic", {}, o.changelog_topic);
   o.late_topic = settings.get_or("late-topic", {}, "");

@@ -1,11 +1,16 @@
 #include "serve/serve_service.h"
 
 #include <cstdio>
+#include <map>
+#include <optional>
 #include <thread>
 
 #include "config/settings.h"
+#include "core/files.h"
 #include "http/server.h"
 #include "kafka/topic_reader.h"
+#include "page/page.h"
+#include "serve/view_stream.h"
 
 namespace speedlayer::serve {
 namespace {
@@ -99,6 +104,36 @@ void register_metrics(http::Registry& registry, views::ViewStore& store, Process
                             [&changelog_bad] { return as_double(changelog_bad.load()); });
 }
 
+// The admin token: the file's content without trailing whitespace (a Secret created with
+// --from-file often ends in a newline). Too short a token is refused: it would be guessable.
+Result<std::string> load_admin_token(const std::string& path) {
+  SL_ASSIGN_OR_RETURN(auto text, read_small_file(path, kMaxSecretFileBytes, "admin token file"));
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ' ||
+                           text.back() == '\t')) {
+    text.pop_back();
+  }
+  if (text.size() < 16) {
+    return fail(ErrorKind::usage,
+                "admin token is " + std::to_string(text.size()) +
+                    " characters long: at least 16 are needed",
+                "--admin-token-file " + path, "e.g. openssl rand -hex 32 > " + path);
+  }
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) == 0x7f) {
+      return fail(ErrorKind::usage, "admin token has a space or control character",
+                  "--admin-token-file " + path, "a token is one word, e.g. openssl rand -hex 32");
+    }
+  }
+  return text;
+}
+
+std::map<std::string, std::int64_t> lag_by_topic(Processor& processor) {
+  std::map<std::string, std::int64_t> out;
+  std::lock_guard lock(processor.stats().mu);
+  for (const auto& [tp, lag] : processor.stats().lag) out[tp.first] += lag;
+  return out;
+}
+
 }  // namespace
 
 int run_serve(const ServeOptions& given, const std::atomic<bool>& stop, WallClock clock,
@@ -107,6 +142,18 @@ int run_serve(const ServeOptions& given, const std::atomic<bool>& stop, WallCloc
   auto listen = http::parse_listen(o.listen);
   if (!listen) {
     return config::report_error("serve", listen.error());
+  }
+  std::optional<http::ListenAddress> probe_listen;
+  if (!o.probe_listen.empty()) {
+    auto parsed = http::parse_listen(o.probe_listen, "--probe-listen");
+    if (!parsed) return config::report_error("serve", parsed.error());
+    probe_listen = *parsed;
+  }
+  std::string admin_token;
+  if (!o.admin_token_file.empty()) {
+    auto token = load_admin_token(o.admin_token_file);
+    if (!token) return config::report_error("serve", token.error());
+    admin_token = std::move(*token);
   }
   http::Registry registry;
   views::ViewStore store(o.window, o.group);
@@ -125,18 +172,31 @@ int run_serve(const ServeOptions& given, const std::atomic<bool>& stop, WallCloc
   std::mutex reason_mu;
   register_metrics(registry, store, processor, clock, changelog_records, changelog_bad);
 
-  http::Server server(*listen);
+  auto ready = [&] {
+    if (!follower_caught_up.load()) return http::Health{false, "reading the changelog"};
+    std::lock_guard lock(processor.stats().mu);
+    const auto& reason = processor.stats().not_ready_reason;
+    return http::Health{reason.empty(), reason};
+  };
+  http::StreamHub hub;
+  registry.counter_callback("speedlayer_http_stream_events_total",
+                            "Events published to /v1/stream clients (view and status)",
+                            [&hub] { return as_double(hub.events_published()); });
+  ViewStreamer streamer(
+      store, hub,
+      [&] {
+        const http::Health r = ready();
+        return stream_status_json(r.ok, r.reason, lag_by_topic(processor), store.totals());
+      },
+      clock, {.events_per_second = o.stream_rate});
+
+  http::Server server(*listen, probe_listen);
   server
       .on_healthz([&] {
         std::lock_guard lock(reason_mu);
         return http::Health{healthy.load(), unhealthy_reason};
       })
-      .on_readyz([&] {
-        if (!follower_caught_up.load()) return http::Health{false, "reading the changelog"};
-        std::lock_guard lock(processor.stats().mu);
-        const auto& reason = processor.stats().not_ready_reason;
-        return http::Health{reason.empty(), reason};
-      })
+      .on_readyz(ready)
       .on_metrics(registry)
       .on_views([&](const std::string& topic, std::optional<std::int64_t> from,
                     std::optional<std::int64_t> to) -> std::optional<std::string> {
@@ -149,13 +209,28 @@ int run_serve(const ServeOptions& given, const std::atomic<bool>& stop, WallCloc
         std::size_t n = store.expire_before(before);
         processor.request_expire(before);
         return "{\"expired\":" + std::to_string(n) + ",\"before\":" + std::to_string(before) + "}";
-      });
+      })
+      .on_stream(hub)
+      .on_static([](std::string_view path) -> std::optional<http::StaticFile> {
+        const page::Asset* asset = page::find_asset(path);
+        if (asset == nullptr) return std::nullopt;
+        return http::StaticFile{asset->content_type, asset->body};
+      })
+      .clock([clock] { return clock(); });
+  if (!admin_token.empty()) server.admin_token(admin_token);
   if (auto st = server.start(); !st) {
     return config::report_error("serve", st.error());
   }
-  std::fprintf(stderr, "speedlayer serve: HTTP on %s (views: %s/v1/views?topic=T)\n",
-               server.url().c_str(), server.url().c_str());
+  std::fprintf(stderr, "speedlayer serve: HTTP on %s (live page: %s/, views: %s/v1/views?topic=T)\n",
+               server.url().c_str(), server.url().c_str(), server.url().c_str());
+  if (probe_listen) {
+    std::fprintf(stderr, "speedlayer serve: probes on %s (/healthz, /readyz, /metrics)\n",
+                 server.probe_url().c_str());
+  }
+  std::fprintf(stderr, "speedlayer serve: admin endpoints (POST /v1/expire) %s\n",
+               admin_token.empty() ? "off (no --admin-token-file)" : "on, with the bearer token");
   if (on_listening) on_listening(server.port());
+  streamer.start();
 
   if (auto st = processor.start(); !st) {
     return config::report_error("serve", st.error());
@@ -207,6 +282,7 @@ int run_serve(const ServeOptions& given, const std::atomic<bool>& stop, WallCloc
   processor.shutdown();
   stop_follower = true;
   follower.join();
+  streamer.stop();
   server.stop();
   return code;
 }
