@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 VARIANTS = {
     "base": REPO / "deploy" / "base",
     "external": REPO / "deploy" / "overlays" / "external",
+    "admin": REPO / "deploy" / "overlays" / "admin",
 }
 
 STRIMZI_GROUP = "kafka.strimzi.io"
@@ -32,6 +33,8 @@ STRIMZI_SCHEMA_FILES = {
 }
 NAMESPACE = "kafka"
 CLUSTER = "my-cluster"
+# The label of the namespace whose pods (Prometheus) may reach serve (network-policies.yaml).
+MONITORING_LABEL = ("speedlayer.io/monitoring", "true")
 
 _rendered = {}
 
@@ -226,3 +229,44 @@ def pool_node_ids(docs):
 
 def broker_ids(docs):
     return sorted(i for roles, ids in pool_node_ids(docs).values() if "broker" in roles for i in ids)
+
+
+# ----------------------------------------------------------------------------------------
+# Pods Strimzi runs (to evaluate NetworkPolicies against)
+
+
+def strimzi_pod_labels(docs):
+    """(description, labels) of the pods the Cluster Operator makes for the rendered Kafka:
+    one per KafkaNodePool (its brokers or controllers; the labels of KafkaPool.java and
+    KafkaCluster.java at strimzi-kafka-operator 8541da1: strimzi.io/cluster, kind, name
+    <cluster>-kafka, pool-name, broker-role, controller-role), the entity operator and the
+    Cluster Operator itself. Strimzi's bootstrap Service selects cluster, name, kind and
+    broker-role "true"."""
+    kafka = one(docs, "Kafka")
+    cluster = kafka["metadata"]["name"]
+    out = []
+    for pool in of_kind(docs, "KafkaNodePool"):
+        roles = pool["spec"]["roles"]
+        out.append(("KafkaNodePool %s pod (%s)" % (pool["metadata"]["name"], ", ".join(roles)), {
+            "strimzi.io/cluster": cluster,
+            "strimzi.io/kind": "Kafka",
+            "strimzi.io/name": "%s-kafka" % cluster,
+            "strimzi.io/component-type": "kafka",
+            "strimzi.io/pool-name": pool["metadata"]["name"],
+            "strimzi.io/broker-role": "true" if "broker" in roles else "false",
+            "strimzi.io/controller-role": "true" if "controller" in roles else "false",
+            "app.kubernetes.io/name": "kafka",
+            "app.kubernetes.io/instance": cluster,
+        }))
+    out.append(("entity operator pod", {
+        "strimzi.io/cluster": cluster, "strimzi.io/kind": "Kafka",
+        "strimzi.io/name": "%s-entity-operator" % cluster,
+        "strimzi.io/component-type": "entity-operator"}))
+    out.append(("Strimzi cluster operator pod", {
+        "strimzi.io/kind": "cluster-operator", "name": "strimzi-cluster-operator"}))
+    return out
+
+
+def is_broker_pod(labels):
+    return labels.get("strimzi.io/component-type") == "kafka" and \
+        labels.get("strimzi.io/broker-role") == "true"

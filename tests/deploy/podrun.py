@@ -7,6 +7,11 @@ process then gets the image's ENTRYPOINT (speedlayer) with the Deployment's args
 Deployment's env plus what a container runtime sets (PATH, HOSTNAME, HOME), no stdin, no
 terminal (a new session, output to files), and a working directory that must stay untouched
 (the pod's root filesystem is read-only).
+
+The HTTP listeners of the args (--listen, --probe-listen: 0.0.0.0:<container port> in the
+pod) move to free ports on 127.0.0.1 (Pod.bind_locally); the probes and the Prometheus scrape
+are then fetched where the manifest points them: the container port a probe names, mapped to
+the local port of the listener bound to it (Pod.probe, Pod.local_port).
 """
 
 import json
@@ -21,11 +26,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import containers, deployment_container, flag_values, one, render
+from conftest import containers, deployment_container, flag_values, of_kind, one, render
 
 # What a container runtime puts in the environment of a Debian-based image.
 RUNTIME_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                "HOME": "/nonexistent"}
+# serve's flags that bind HTTP listeners (HOST:PORT).
+LISTEN_FLAGS = ("--listen", "--probe-listen")
 SUMMARY = re.compile(r"produce: read ([\d,]+), delivered ([\d,]+), failed ([\d,]+), "
                      r"invalid ([\d,]+), dead-lettered ([\d,]+) in [^;\n]*(?:; per topic:([^\n]*))?")
 CLIENT_TIMEOUT_S = 30
@@ -53,8 +60,8 @@ def free_port():
 class Pod:
     """One container of a rendered Deployment, laid out under a directory."""
 
-    def __init__(self, root, secrets, deployment):
-        docs = render("base")
+    def __init__(self, root, secrets, deployment, variant="base"):
+        docs = render(variant)
         self.docs = docs
         self.name = deployment
         self.dep, self.spec, self.container = deployment_container(docs, deployment)
@@ -88,6 +95,7 @@ class Pod:
             assert "value" in e, "env %s comes from valueFrom: not reproduced here" % e["name"]
             self.env[e["name"]] = self.remap(e["value"])
         self.args = [self.remap(str(a)) for a in self.container.get("args") or []]
+        self.local_ports = {}   # container port -> local port (bind_locally)
         self.proc = None
 
     def remap(self, value):
@@ -100,6 +108,63 @@ class Pod:
         if eq and path.startswith("/") and self.remap(path) != path:
             return key + eq + self.remap(path)
         return value
+
+    def bind_locally(self, args):
+        """`args` with each HTTP listener (LISTEN_FLAGS) moved from the pod's HOST:PORT to
+        127.0.0.1:<a free port>; remembers container port -> local port."""
+        out = list(args)
+        for i, a in enumerate(out):
+            for flag in LISTEN_FLAGS:
+                if a == flag and i + 1 < len(out):
+                    j, value = i + 1, out[i + 1]
+                elif a.startswith(flag + "="):
+                    j, value = i, a.split("=", 1)[1]
+                else:
+                    continue
+                port = int(value.rpartition(":")[2])
+                assert port not in self.local_ports, "%s: two listeners on port %d" % (self.name, port)
+                self.local_ports[port] = free_port()
+                local = "127.0.0.1:%d" % self.local_ports[port]
+                out[j] = local if j == i + 1 else "%s=%s" % (flag, local)
+        return out
+
+    def container_port(self, ref):
+        """A port as a manifest names it (a number, or the name of a container port)."""
+        if isinstance(ref, int) or str(ref).isdigit():
+            return int(ref)
+        for p in self.container.get("ports") or []:
+            if p.get("name") == ref:
+                return p["containerPort"]
+        raise AssertionError("%s declares no container port named %r" % (self.name, ref))
+
+    def local_port(self, ref):
+        """Where a container port of the pod answers here (after bind_locally)."""
+        port = self.container_port(ref)
+        assert port in self.local_ports, "%s: port %s (%s) is not bound by any of %s in its args" % (
+            self.name, ref, port, ", ".join(LISTEN_FLAGS))
+        return self.local_ports[port]
+
+    def service_port(self):
+        """The local port of the container port the pod's Service sends traffic to (the API)."""
+        labels = self.dep["spec"]["template"]["metadata"]["labels"]
+        for svc in of_kind(self.docs, "Service"):
+            sel = svc["spec"].get("selector") or {}
+            if sel and all(labels.get(k) == v for k, v in sel.items()):
+                sp = svc["spec"]["ports"][0]
+                return self.local_port(sp.get("targetPort", sp["port"]))
+        raise AssertionError("no Service selects %s" % self.name)
+
+    def probe(self, kind):
+        """(local port, path) of the manifest's httpGet probe `kind` (e.g. readinessProbe)."""
+        get = (self.container.get(kind) or {}).get("httpGet")
+        assert get, "%s has no httpGet %s" % (self.name, kind)
+        return self.local_port(get["port"]), get.get("path", "/")
+
+    def scrape(self):
+        """(local port, path) where Prometheus scrapes the pod (prometheus.io/* annotations)."""
+        ann = self.dep["spec"]["template"]["metadata"].get("annotations") or {}
+        assert ann.get("prometheus.io/scrape") == "true", "%s is not scraped" % self.name
+        return self.local_port(ann["prometheus.io/port"]), ann.get("prometheus.io/path", "/metrics")
 
     def start(self, env=None, args=None):
         full_env = dict(RUNTIME_ENV)
@@ -234,13 +299,41 @@ def ensure_topics(bootstrap, topics):
 
 def http_get(port, path, timeout=5):
     """(status, body) of GET http://127.0.0.1:port/path; status 0 when nothing answers."""
+    return http_request(port, path, timeout=timeout)
+
+
+def http_request(port, path, method="GET", headers=None, timeout=5):
+    """(status, body) of a request to http://127.0.0.1:port/path; 0 when nothing answers."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
+                                 headers=headers or {}, data=b"" if method == "POST" else None)
     try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode("utf-8", "replace")
     except OSError:
         return 0, ""
+
+
+def wait_ready(pod, timeout=120):
+    """Polls the manifest's readiness probe until it answers 200, as the kubelet does."""
+    port, path = pod.probe("readinessProbe")
+    deadline = time.monotonic() + timeout
+    while http_get(port, path)[0] != 200:
+        pod.assert_running()
+        assert time.monotonic() < deadline, "%s not ready after %d s: %s on the probe port %s\n%s" % (
+            pod.name, timeout, path, http_get(port, path), pod.stderr()[-3000:])
+        time.sleep(0.5)
+
+
+def manifest_topics(docs):
+    """The KafkaTopics of the manifests: {topic name: (partitions, config)}."""
+    out = {}
+    for t in of_kind(docs, "KafkaTopic"):
+        spec = t["spec"]
+        out[spec.get("topicName") or t["metadata"]["name"]] = (spec.get("partitions", 1),
+                                                               spec.get("config") or {})
+    return out
 
 
 def metric(text, name):

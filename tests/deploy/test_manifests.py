@@ -10,6 +10,7 @@ the rendered manifests and require a problem to be found, so that no check passe
 """
 
 import copy
+import ipaddress
 import json
 import re
 import subprocess
@@ -20,10 +21,12 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from conftest import (CLUSTER, NAMESPACE, REPO, STRIMZI_API, STRIMZI_SCHEMA_FILES, VARIANTS,
-                      broker_ids, containers, deployment_container, env_of, file_in_volume,
-                      flag_values, is_strimzi, mount_for, of_kind, one, parse_node_ids,
-                      pod_specs, pool_node_ids, quantity, render, seconds, strimzi_schema_dir)
+from conftest import (CLUSTER, MONITORING_LABEL, NAMESPACE, REPO, STRIMZI_API,
+                      STRIMZI_SCHEMA_FILES, VARIANTS, broker_ids, containers,
+                      deployment_container, env_of, file_in_volume, flag_values, is_broker_pod,
+                      is_strimzi, mount_for, of_kind, one, parse_node_ids, pod_specs,
+                      pool_node_ids, quantity, render, seconds, strimzi_pod_labels,
+                      strimzi_schema_dir)
 
 # Kubernetes versions the core objects must be valid for: a widely deployed one and the
 # newest kubernetes-validate 1.37.0 knows.
@@ -35,8 +38,10 @@ KAFKA_TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 PRODUCER = "speedlayer-producer"
 SERVE = "speedlayer-serve"
 # speedlayer serve's defaults (speedlayer serve --help).
-# The output and changelog topics default to <group>.views and <group>.changelog.
-SERVE_DEFAULTS = {"--group": "speedlayer-serve"}
+# The output and changelog topics default to <group>.views and <group>.changelog; --listen
+# defaults to loopback (unreachable from outside the pod); without --probe-listen the probes
+# answer on --listen.
+SERVE_DEFAULTS = {"--group": "speedlayer-serve", "--listen": "127.0.0.1:8080"}
 # speedlayer produce's default --flush-timeout.
 DEFAULT_FLUSH_TIMEOUT = "10s"
 
@@ -52,7 +57,7 @@ def test_renders_into_namespace_kafka(variant):
     docs = render(variant)
     kinds = {d["kind"] for d in docs}
     for kind in ("Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser", "Deployment", "Service",
-                 "PodDisruptionBudget", "ConfigMap"):
+                 "PodDisruptionBudget", "ConfigMap", "NetworkPolicy"):
         assert kind in kinds, "%s: no %s rendered" % (variant, kind)
     for d in docs:
         assert d["metadata"].get("namespace") == NAMESPACE, \
@@ -281,8 +286,12 @@ def check_no_plaintext_secrets(docs):
                 if secretish.search(e["name"]) and not e["name"].endswith("_FILE") and "value" in e:
                     problems.append("%s: env %s has a literal value" % (where, e["name"]))
             args = [str(a) for a in (c.get("args") or []) + (c.get("command") or [])]
-            if any(a == "--sasl-password" or a.startswith("--sasl-password=") for a in args):
-                problems.append("%s: --sasl-password on the command line" % where)
+            for a in args:
+                flag = a.split("=", 1)[0]
+                if flag.startswith("--") and re.search(r"(?i)password|token|secret", flag) \
+                        and not flag.endswith("-file"):
+                    problems.append("%s: %s on the command line (use the -file flag and a "
+                                    "mounted Secret)" % (where, flag))
             xp = xprops(args)
             for k in xp:
                 if "password" in k or k in ("ssl.key.pem", "ssl_key", "ssl.keystore.location"):
@@ -690,13 +699,319 @@ def check_serve(docs):
             problems.append("PodDisruptionBudget %s blocks every voluntary disruption"
                             % p["metadata"]["name"])
     ann = dep["spec"]["template"]["metadata"].get("annotations") or {}
-    listen = (flag_values(c.get("args") or [], "--listen") or ["0.0.0.0:8080"])[0]
+    args = c.get("args") or []
+    # /metrics is scraped on the probe listener when there is one.
+    listen = (flag_values(args, "--probe-listen") or flag_values(args, "--listen")
+              or [SERVE_DEFAULTS["--listen"]])[0]
     port = listen.rsplit(":", 1)[1]
     if ann.get("prometheus.io/scrape") != "true" or ann.get("prometheus.io/port") != port or \
             ann.get("prometheus.io/path") != "/metrics":
         problems.append("%s: Prometheus annotations do not point at :%s/metrics" % (SERVE, port))
     if int(port) not in [p["containerPort"] for p in c.get("ports") or []]:
         problems.append("%s: listens on %s but declares no such port" % (SERVE, port))
+    return problems
+
+
+def _host_port(address):
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port) if port.isdigit() else None
+
+
+def container_port_number(container, ref):
+    """A probe's or Service's port (a number or a container port's name) -> the number."""
+    if isinstance(ref, int):
+        return ref
+    for p in container.get("ports") or []:
+        if p.get("name") == ref:
+            return p["containerPort"]
+    return None
+
+
+def check_serve_listeners(docs):
+    """serve's HTTP listeners: --listen given explicitly (its default is loopback) on a
+    non-loopback address; --probe-listen on a port of its own; both ports declared; liveness
+    and readiness probes on the probe port; the Service on the API port."""
+    problems = []
+    dep, spec, c = deployment_container(docs, SERVE)
+    args = [str(a) for a in c.get("args") or []]
+    declared = {p["containerPort"] for p in c.get("ports") or []}
+    ports = {}
+    for flag in ("--listen", "--probe-listen"):
+        values = flag_values(args, flag)
+        if len(values) != 1:
+            problems.append("%s: %s given %d times, want once (explicitly)" % (SERVE, flag, len(values)))
+            continue
+        host, port = _host_port(values[0])
+        if port is None:
+            problems.append("%s: %s %s has no port" % (SERVE, flag, values[0]))
+            continue
+        if host in ("localhost", "::1") or host.startswith("127."):
+            problems.append("%s: %s %s is loopback: the kubelet, the Service and Prometheus "
+                            "cannot reach it" % (SERVE, flag, values[0]))
+        if port not in declared:
+            problems.append("%s: %s port %d is not a declared containerPort" % (SERVE, flag, port))
+        ports[flag] = port
+    if len(ports) < 2:
+        return problems
+    if ports["--listen"] == ports["--probe-listen"]:
+        problems.append("%s: --listen and --probe-listen share port %d" % (SERVE, ports["--listen"]))
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        p = c.get(probe)
+        if not p:
+            continue
+        got = container_port_number(c, (p.get("httpGet") or {}).get("port"))
+        if got != ports["--probe-listen"]:
+            problems.append("%s: %s on port %s, not the --probe-listen port %d (API clients could "
+                            "starve it)" % (SERVE, probe, (p.get("httpGet") or {}).get("port"),
+                                            ports["--probe-listen"]))
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    for svc in of_kind(docs, "Service"):
+        sel = svc["spec"].get("selector") or {}
+        if not sel or any(labels.get(k) != v for k, v in sel.items()):
+            continue
+        for sp in svc["spec"].get("ports") or []:
+            target = container_port_number(c, sp.get("targetPort", sp["port"]))
+            if target != ports["--listen"]:
+                problems.append("Service %s port %s goes to container port %s, not the API "
+                                "(--listen %d)" % (svc["metadata"]["name"], sp["port"], target,
+                                                   ports["--listen"]))
+    return problems
+
+
+# ----------------------------------------------------------------------------------------
+# Network policies: evaluated the way a CNI does (the union of the rules of every policy that
+# selects a pod; a pod no policy of a direction selects is open in that direction) for
+# stand-in endpoints: the Strimzi pods of the rendered cluster, kube-dns, a pod of the
+# monitoring namespace, pods elsewhere and an address outside the cluster.
+
+ALL_PORTS = "all ports"
+DNS = {("UDP", 53), ("TCP", 53)}
+
+
+def selector_matches(sel, labels):
+    """A Kubernetes label selector ({} matches everything)."""
+    for k, v in (sel.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for e in sel.get("matchExpressions") or []:
+        k, op, vals = e["key"], e["operator"], e.get("values") or []
+        if op == "In" and labels.get(k) not in vals or \
+                op == "NotIn" and k in labels and labels[k] in vals or \
+                op == "Exists" and k not in labels or op == "DoesNotExist" and k in labels:
+            return False
+    return True
+
+
+def endpoint(desc, namespace=None, labels=None, ns_labels=None, ip="10.244.1.10"):
+    """A pod (namespace given) or an address outside the cluster (namespace None)."""
+    if namespace is not None:
+        ns_labels = dict(ns_labels or {}, **{"kubernetes.io/metadata.name": namespace})
+    return {"desc": desc, "namespace": namespace, "labels": labels or {},
+            "ns_labels": ns_labels or {}, "ip": ip}
+
+
+def peer_matches(peer, policy_ns, ep):
+    if "ipBlock" in peer:
+        net = ipaddress.ip_network(peer["ipBlock"]["cidr"])
+        ip = ipaddress.ip_address(ep["ip"])
+        return ip in net and not any(ip in ipaddress.ip_network(x)
+                                     for x in peer["ipBlock"].get("except") or [])
+    if ep["namespace"] is None:
+        return False
+    ns_sel = peer.get("namespaceSelector")
+    if ns_sel is None:
+        if ep["namespace"] != policy_ns:
+            return False
+    elif not selector_matches(ns_sel, ep["ns_labels"]):
+        return False
+    pod_sel = peer.get("podSelector")
+    return pod_sel is None or selector_matches(pod_sel, ep["labels"])
+
+
+def policy_types(np):
+    t = np["spec"].get("policyTypes")
+    if t:
+        return set(t)
+    return {"Ingress"} | ({"Egress"} if "egress" in np["spec"] else set())
+
+
+def allowed(docs, pod, direction, ep):
+    """What `pod` (an app_pods() entry) may exchange with endpoint `ep`: ingress from it or
+    egress to it. A set of (protocol, port), or ALL_PORTS."""
+    policies = [np for np in of_kind(docs, "NetworkPolicy")
+                if np["metadata"].get("namespace") == pod["namespace"]
+                and selector_matches(np["spec"].get("podSelector") or {}, pod["labels"])
+                and direction in policy_types(np)]
+    if not policies:
+        return ALL_PORTS
+    out = set()
+    for np in policies:
+        for rule in np["spec"].get(direction.lower()) or []:
+            peers = rule.get("from" if direction == "Ingress" else "to")
+            if peers and not any(peer_matches(p, np["metadata"]["namespace"], ep) for p in peers):
+                continue
+            if not rule.get("ports"):
+                return ALL_PORTS
+            for p in rule["ports"]:
+                proto, port = p.get("protocol", "TCP"), p.get("port")
+                if port is None:
+                    return ALL_PORTS
+                if direction == "Ingress" and isinstance(port, str):
+                    port = container_port_number(pod["container"], port) or port
+                end = p.get("endPort")
+                if end and isinstance(port, int):
+                    out |= {(proto, n) for n in range(port, end + 1)}
+                else:
+                    out.add((proto, port))
+    return out
+
+
+def app_pods(docs):
+    """name -> a pod of each speedlayer Deployment: namespace, labels, container, and the
+    Kafka ports it connects to (KAFKA_BROKERS)."""
+    out = {}
+    for name in (PRODUCER, SERVE):
+        dep, spec, c = deployment_container(docs, name)
+        brokers = env_of(c).get("KAFKA_BROKERS") or ""
+        kafka_ports = {int(hp.rpartition(":")[2]) for hp in brokers.split(",")
+                       if hp.rpartition(":")[2].isdigit()}
+        out[name] = {"name": name, "namespace": dep["metadata"].get("namespace", NAMESPACE),
+                     "labels": dep["spec"]["template"]["metadata"]["labels"], "container": c,
+                     "kafka_ports": kafka_ports}
+    return out
+
+
+def endpoints(docs):
+    """Stand-ins for everything around the speedlayer pods."""
+    k, v = MONITORING_LABEL
+    eps = [endpoint(desc, NAMESPACE, labels) for desc, labels in strimzi_pod_labels(docs)]
+    for name, pod in app_pods(docs).items():
+        eps.append(endpoint("%s pod" % name, pod["namespace"], pod["labels"]))
+    eps += [
+        endpoint("another pod of namespace %s" % NAMESPACE, NAMESPACE, {"app": "client"}),
+        endpoint("kube-dns pod", "kube-system", {"k8s-app": "kube-dns"}),
+        endpoint("another kube-system pod", "kube-system", {"k8s-app": "metrics-server"}),
+        endpoint("Prometheus in the monitoring namespace", "monitoring",
+                 {"app.kubernetes.io/name": "prometheus"}, {k: v}),
+        endpoint("a pod of namespace default", "default", {"app": "client"}),
+        endpoint("a pod labelled %s=%s in namespace default" % (k, v), "default", {k: v}),
+        endpoint("an address outside the cluster", ip="203.0.113.7"),
+    ]
+    return eps
+
+
+def _fmt(ports):
+    return ports if ports == ALL_PORTS else sorted(ports, key=str) or "nothing"
+
+
+def check_network_policies_isolate(docs):
+    """The producer and serve are each selected by a NetworkPolicy for ingress and egress."""
+    problems = []
+    for name, pod in app_pods(docs).items():
+        for direction in ("Ingress", "Egress"):
+            if not [np for np in of_kind(docs, "NetworkPolicy")
+                    if np["metadata"].get("namespace") == pod["namespace"]
+                    and selector_matches(np["spec"].get("podSelector") or {}, pod["labels"])
+                    and direction in policy_types(np)]:
+                problems.append("%s: no NetworkPolicy restricts its %s" % (name, direction.lower()))
+    return problems
+
+
+def check_dns_egress(docs):
+    """Both pods reach kube-dns in kube-system on UDP and TCP 53 (TCP: answers over 512 bytes)."""
+    problems = []
+    dns = endpoint("kube-dns", "kube-system", {"k8s-app": "kube-dns"})
+    for name, pod in app_pods(docs).items():
+        got = allowed(docs, pod, "Egress", dns)
+        if got != ALL_PORTS and not DNS <= got:
+            problems.append("%s: DNS egress to kube-dns allows %s, want UDP and TCP 53"
+                            % (name, _fmt(got)))
+    return problems
+
+
+def check_egress_only_to_kafka(docs):
+    """The producer's and serve's egress: every broker pod on the Kafka ports the pod uses
+    (KAFKA_BROKERS), exactly; DNS to kube-dns; nothing to anything else (controllers, the
+    operators, other pods, other namespaces, outside the cluster)."""
+    problems = []
+    eps = endpoints(docs)
+    for name, pod in app_pods(docs).items():
+        want = {("TCP", p) for p in pod["kafka_ports"]}
+        brokers = 0
+        for ep in eps:
+            got = allowed(docs, pod, "Egress", ep)
+            if is_broker_pod(ep["labels"]) and ep["namespace"] == NAMESPACE:
+                brokers += 1
+                if got != want:
+                    problems.append("%s: egress to %s allows %s, want %s (the Kafka listener it "
+                                    "uses)" % (name, ep["desc"], _fmt(got), _fmt(want)))
+            elif ep["desc"] == "kube-dns pod":
+                if got == ALL_PORTS or got - DNS:
+                    problems.append("%s: egress to kube-dns allows %s, more than DNS" % (name, _fmt(got)))
+            elif got:
+                problems.append("%s: egress to %s allows %s" % (name, ep["desc"], _fmt(got)))
+        if not brokers:
+            problems.append("no broker pod to check: no KafkaNodePool with the broker role")
+    return problems
+
+
+def check_producer_no_ingress(docs):
+    """Nothing may connect to the producer: it serves nothing."""
+    problems = []
+    pod = app_pods(docs)[PRODUCER]
+    for ep in endpoints(docs):
+        got = allowed(docs, pod, "Ingress", ep)
+        if got:
+            problems.append("%s: ingress from %s allows %s" % (PRODUCER, ep["desc"], _fmt(got)))
+    return problems
+
+
+def check_serve_ingress(docs):
+    """serve's API port (--listen) only from pods of its namespace and of the monitoring
+    namespace (labelled speedlayer.io/monitoring: "true"); its probe port (--probe-listen,
+    where Prometheus scrapes) from the monitoring namespace too; nothing else from anywhere."""
+    problems = []
+    pod = app_pods(docs)[SERVE]
+    args = [str(a) for a in pod["container"].get("args") or []]
+    api = _host_port((flag_values(args, "--listen") or [SERVE_DEFAULTS["--listen"]])[0])[1]
+    probe = _host_port((flag_values(args, "--probe-listen") or ["none:%d" % api])[0])[1]
+    for ep in endpoints(docs):
+        got = allowed(docs, pod, "Ingress", ep)
+        if ep["namespace"] == NAMESPACE:
+            want = {("TCP", api)}
+        elif MONITORING_LABEL in ep["ns_labels"].items():
+            want = {("TCP", api), ("TCP", probe)}
+        else:
+            want = set()
+        if got != want:
+            problems.append("%s: ingress from %s allows %s, want %s"
+                            % (SERVE, ep["desc"], _fmt(got), _fmt(want)))
+    return problems
+
+
+def check_kafka_admits_apps(docs):
+    """Strimzi's own NetworkPolicy for the Kafka pods admits on each listener its
+    networkPolicyPeers (every pod when there are none). The listeners the pods use must admit
+    them, and no pod of another namespace."""
+    problems = []
+    kafka = one(docs, "Kafka")
+    listeners = {l["port"]: l for l in kafka["spec"]["kafka"]["listeners"]}
+    ns = kafka["metadata"].get("namespace", NAMESPACE)
+    stranger = endpoint("a pod of namespace default", "default", {"app": "client"})
+    for name, pod in app_pods(docs).items():
+        ep = endpoint("%s pod" % name, pod["namespace"], pod["labels"])
+        for port in sorted(pod["kafka_ports"]):
+            l = listeners.get(port)
+            if l is None:
+                problems.append("%s: no listener on port %d" % (name, port))
+                continue
+            peers = l.get("networkPolicyPeers") or []
+            if peers and not any(peer_matches(p, ns, ep) for p in peers):
+                problems.append("%s: listener %s (%d) admits only %s: not this pod"
+                                % (name, l["name"], port, peers))
+            if not peers or any(peer_matches(p, ns, stranger) for p in peers):
+                problems.append("listener %s (%d), used by %s, admits pods of other namespaces "
+                                "(networkPolicyPeers)" % (l["name"], port, name))
     return problems
 
 
@@ -713,7 +1028,9 @@ def check_images(docs):
 
 POLICY_CHECKS = [check_resources, check_probes, check_security_context, check_no_plaintext_secrets,
                  check_kafka_cluster, check_external_listeners, check_topics, check_app_wiring,
-                 check_shutdown, check_serve, check_images]
+                 check_shutdown, check_serve, check_serve_listeners, check_images,
+                 check_network_policies_isolate, check_dns_egress, check_egress_only_to_kafka,
+                 check_producer_no_ingress, check_serve_ingress, check_kafka_admits_apps]
 
 
 @variants
@@ -742,6 +1059,42 @@ def test_external_variant_is_nodeport_9094_tls_scram():
     ext_docs = render("external")
     key = lambda d: (d["kind"], d["metadata"]["name"])  # noqa: E731
     assert {key(d) for d in ext_docs} - {key(d) for d in base} == {("KafkaUser", "speedlayer-laptop")}
+
+
+ADMIN_SECRET = "speedlayer-admin"
+
+
+def test_admin_endpoint_off_in_base_on_in_admin_overlay():
+    """The base does not pass --admin-token-file (POST /v1/expire stays off); the admin
+    overlay passes it, pointing at the `token` key of Secret speedlayer-admin, mounted
+    read-only with mode 0400, and changes nothing else."""
+    base = render("base")
+    for name, spec in pod_specs(base):
+        for c in containers(spec):
+            assert not flag_values(c.get("args") or [], "--admin-token-file"), \
+                "%s enables the admin endpoint in the base" % name
+    admin = render("admin")
+    dep, spec, c = deployment_container(admin, SERVE)
+    files = flag_values(c["args"], "--admin-token-file")
+    assert len(files) == 1, "admin overlay: --admin-token-file given %d times" % len(files)
+    vm, vol = mount_for(c, spec, files[0])
+    assert vol and "secret" in vol, "%s is not in a mounted Secret" % files[0]
+    assert vm.get("readOnly") is True, "the admin token's mount is not read-only"
+    assert vol["secret"]["secretName"] == ADMIN_SECRET
+    assert vol["secret"].get("defaultMode") == 0o400, "mode %s, want 0400" % oct(
+        vol["secret"].get("defaultMode", 0o644))
+    assert file_in_volume(vol, vm, files[0]) == "token"
+    assert not [d for d in admin if d["kind"] == "Secret"], "the token is in the manifests"
+    # Nothing else changes: the same objects, and serve differs only by the token.
+    key = lambda d: (d["kind"], d["metadata"]["name"])  # noqa: E731
+    assert {key(d) for d in admin} == {key(d) for d in base}
+    for d in admin:
+        if key(d) != ("Deployment", SERVE):
+            assert d == next(b for b in base if key(b) == key(d)), "admin overlay changes %s/%s" % key(d)
+    _, base_spec, base_c = deployment_container(base, SERVE)
+    assert c["args"][:len(base_c["args"])] == base_c["args"]
+    assert [m for m in c["volumeMounts"] if m is not vm] == base_c["volumeMounts"]
+    assert [v for v in spec["volumes"] if v is not vol] == base_spec["volumes"]
 
 
 def test_node_ids_from_annotations():
@@ -964,6 +1317,200 @@ def _mut_overlapping_ranges(docs):
     one(docs, "KafkaNodePool", "controller")["metadata"]["annotations"]["strimzi.io/next-node-ids"] = "[0-150]"
 
 
+def _netpol(docs, name):
+    return one(docs, "NetworkPolicy", name)
+
+
+def _arg_value(docs, name, flag, value):
+    c = container_of(docs, name)
+    c["args"][c["args"].index(flag) + 1] = value
+
+
+def _drop_flag(docs, name, flag):
+    c = container_of(docs, name)
+    i = c["args"].index(flag)
+    del c["args"][i:i + 2]
+
+
+def _mut_no_listen(docs):
+    _drop_flag(docs, SERVE, "--listen")
+
+
+def _mut_listen_loopback(docs):
+    _arg_value(docs, SERVE, "--listen", "127.0.0.1:8080")
+
+
+def _mut_no_probe_listen(docs):
+    _drop_flag(docs, SERVE, "--probe-listen")
+
+
+def _mut_readiness_on_api(docs):
+    container_of(docs, SERVE)["readinessProbe"]["httpGet"]["port"] = "http"
+
+
+def _mut_liveness_on_api_number(docs):
+    container_of(docs, SERVE)["livenessProbe"]["httpGet"]["port"] = 8080
+
+
+def _mut_probe_port_undeclared(docs):
+    c = container_of(docs, SERVE)
+    c["ports"] = [p for p in c["ports"] if p["containerPort"] != 8081]
+
+
+def _mut_probe_listen_moved(docs):
+    # the listener moves, the declared port and the probes stay
+    _arg_value(docs, SERVE, "--probe-listen", "0.0.0.0:9090")
+
+
+def _mut_service_to_probes(docs):
+    one(docs, "Service", SERVE)["spec"]["ports"][0]["targetPort"] = "probes"
+
+
+def _mut_scrape_on_api(docs):
+    one(docs, "Deployment", SERVE)["spec"]["template"]["metadata"]["annotations"][
+        "prometheus.io/port"] = "8080"
+
+
+def _mut_admin_token_literal(docs):
+    container_of(docs, SERVE)["args"] += ["--admin-token", "0123456789abcdef"]
+
+
+def _mut_no_serve_policy(docs):
+    docs[:] = [d for d in docs if not (d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == SERVE)]
+
+
+def _mut_no_producer_policy(docs):
+    docs[:] = [d for d in docs if not (d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == PRODUCER)]
+
+
+def _mut_producer_policy_ingress_only(docs):
+    np = _netpol(docs, PRODUCER)
+    np["spec"]["policyTypes"] = ["Ingress"]
+
+
+def _mut_producer_policy_misses_pods(docs):
+    _netpol(docs, PRODUCER)["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] = "producers"
+
+
+def _mut_no_dns(docs):
+    np = _netpol(docs, PRODUCER)
+    np["spec"]["egress"] = [r for r in np["spec"]["egress"]
+                            if not any(p["port"] == 53 for p in r.get("ports") or [])]
+
+
+def _mut_dns_udp_only(docs):
+    for r in _netpol(docs, SERVE)["spec"]["egress"]:
+        r["ports"] = [p for p in r["ports"] if p != {"protocol": "TCP", "port": 53}]
+
+
+def _mut_dns_wrong_namespace(docs):
+    for r in _netpol(docs, PRODUCER)["spec"]["egress"]:
+        for peer in r["to"]:
+            if "namespaceSelector" in peer:
+                peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] = "kube-dns"
+
+
+def _mut_producer_egress_anywhere(docs):
+    _netpol(docs, PRODUCER)["spec"]["egress"].append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]})
+
+
+def _mut_producer_egress_all_pods(docs):
+    _netpol(docs, PRODUCER)["spec"]["egress"][0]["to"] = [{"podSelector": {}}]
+
+
+def _mut_producer_egress_any_strimzi(docs):
+    # every pod of the Kafka CR: controllers and the entity operator too
+    sel = _netpol(docs, PRODUCER)["spec"]["egress"][0]["to"][0]["podSelector"]["matchLabels"]
+    sel.pop("strimzi.io/broker-role")
+    sel.pop("strimzi.io/name")
+
+
+def _mut_producer_egress_wrong_port(docs):
+    _netpol(docs, PRODUCER)["spec"]["egress"][0]["ports"] = [{"protocol": "TCP", "port": 9092}]
+
+
+def _mut_producer_egress_all_ports(docs):
+    del _netpol(docs, PRODUCER)["spec"]["egress"][0]["ports"]
+
+
+def _mut_serve_egress_to_producer(docs):
+    _netpol(docs, SERVE)["spec"]["egress"].append(
+        {"to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/component": "producer"}}}],
+         "ports": [{"protocol": "TCP", "port": 8080}]})
+
+
+def _mut_serve_no_kafka_egress(docs):
+    np = _netpol(docs, SERVE)
+    np["spec"]["egress"] = [r for r in np["spec"]["egress"]
+                            if not any(p["port"] == 9093 for p in r.get("ports") or [])]
+
+
+def _mut_producer_ingress_open(docs):
+    _netpol(docs, PRODUCER)["spec"]["ingress"] = [{}]
+
+
+def _mut_producer_ingress_from_namespace(docs):
+    _netpol(docs, PRODUCER)["spec"]["ingress"] = [{"from": [{"podSelector": {}}]}]
+
+
+def _mut_serve_ingress_any_namespace(docs):
+    _netpol(docs, SERVE)["spec"]["ingress"][0]["from"].append({"namespaceSelector": {}})
+
+
+def _mut_serve_ingress_no_from(docs):
+    del _netpol(docs, SERVE)["spec"]["ingress"][0]["from"]
+
+
+def _mut_serve_ingress_all_ports(docs):
+    del _netpol(docs, SERVE)["spec"]["ingress"][0]["ports"]
+
+
+def _mut_serve_ingress_monitoring_as_pod_label(docs):
+    # the monitoring label put on a podSelector: matches pods of serve's namespace only
+    for r in _netpol(docs, SERVE)["spec"]["ingress"]:
+        r["from"] = [{"podSelector": p["namespaceSelector"]} if "namespaceSelector" in p else p
+                     for p in r["from"]]
+
+
+def _mut_serve_probe_port_from_namespace(docs):
+    _netpol(docs, SERVE)["spec"]["ingress"][1]["from"].append({"podSelector": {}})
+
+
+def _mut_serve_no_probe_rule(docs):
+    del _netpol(docs, SERVE)["spec"]["ingress"][1]
+
+
+def _mut_serve_ingress_ipblock(docs):
+    _netpol(docs, SERVE)["spec"]["ingress"].append(
+        {"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 8080}]})
+
+
+def _mut_extra_policy_opens_serve(docs):
+    # policies add up: a second one selecting serve opens it although the first is right
+    docs.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                 "metadata": {"name": "allow-all", "namespace": NAMESPACE},
+                 "spec": {"podSelector": {}, "ingress": [{}], "policyTypes": ["Ingress"]}})
+
+
+def _mut_tls_listener_peers_exclude_producer(docs):
+    for l in one(docs, "Kafka")["spec"]["kafka"]["listeners"]:
+        if l["port"] == 9093:
+            l["networkPolicyPeers"] = [{"podSelector": {"matchLabels": {
+                "app.kubernetes.io/component": "serve"}}}]
+
+
+def _mut_tls_listener_no_peers(docs):
+    for l in one(docs, "Kafka")["spec"]["kafka"]["listeners"]:
+        l.pop("networkPolicyPeers", None)
+
+
+def _mut_tls_listener_peers_other_namespace(docs):
+    for l in one(docs, "Kafka")["spec"]["kafka"]["listeners"]:
+        if l["port"] == 9093:
+            l["networkPolicyPeers"] = [{"namespaceSelector": {"matchLabels": {
+                "kubernetes.io/metadata.name": "apps"}}}]
+
+
 MUTATIONS = [
     ("base", _mut_drop_limits, check_resources),
     ("base", _mut_producer_bigger, check_resources),
@@ -1006,10 +1553,51 @@ MUTATIONS = [
     ("base", _mut_replication, check_kafka_cluster),
     ("base", _mut_no_plain_9092, check_kafka_cluster),
     ("base", _mut_overlapping_ranges, check_kafka_cluster),
+    ("base", _mut_no_listen, check_serve_listeners),
+    ("base", _mut_listen_loopback, check_serve_listeners),
+    ("base", _mut_no_probe_listen, check_serve_listeners),
+    ("base", _mut_readiness_on_api, check_serve_listeners),
+    ("base", _mut_liveness_on_api_number, check_serve_listeners),
+    ("base", _mut_probe_port_undeclared, check_serve_listeners),
+    ("base", _mut_probe_listen_moved, check_serve_listeners),
+    ("base", _mut_service_to_probes, check_serve_listeners),
+    ("base", _mut_scrape_on_api, check_serve),
+    ("base", _mut_admin_token_literal, check_no_plaintext_secrets),
+    ("base", _mut_no_serve_policy, check_network_policies_isolate),
+    ("base", _mut_no_producer_policy, check_network_policies_isolate),
+    ("base", _mut_producer_policy_ingress_only, check_network_policies_isolate),
+    ("base", _mut_producer_policy_misses_pods, check_network_policies_isolate),
+    ("base", _mut_no_dns, check_dns_egress),
+    ("base", _mut_dns_udp_only, check_dns_egress),
+    ("base", _mut_dns_wrong_namespace, check_dns_egress),
+    ("base", _mut_producer_egress_anywhere, check_egress_only_to_kafka),
+    ("base", _mut_producer_egress_all_pods, check_egress_only_to_kafka),
+    ("base", _mut_producer_egress_any_strimzi, check_egress_only_to_kafka),
+    ("base", _mut_producer_egress_wrong_port, check_egress_only_to_kafka),
+    ("base", _mut_producer_egress_all_ports, check_egress_only_to_kafka),
+    ("base", _mut_producer_policy_ingress_only, check_egress_only_to_kafka),
+    ("base", _mut_serve_egress_to_producer, check_egress_only_to_kafka),
+    ("base", _mut_serve_no_kafka_egress, check_egress_only_to_kafka),
+    ("base", _mut_producer_ingress_open, check_producer_no_ingress),
+    ("base", _mut_producer_ingress_from_namespace, check_producer_no_ingress),
+    ("base", _mut_no_producer_policy, check_producer_no_ingress),
+    ("base", _mut_serve_ingress_any_namespace, check_serve_ingress),
+    ("base", _mut_serve_ingress_no_from, check_serve_ingress),
+    ("base", _mut_serve_ingress_all_ports, check_serve_ingress),
+    ("base", _mut_serve_ingress_monitoring_as_pod_label, check_serve_ingress),
+    ("base", _mut_serve_probe_port_from_namespace, check_serve_ingress),
+    ("base", _mut_serve_no_probe_rule, check_serve_ingress),
+    ("base", _mut_serve_ingress_ipblock, check_serve_ingress),
+    ("base", _mut_extra_policy_opens_serve, check_serve_ingress),
+    ("base", _mut_no_serve_policy, check_serve_ingress),
+    ("base", _mut_tls_listener_peers_exclude_producer, check_kafka_admits_apps),
+    ("base", _mut_tls_listener_peers_other_namespace, check_kafka_admits_apps),
+    ("base", _mut_tls_listener_no_peers, check_kafka_admits_apps),
 ]
 
 
-@pytest.mark.parametrize("variant,mutate,check", MUTATIONS, ids=[m[1].__name__[5:] for m in MUTATIONS])
+@pytest.mark.parametrize("variant,mutate,check", MUTATIONS,
+                         ids=["%s-%s" % (m[1].__name__[5:], m[2].__name__[6:]) for m in MUTATIONS])
 def test_check_catches(variant, mutate, check):
     docs = render(variant)
     assert not check(copy.deepcopy(docs)), "the unmodified %s variant must pass %s" % (

@@ -11,7 +11,9 @@ The test plays Strimzi's part from the rendered manifests (deploy/base):
   (only the PLAINTEXT admin listener's ANONYMOUS is a super user);
 - the KafkaTopics, and the KafkaUsers' ACLs for principal User:CN=<name>, exactly as written.
 The pods' env and args are the Deployments', with only KAFKA_BROKERS pointed at the broker
-(and serve's --listen at a free local port); Secrets are files where the pods mount them.
+(and serve's listeners, --listen and --probe-listen, at free local ports; its probes and
+metrics are fetched where the manifest points them); Secrets are files where the pods mount
+them.
 This checks that the settings are consistent (protocol, CA, certificate, key) and that the
 least-privilege ACLs are enough for what the applications really do; a negative check shows
 the authorizer denies what they do not grant.
@@ -26,8 +28,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, of_kind, render
-from podrun import (SUMMARY, Pod, check_producer_stopped_cleanly, ensure_topics, free_port,
-                    http_get, metric, num, topic_end_offsets)
+from podrun import (SUMMARY, Pod, check_producer_stopped_cleanly, ensure_topics, http_get,
+                    manifest_topics, metric, num, topic_end_offsets, wait_ready)
 
 pytestmark = [pytest.mark.integration, pytest.mark.secure]
 
@@ -90,12 +92,7 @@ def broker(tmp_path_factory):
                 "tls": (bdir / "bootstrap-secure").read_text().split()[0],
                 "ca": (bdir / "ca.pem").read_text(), "users": creds}
         # The Topic Operator's part.
-        topics = {}
-        for t in of_kind(docs, "KafkaTopic"):
-            spec = t["spec"]
-            topics[spec.get("topicName") or t["metadata"]["name"]] = (spec.get("partitions", 1),
-                                                                       spec.get("config") or {})
-        ensure_topics(info["plain"], topics)
+        ensure_topics(info["plain"], manifest_topics(docs))
         # The User Operator's part: the ACLs.
         apply_acls(info["plain"], of_kind(docs, "KafkaUser"))
         yield info
@@ -181,21 +178,15 @@ def test_producer_and_serve_deployments_with_their_certificates_and_acls(tmp_pat
     (tmp_path / "producer").mkdir()
     serve = Pod(tmp_path / "serve", secrets_for(broker, SERVE), SERVE)
     producer = Pod(tmp_path / "producer", secrets_for(broker, PRODUCER), PRODUCER)
-    port = free_port()
-    serve_args = list(serve.args)
-    i = serve_args.index("--listen")
-    serve_args[i + 1] = "127.0.0.1:%d" % port   # the pod's 0.0.0.0:8080, on a free local port
+    serve_args = serve.bind_locally(serve.args)   # the pod's 0.0.0.0:<port>s, on free local ports
+    api = serve.service_port()
+    metrics_port, metrics_path = serve.scrape()
     topics = ["Sport", "AI", "my-topic"]
     before = topic_end_offsets(broker["plain"], topics)
     try:
         serve.start(env=pointed_at(serve, broker), args=serve_args)
-        deadline = time.monotonic() + 120
-        while http_get(port, "/readyz")[0] != 200:
-            serve.assert_running()
-            assert time.monotonic() < deadline, "serve not ready after 120 s: /readyz %s\n%s" % (
-                http_get(port, "/readyz"), serve.stderr()[-3000:])
-            time.sleep(0.5)
-        assert http_get(port, "/healthz")[0] == 200
+        wait_ready(serve)
+        assert http_get(*serve.probe("livenessProbe"))[0] == 200
 
         producer.start(env=pointed_at(producer, broker))
         producer.run_for(6)
@@ -210,7 +201,7 @@ def test_producer_and_serve_deployments_with_their_certificates_and_acls(tmp_pat
         deadline = time.monotonic() + 60
         while True:
             serve.assert_running()
-            status, body = http_get(port, "/metrics")
+            status, body = http_get(metrics_port, metrics_path)
             consumed = metric(body, "speedlayer_records_consumed_total")
             if status == 200 and consumed >= delivered and \
                     metric(body, "speedlayer_transactions_total") > 0:
@@ -218,7 +209,7 @@ def test_producer_and_serve_deployments_with_their_certificates_and_acls(tmp_pat
             assert time.monotonic() < deadline, "serve consumed %s of %d records in 60 s:\n%s" % (
                 consumed, delivered, serve.stderr()[-3000:])
             time.sleep(0.5)
-        status, body = http_get(port, "/v1/views?topic=Sport")
+        status, body = http_get(api, "/v1/views?topic=Sport")
         assert status == 200, "/v1/views?topic=Sport: %s %s" % (status, body[:500])
         code, took, _ = serve.terminate()
         assert code == 0, "serve exit %s after SIGTERM:\n%s" % (code, serve.stderr()[-3000:])
