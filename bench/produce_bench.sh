@@ -271,6 +271,7 @@ run_kcat() {
   create_topics "$t"
   sent=$messages
   # One message per line of standard input (kcat -P FILE would send the file as one message).
+  # shellcheck disable=SC2016  # $1..$3 are sh -c's own arguments
   timed "$tmp/out" "$tmp/err" sh -c 'exec kcat -P -b "$1" -t "$2" -X enable.idempotence=true -X acks=all <"$3"' \
     kcat "$brokers" "$t" "$input"
   expect_count "$t" "$sent" count

@@ -162,7 +162,7 @@ cleanup() {
   for f in "$tmp"/*.pid; do
     [[ -f "$f" ]] || continue
     pid=$(cat "$f" 2>/dev/null) || continue
-    [[ "$pid" =~ ^[0-9]+$ ]] && kill -TERM "$pid" 2>/dev/null || true
+    if [[ "$pid" =~ ^[0-9]+$ ]]; then kill -TERM "$pid" 2>/dev/null || true; fi
   done
   if ((${#created_topics[@]})) && [[ -n "${py:-}" && -n "$brokers" ]] && ((own_broker == 0)); then
     "$py" "$tmp/admin.py" delete "$brokers" "${created_topics[@]}" >>"$tmp/admin.log" 2>&1 ||
@@ -892,7 +892,6 @@ if has_phase views-bench; then
 fi
 vb_rate() { awk -v n="$1" '$1 == n { print $2 }' "$vb_rows"; }
 vb_add=$(vb_rate BM_Add/5000)
-vb_add_ss=$(vb_rate BM_Add/200000)
 vb_extract=$(vb_rate BM_ExtractText/0)
 vb_combined=""
 if [[ -n "$vb_add" && -n "$vb_extract" ]]; then  # extract + add per record

@@ -33,6 +33,7 @@ test_pkgs=(
   openssl procps iproute2 netcat-openbsd curl time unzip
   clang-19 libclang-rt-19-dev # libFuzzer targets (run-fuzz.sh); clang 14-16 lack <expected>
   chromium chromium-driver # the live page's real-browser test (tests/browser, selenium)
+  shellcheck            # every shell script is checked by the test command
 )
 
 want=("${build_pkgs[@]}")

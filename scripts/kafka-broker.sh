@@ -314,7 +314,8 @@ launch_node() { # launch_node ID: start the broker in its own session, in the ba
   local cds=""
   # Only node 1 records the archive (each recording costs time at stop).
   if [[ "$id" == 1 ]]; then cds=$(cds_opts "$nd"); else cds=$(cds_opts); fi
-  # shellcheck disable=SC2207
+  # Word splitting wanted: the options are lists of JVM flags.
+  # shellcheck disable=SC2207,SC2206
   jvm=($(heap_opts) $cds -server ${SPEEDLAYER_KAFKA_GC_OPTS:--XX:+UseG1GC -XX:MaxGCPauseMillis=20
     -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent}
     -XX:MaxInlineLevel=15 -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
@@ -323,6 +324,7 @@ launch_node() { # launch_node ID: start the broker in its own session, in the ba
   echo "=== $(date -Is) starting node $id" >>"$nd/console.log"
   # setsid: a new session, so signals to the caller's process group (Ctrl-C, ctest)
   # do not reach the broker. All fds redirected: ctest waits for its pipes to close.
+  # shellcheck disable=SC2016  # $$, $0 and $@ belong to the inner bash
   setsid bash -c 'echo $$ >"$0"; exec "$@"' "$nd/pid" \
     "$JAVA" "${jvm[@]}" -cp "$LIBS/*" kafka.Kafka "$nd/server.properties" \
     </dev/null >>"$nd/console.log" 2>&1 &
@@ -710,9 +712,9 @@ cmd_status() {
   done
   parse_dir
   [[ -f "$DIR/nodes" ]] || { echo "no cluster in $DIR"; return 3; }
-  local id port pidf pid down=0
+  local id port pid down=0
   echo "bootstrap: $(cat "$DIR/bootstrap" 2>/dev/null || echo '(not ready)')"
-  while read -r id port pidf; do
+  while read -r id port _; do
     if pid=$(node_pid "$id"); then
       if port_open "$port"; then echo "node $id: running pid $pid port $port"
       else echo "node $id: starting pid $pid port $port (not accepting yet)"; down=1

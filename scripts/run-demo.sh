@@ -4,5 +4,5 @@
 # No Kafka, no cluster, nothing else to install. Extra arguments go to `speedlayer demo`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SPEEDLAYER_DEPS_MODE= bash "$root/scripts/build.sh" "$root/build" -DSPEEDLAYER_TESTS=OFF -DSPEEDLAYER_BENCH=OFF
+SPEEDLAYER_DEPS_MODE='' bash "$root/scripts/build.sh" "$root/build" -DSPEEDLAYER_TESTS=OFF -DSPEEDLAYER_BENCH=OFF
 exec "$root/build/src/app/speedlayer" demo "$@"

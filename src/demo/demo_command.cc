@@ -129,11 +129,6 @@ int DemoCommand::run() {
     (void)(*cluster)->create_topic(t, 3, std::min(brokers_, 3));
   }
   const std::string bootstrap = (*cluster)->bootstraps();
-  std::printf("speedlayer demo: in-process Kafka cluster with %d brokers at %s\n", brokers_,
-              bootstrap.c_str());
-  std::printf("  (any Kafka client can connect while it runs, e.g. kcat -b %s -L)\n",
-              bootstrap.c_str());
-
   // serve: the speed layer itself, on every routed topic.
   serve_options.kafka.set("bootstrap.servers", bootstrap, "demo");
   serve_options.bootstrap = bootstrap;
@@ -163,6 +158,10 @@ int DemoCommand::run() {
   // The page is what the demo shows off: its address comes first.
   std::printf("speedlayer demo: live page at %s/  (open it in a browser)\n", url.c_str());
   std::printf("speedlayer demo: views at %s/v1/views?topic=Sport\n", url.c_str());
+  std::printf("speedlayer demo: in-process Kafka cluster with %d brokers at %s\n", brokers_,
+              bootstrap.c_str());
+  std::printf("  (any Kafka client can connect while it runs, e.g. kcat -b %s -L)\n",
+              bootstrap.c_str());
   std::fflush(stdout);
 
   // The producer: the same service as `speedlayer produce --generate`.

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 
 #include <filesystem>
 #include <fstream>
@@ -31,7 +32,13 @@ std::string broker_pid_file(const std::string& fixture) {
 TEST(ProduceMemory, StaysUnder128MiBWhileTheBrokerStalls) {
   constexpr std::uint64_t kLimit = 128ull << 20;
   MemoryCgroup cgroup(kLimit);
-  if (!cgroup.why.empty() || cgroup.dir.empty()) GTEST_SKIP() << cgroup.why;
+  if (!cgroup.why.empty() || cgroup.dir.empty()) {
+    // The README's 128Mi promise goes untested without a cgroup: the test command requires one
+    // (SPEEDLAYER_REQUIRE_CGROUP=1, set by scripts/run-tests.sh), so CI cannot pass by skipping.
+    const char* require = std::getenv("SPEEDLAYER_REQUIRE_CGROUP");
+    if (require != nullptr && std::string(require) == "1") FAIL() << cgroup.why;
+    GTEST_SKIP() << cgroup.why;
+  }
   const std::string brokers = bootstrap("single");
   const std::string dir = temp_dir("memory");
   const std::string topic = unique_topic("memory");
