@@ -6,7 +6,8 @@
 #   1. unit and integration tests (CTest labels `unit`, `integration`; CTest starts and stops
 #      the real Kafka brokers the integration tests need; the live page in headless Chromium),
 #      each run once: a test that fails fails the command (no retries),
-#   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer,
+#   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, and the http
+#      and views unit tests under ThreadSanitizer,
 #   3. every libFuzzer target for SPEEDLAYER_FUZZ_SECONDS (20) s each (scripts/run-fuzz.sh).
 # SPEEDLAYER_SKIP_SANITIZERS=1 skips step 2, SPEEDLAYER_SKIP_FUZZ=1 step 3.
 # Tests whose precondition this machine lacks fail instead of skipping:
@@ -35,6 +36,17 @@ if [[ "${SPEEDLAYER_SKIP_SANITIZERS:-0}" != 1 ]]; then
   cmake --build "$root/build-asan" --parallel "$(nproc)"
   (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest -L unit --output-on-failure) || status=$?
+fi
+
+if [[ "${SPEEDLAYER_SKIP_SANITIZERS:-0}" != 1 ]]; then
+  # The modules whose own threads share state: the HTTP server (Asio threads, the stream hub's
+  # publisher) and the views (live snapshots read while the processor writes).
+  echo "== http and views unit tests under ThreadSanitizer"
+  cmake -S "$root" -B "$root/build-tsan" -G Ninja -DSPEEDLAYER_SANITIZE=thread \
+    -DSPEEDLAYER_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
+  cmake --build "$root/build-tsan" --parallel "$(nproc)" --target http_test views_test
+  (cd "$root/build-tsan" && export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 &&
+    ./src/http/http_test --gtest_brief=1 && ./src/views/views_test --gtest_brief=1) || status=$?
 fi
 
 if [[ "${SPEEDLAYER_SKIP_FUZZ:-0}" != 1 ]]; then
