@@ -2,29 +2,37 @@
 # speedlayer container image: one executable, ENTRYPOINT ["speedlayer"]; the subcommand is
 # the first argument (the Deployments in deploy/ pass `produce ...` or `serve ...`).
 #
-#   docker build -t <registry>/<user>/speedlayer:0.1.0 .
-#   docker push <registry>/<user>/speedlayer:0.1.0
-#   (or: buildah bud -t ... . && buildah push ...)
+#   docker build -t speedlayer:0.1.0 .                  # or: podman build / buildah build
+#   docker run --rm speedlayer:0.1.0 --version
 #
 # Google buildpacks (`pack build`, as in the founding document) have no C++ builder for a
 # long-running service; this multi-stage build replaces them.
 #
-# amd64 only: the routing matcher uses Hyperscan (Debian's libhyperscan5 exists for amd64
-# only, and needs SSSE3).
+# Architectures: linux/amd64 and linux/arm64, one image index (docs/deploy.md, "Build the
+# image for amd64 and arm64"):
+#   podman build --platform linux/amd64,linux/arm64 --manifest speedlayer:0.1.0 .
+#   podman manifest push --all speedlayer:0.1.0 docker://<registry>/<user>/speedlayer:0.1.0
+# Each platform is built natively for that platform (under QEMU user emulation when it is not
+# the host's: slow, the librdkafka and C++ build take many times longer). The routing matcher
+# links Hyperscan's API: on amd64 Debian's libhyperscan5 (Intel Hyperscan, x86-64 with SSSE3),
+# on arm64 Debian's libvectorscan5 (Vectorscan, the portable fork with the same API and ABI;
+# its -dev package provides libhyperscan-dev, so scripts/build.sh installs it unchanged).
+# The arm64 image has not been built on this project's (amd64, Docker-less) machines.
 #
-# Base images are pinned: the build stage by tag and digest (the linux/amd64 image of
-# debian:bookworm-20251229, as published by the Debian image maintainers); the runtime stage
-# by its dated tag. To pin the runtime by digest as well:
-#   docker buildx imagetools inspect debian:bookworm-20251229-slim
-# and pass --build-arg RUNTIME_IMAGE=debian:bookworm-20251229-slim@sha256:<digest>.
-ARG BUILD_IMAGE=debian:bookworm-20251229@sha256:4216e8fe27fdd803d2822d08ed9de39825a41a47e34c32b71a23ac074f91eaf4
+# Base images are pinned by dated tag (debian:bookworm-20251229 and its -slim). A tag names an
+# image index (one image per architecture); to pin by digest as well, pin the index digest,
+# which covers both architectures (a per-platform digest would break the other one):
+#   skopeo inspect --raw docker://debian:bookworm-20251229 | sha256sum
+#   podman build --build-arg BUILD_IMAGE=debian:bookworm-20251229@sha256:<digest> \
+#                --build-arg RUNTIME_IMAGE=debian:bookworm-20251229-slim@sha256:<digest> ...
+ARG BUILD_IMAGE=debian:bookworm-20251229
 ARG RUNTIME_IMAGE=debian:bookworm-20251229-slim
 
 # --- build: the same script as the README (scripts/build.sh installs the Debian build
 # packages, builds the pinned librdkafka 2.12.1 from its crates.io source, sha256-checked, as
 # a static library (scripts/librdkafka.sh), configures with CMake and builds with Ninja); no
 # tests, no benchmarks.
-FROM --platform=linux/amd64 ${BUILD_IMAGE} AS build
+FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
 COPY . .
 RUN bash scripts/build.sh /build -DSPEEDLAYER_TESTS=OFF -DSPEEDLAYER_BENCH=OFF \
@@ -32,14 +40,17 @@ RUN bash scripts/build.sh /build -DSPEEDLAYER_TESTS=OFF -DSPEEDLAYER_BENCH=OFF \
  && /speedlayer --version
 
 # --- runtime: slim Debian with only the shared libraries the executable links
-# (ldd build/src/app/speedlayer: Hyperscan, yaml-cpp, cpp-httplib, simdjson; libfmt in case a build
+# (ldd build/src/app/speedlayer: Hyperscan (Vectorscan on arm64), yaml-cpp, cpp-httplib, simdjson; libfmt in case a build
 # links it; OpenSSL, zstd, lz4 and zlib for the statically linked librdkafka; brotli comes
 # with cpp-httplib) and CA certificates. Not Debian's librdkafka1: its 2.0.2 cannot log in
 # with SCRAM to Kafka 4.x. Nothing else: no shell tools beyond the base image's, no compilers.
-FROM --platform=linux/amd64 ${RUNTIME_IMAGE}
-RUN apt-get update \
+FROM ${RUNTIME_IMAGE}
+# TARGETARCH: set by docker/podman/buildah for each platform built (amd64, arm64).
+ARG TARGETARCH
+RUN hs=libhyperscan5; if [ "$TARGETARCH" = arm64 ]; then hs=libvectorscan5; fi \
+ && apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libhyperscan5 libyaml-cpp0.7 libcpp-httplib0.11 libfmt9 libsimdjson14 \
+      "$hs" libyaml-cpp0.7 libcpp-httplib0.11 libfmt9 libsimdjson14 \
       libssl3 libzstd1 liblz4-1 zlib1g ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 speedlayer \

@@ -21,7 +21,25 @@ VARIANTS = {
     "base": REPO / "deploy" / "base",
     "external": REPO / "deploy" / "overlays" / "external",
     "admin": REPO / "deploy" / "overlays" / "admin",
+    "dev": REPO / "deploy" / "overlays" / "dev",
 }
+# Kustomizations applied besides a variant (not a whole pipeline): name -> directory.
+EXTRAS = {
+    "monitoring": REPO / "deploy" / "monitoring",
+}
+# One-off manifests applied with `kubectl apply -f` (deploy/tools).
+TOOLS_DIR = REPO / "deploy" / "tools"
+
+# What each variant is sized for. The laptop profile (deploy/overlays/dev) has one dual-role
+# KRaft node, so replication 1; every other variant is the production layout of the base.
+PRODUCTION = {"brokers": 3, "replication": 3, "min_isr": 2, "serve_replicas": 2,
+              "cruise_control": True, "kafka_exporter": True}
+PROFILES = {"dev": {"brokers": 1, "replication": 1, "min_isr": 1, "serve_replicas": 1,
+                    "cruise_control": False, "kafka_exporter": False}}
+
+
+def profile(variant):
+    return PROFILES.get(variant, PRODUCTION)
 
 STRIMZI_GROUP = "kafka.strimzi.io"
 STRIMZI_API = "kafka.strimzi.io/v1"
@@ -61,10 +79,19 @@ def render_dir(path):
 
 
 def render(variant):
-    """The rendered documents of a variant (rendered once per session; callers get a copy)."""
+    """The rendered documents of a variant or of an extra kustomization (EXTRAS), rendered
+    once per session; callers get a copy."""
     if variant not in _rendered:
-        _rendered[variant] = render_dir(VARIANTS[variant])
+        _rendered[variant] = render_dir(VARIANTS.get(variant) or EXTRAS[variant])
     return copy.deepcopy(_rendered[variant])
+
+
+def load_tools():
+    """file name -> documents of each deploy/tools/*.yaml (applied as written, with -f)."""
+    out = {}
+    for f in sorted(TOOLS_DIR.glob("*.yaml")):
+        out[f.name] = [d for d in yaml.safe_load_all(f.read_text()) if d is not None]
+    return out
 
 
 def strimzi_schema_dir():
@@ -258,6 +285,17 @@ def strimzi_pod_labels(docs):
             "app.kubernetes.io/name": "kafka",
             "app.kubernetes.io/instance": cluster,
         }))
+    spec = kafka["spec"]
+    if "cruiseControl" in spec:
+        out.append(("Cruise Control pod", {
+            "strimzi.io/cluster": cluster, "strimzi.io/kind": "Kafka",
+            "strimzi.io/name": "%s-cruise-control" % cluster,
+            "strimzi.io/component-type": "cruise-control"}))
+    if "kafkaExporter" in spec:
+        out.append(("Kafka Exporter pod", {
+            "strimzi.io/cluster": cluster, "strimzi.io/kind": "Kafka",
+            "strimzi.io/name": "%s-kafka-exporter" % cluster,
+            "strimzi.io/component-type": "kafka-exporter"}))
     out.append(("entity operator pod", {
         "strimzi.io/cluster": cluster, "strimzi.io/kind": "Kafka",
         "strimzi.io/name": "%s-entity-operator" % cluster,

@@ -1,6 +1,7 @@
 """Offline checks of the Kubernetes / Strimzi manifests in deploy/ (CTest: deploy_manifests).
 
-Every variant (deploy/base, deploy/overlays/external) is rendered with kustomize, then:
+Every variant (deploy/base, deploy/overlays/{dev,external,admin}) is rendered with kustomize,
+then:
 - Strimzi resources are validated against ../shared/schemas/strimzi-v1 with check-jsonschema,
 - core Kubernetes objects with kubernetes-validate (strict, pinned Kubernetes versions),
 - the policy checks a reviewer would otherwise do by eye (check_* below).
@@ -10,6 +11,7 @@ the rendered manifests and require a problem to be found, so that no check passe
 """
 
 import copy
+import inspect
 import ipaddress
 import json
 import re
@@ -22,7 +24,7 @@ import pytest
 import yaml
 
 from conftest import (CLUSTER, MONITORING_LABEL, NAMESPACE, REPO, STRIMZI_API,
-                      STRIMZI_SCHEMA_FILES, VARIANTS, broker_ids, containers,
+                      STRIMZI_SCHEMA_FILES, VARIANTS, broker_ids, containers, profile,
                       deployment_container, env_of, file_in_volume, flag_values, is_broker_pod,
                       is_strimzi, mount_for, of_kind, one, parse_node_ids, pod_specs,
                       pool_node_ids, quantity, render, seconds, strimzi_pod_labels,
@@ -189,6 +191,9 @@ def check_resources(docs):
         for op in ("topicOperator", "userOperator"):
             if op in eo:
                 check("Kafka entityOperator.%s" % op, (eo[op] or {}).get("resources"))
+        for comp in ("cruiseControl", "kafkaExporter"):
+            if comp in kafka["spec"]:
+                check("Kafka %s" % comp, (kafka["spec"][comp] or {}).get("resources"))
     for dep in of_kind(docs, "Deployment"):
         if dep["metadata"]["name"] == PRODUCER:
             res = dep["spec"]["template"]["spec"]["containers"][0].get("resources") or {}
@@ -320,10 +325,13 @@ def check_no_plaintext_secrets(docs):
     return problems
 
 
-def check_kafka_cluster(docs):
-    """my-cluster: KRaft node pools (controllers, 3 brokers), internal plain 9092 and an
-    internal TLS listener, replication defaults, ACLs enforced, no anonymous listener."""
+def check_kafka_cluster(docs, variant="base"):
+    """my-cluster: KRaft node pools (controllers, the profile's brokers: 3, or 1 in the dev
+    overlay), internal plain 9092 and an internal TLS listener, replication defaults of the
+    profile (3 and min ISR 2; 1 and 1 in dev) for topics, offsets and transactions, ACLs
+    enforced, no anonymous listener."""
     problems = []
+    prof = profile(variant)
     kafka = one(docs, "Kafka")
     if kafka["metadata"]["name"] != CLUSTER:
         problems.append("Kafka is named %s, not %s" % (kafka["metadata"]["name"], CLUSTER))
@@ -344,7 +352,11 @@ def check_kafka_cluster(docs):
     if (spec["kafka"].get("authorization") or {}).get("superUsers"):
         problems.append("super users defined: they bypass every ACL")
     config = spec["kafka"].get("config") or {}
-    for key, want in (("default.replication.factor", 3), ("min.insync.replicas", 2)):
+    rf, isr = prof["replication"], prof["min_isr"]
+    for key, want in (("default.replication.factor", rf), ("min.insync.replicas", isr),
+                      ("offsets.topic.replication.factor", rf),
+                      ("transaction.state.log.replication.factor", rf),
+                      ("transaction.state.log.min.isr", isr)):
         if str(config.get(key)) != str(want):
             problems.append("config %s is %s, want %s" % (key, config.get(key), want))
     pools = of_kind(docs, "KafkaNodePool")
@@ -356,9 +368,9 @@ def check_kafka_cluster(docs):
     brokers = [p for p in pools if "broker" in p["spec"]["roles"]]
     if not controllers:
         problems.append("no controller node pool (KRaft)")
-    if sum(p["spec"]["replicas"] for p in brokers) != 3:
-        problems.append("broker pools have %d replicas, want 3"
-                        % sum(p["spec"]["replicas"] for p in brokers))
+    if sum(p["spec"]["replicas"] for p in brokers) != prof["brokers"]:
+        problems.append("broker pools have %d replicas, want %d"
+                        % (sum(p["spec"]["replicas"] for p in brokers), prof["brokers"]))
     if sum(p["spec"]["replicas"] for p in controllers) % 2 == 0:
         problems.append("an even number of controllers: a quorum needs an odd number")
     # Node id ranges must not overlap, or which pool gets which id depends on the order the
@@ -475,10 +487,12 @@ def acl_allows(user, rtype, name, op):
     return False
 
 
-def check_topics(docs):
+def check_topics(docs, variant="base"):
     """KafkaTopic names: lowercase DNS metadata.name, valid and unique Kafka topic names,
-    replicas within the brokers, a changelog that is compacted."""
+    replicas within the brokers and as the profile says (3, or 1 in dev), a topic's
+    min.insync.replicas below its replicas (or 1 with 1 replica)."""
     problems = []
+    prof = profile(variant)
     seen = {}
     nbrokers = len(broker_ids(docs))
     for t in of_kind(docs, "KafkaTopic"):
@@ -496,8 +510,14 @@ def check_topics(docs):
         replicas = (t["spec"] or {}).get("replicas")
         if replicas is not None and replicas > nbrokers:
             problems.append("KafkaTopic %s: %d replicas, %d brokers" % (mname, replicas, nbrokers))
-        if replicas is not None and replicas < 3:
-            problems.append("KafkaTopic %s: %d replicas; min.insync.replicas 2 needs 3" % (mname, replicas))
+        if replicas is not None and replicas != prof["replication"]:
+            problems.append("KafkaTopic %s: %d replicas, want %d (min.insync.replicas %d)"
+                            % (mname, replicas, prof["replication"], prof["min_isr"]))
+        isr = ((t["spec"] or {}).get("config") or {}).get("min.insync.replicas")
+        n = replicas if replicas is not None else prof["replication"]
+        if isr is not None and (int(isr) > n or (n > 1 and int(isr) >= n)):
+            problems.append("KafkaTopic %s: min.insync.replicas %s with %d replicas: one broker "
+                            "down stops every write" % (mname, isr, n))
     return problems
 
 
@@ -680,12 +700,14 @@ def check_shutdown(docs):
     return problems
 
 
-def check_serve(docs):
-    """Several serve replicas behind a Service, a PodDisruptionBudget, Prometheus scraping."""
+def check_serve(docs, variant="base"):
+    """Several serve replicas (one in dev) behind a Service, a PodDisruptionBudget that lets a
+    drain proceed, Prometheus scraping."""
     problems = []
     dep, spec, c = deployment_container(docs, SERVE)
-    if dep["spec"].get("replicas", 1) < 2:
-        problems.append("%s: fewer than 2 replicas" % SERVE)
+    want = profile(variant)["serve_replicas"]
+    if dep["spec"].get("replicas", 1) < want:
+        problems.append("%s: fewer than %d replicas" % (SERVE, want))
     labels = dep["spec"]["template"]["metadata"]["labels"]
     sel = lambda s: s and all(labels.get(k) == v for k, v in s.items())  # noqa: E731
     if not [s for s in of_kind(docs, "Service") if sel(s["spec"].get("selector"))]:
@@ -1026,17 +1048,297 @@ def check_images(docs):
     return problems
 
 
+# ----------------------------------------------------------------------------------------
+# Versions, spread, Cruise Control, quotas, certificate renewal, metrics, compaction
+
+# The Strimzi release docs/deploy.md installs, and the Kafka versions it supports: the
+# entries with `supported: true` of kafka-versions.yaml at tag 1.0.1 of
+# strimzi/strimzi-kafka-operator (default 4.2.0). Strimzi 1.1.0 dropped Kafka 4.1.x.
+STRIMZI_VERSION = "1.0.1"
+STRIMZI_KAFKA_VERSIONS = {"4.1.0": "4.1", "4.1.1": "4.1", "4.1.2": "4.1", "4.2.0": "4.2"}
+KAFKA_BROKER_SCRIPT = REPO / "scripts" / "kafka-broker.sh"
+
+
+def broker_kafka_version():
+    """The Kafka version the tests run (scripts/kafka-broker.sh DEFAULT_KAFKA_VERSION)."""
+    m = re.search(r"^readonly DEFAULT_KAFKA_VERSION=(\S+)$", KAFKA_BROKER_SCRIPT.read_text(), re.M)
+    assert m, "no DEFAULT_KAFKA_VERSION in %s" % KAFKA_BROKER_SCRIPT
+    return m.group(1)
+
+
+def check_versions_pinned(docs):
+    """spec.kafka.version and metadataVersion are pinned (Strimzi otherwise runs its newest
+    Kafka, so an operator upgrade upgrades Kafka), to a version the pinned Strimzi release
+    supports, and metadataVersion is of that version's line."""
+    problems = []
+    kafka = one(docs, "Kafka")["spec"]["kafka"]
+    version, meta = kafka.get("version"), kafka.get("metadataVersion")
+    if not version:
+        problems.append("Kafka spec.kafka.version is not set: it follows the operator's default")
+    elif str(version) not in STRIMZI_KAFKA_VERSIONS:
+        problems.append("Kafka %s is not supported by Strimzi %s (supported: %s)"
+                        % (version, STRIMZI_VERSION, ", ".join(STRIMZI_KAFKA_VERSIONS)))
+    if not meta:
+        problems.append("Kafka spec.kafka.metadataVersion is not set")
+    elif version and str(version) in STRIMZI_KAFKA_VERSIONS and \
+            not str(meta).startswith(STRIMZI_KAFKA_VERSIONS[str(version)] + "-IV"):
+        problems.append("metadataVersion %s does not belong to Kafka %s" % (meta, version))
+    return problems
+
+
+def _selects(sel, labels):
+    return all(labels.get(k) == v for k, v in (sel.get("matchLabels") or {}).items()) and \
+        not sel.get("matchExpressions")
+
+
+def check_spread(docs):
+    """Brokers and controllers on different nodes: each KafkaNodePool's pod template has a
+    required pod anti-affinity on kubernetes.io/hostname that selects the pool's own pods
+    (strimzi.io/cluster + strimzi.io/pool-name), and a zone topology spread constraint
+    (ScheduleAnyway: clusters without zone labels still schedule). Strimzi makes the Kafka
+    pods' PodDisruptionBudget (maxUnavailable 1 here); no PDB of ours selects Kafka pods.
+    serve's replicas spread over nodes."""
+    problems = []
+    kafka = one(docs, "Kafka")
+    cluster = kafka["metadata"]["name"]
+    for pool in of_kind(docs, "KafkaNodePool"):
+        name = pool["metadata"]["name"]
+        own = {"strimzi.io/cluster": cluster, "strimzi.io/pool-name": name,
+               "strimzi.io/kind": "Kafka"}
+        pod = ((pool["spec"].get("template") or {}).get("pod") or {})
+        terms = (((pod.get("affinity") or {}).get("podAntiAffinity") or {})
+                 .get("requiredDuringSchedulingIgnoredDuringExecution") or [])
+        if not [t for t in terms if t.get("topologyKey") == "kubernetes.io/hostname"
+                and _selects(t.get("labelSelector") or {}, own)
+                and (t.get("labelSelector") or {}).get("matchLabels", {}).get("strimzi.io/pool-name") == name]:
+            problems.append("KafkaNodePool %s: no required pod anti-affinity on "
+                            "kubernetes.io/hostname for its own pods: all of them may share a node"
+                            % name)
+        zone = [c for c in pod.get("topologySpreadConstraints") or []
+                if c.get("topologyKey") == "topology.kubernetes.io/zone"
+                and _selects(c.get("labelSelector") or {}, own)]
+        if not zone:
+            problems.append("KafkaNodePool %s: no topology spread over zones" % name)
+        elif any(c.get("whenUnsatisfiable") != "ScheduleAnyway" for c in zone):
+            problems.append("KafkaNodePool %s: the zone spread is DoNotSchedule: clusters "
+                            "without zone labels could not schedule it" % name)
+    pdb = (((kafka["spec"]["kafka"].get("template") or {}).get("podDisruptionBudget")) or {})
+    if pdb.get("maxUnavailable") is None or int(pdb["maxUnavailable"]) < 1:
+        problems.append("Kafka template.podDisruptionBudget.maxUnavailable is not set to 1 or "
+                        "more (0 blocks every drain)")
+    for p in of_kind(docs, "PodDisruptionBudget"):
+        sel = p["spec"].get("selector") or {}
+        for desc, labels in strimzi_pod_labels(docs):
+            if selector_matches(sel, labels):
+                problems.append("PodDisruptionBudget %s selects the %s: Strimzi makes those"
+                                % (p["metadata"]["name"], desc))
+                break
+    dep, spec, c = deployment_container(docs, SERVE)
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    if not [t for t in spec.get("topologySpreadConstraints") or []
+            if t.get("topologyKey") == "kubernetes.io/hostname"
+            and _selects(t.get("labelSelector") or {}, labels)]:
+        problems.append("%s: replicas not spread over nodes" % SERVE)
+    return problems
+
+
+def check_cruise_control(docs, variant="base"):
+    """Cruise Control (to move partitions onto added brokers, KafkaRebalance) and Kafka
+    Exporter (consumer lag) in the production layout; the dev overlay leaves them out."""
+    problems = []
+    spec = one(docs, "Kafka")["spec"]
+    prof = profile(variant)
+    for key, want in (("cruiseControl", prof["cruise_control"]),
+                      ("kafkaExporter", prof["kafka_exporter"])):
+        if want and key not in spec:
+            problems.append("Kafka has no %s" % key)
+        if not want and key in spec:
+            problems.append("Kafka has %s, which this profile (%s) leaves out" % (key, variant))
+    return problems
+
+
+def check_kafka_metrics(docs):
+    """Kafka's metricsConfig is the JMX Prometheus exporter with rules from a ConfigMap
+    rendered here (name and key exist, the rules parse)."""
+    problems = []
+    mc = one(docs, "Kafka")["spec"]["kafka"].get("metricsConfig")
+    if not mc or mc.get("type") != "jmxPrometheusExporter":
+        return ["Kafka has no jmxPrometheusExporter metricsConfig"]
+    ref = (mc.get("valueFrom") or {}).get("configMapKeyRef") or {}
+    cms = [c for c in of_kind(docs, "ConfigMap") if c["metadata"]["name"] == ref.get("name")]
+    if not cms:
+        return ["metricsConfig names ConfigMap %s, which is not rendered" % ref.get("name")]
+    text = (cms[0].get("data") or {}).get(ref.get("key"))
+    if text is None:
+        return ["ConfigMap %s has no key %s" % (ref.get("name"), ref.get("key"))]
+    rules = (yaml.safe_load(text) or {}).get("rules")
+    if not rules or not all("pattern" in r for r in rules):
+        problems.append("ConfigMap %s key %s: no JMX exporter rules" % (ref.get("name"), ref.get("key")))
+    return problems
+
+
+def check_quotas(docs):
+    """Every KafkaUser has quotas: producerByteRate when it may write, consumerByteRate when
+    it may read, and requestPercentage; none is 0 (0 stops the client)."""
+    problems = []
+    for u in of_kind(docs, "KafkaUser"):
+        name = u["metadata"]["name"]
+        q = u["spec"].get("quotas") or {}
+        ops = {op for a in (u["spec"].get("authorization") or {}).get("acls") or []
+               if a["resource"]["type"] == "topic" for op in a["operations"]}
+        want = ["requestPercentage"]
+        if ops & {"Write", "All"}:
+            want.append("producerByteRate")
+        if ops & {"Read", "All"}:
+            want.append("consumerByteRate")
+        for k in want:
+            if not q.get(k):
+                problems.append("KafkaUser %s: no quota %s" % (name, k))
+        if q.get("requestPercentage") and not 0 < q["requestPercentage"] <= 100:
+            problems.append("KafkaUser %s: requestPercentage %s" % (name, q["requestPercentage"]))
+    return problems
+
+
+RELOAD_ANNOTATION = "secret.reloader.stakater.com/reload"
+
+
+def mounted_secrets(spec):
+    """Names of the Secrets a pod spec uses: secret volumes, projected sources, env."""
+    names = set()
+    for v in spec.get("volumes") or []:
+        if "secret" in v:
+            names.add(v["secret"]["secretName"])
+        for src in (v.get("projected") or {}).get("sources") or []:
+            if "secret" in src:
+                names.add(src["secret"]["name"])
+    for c in containers(spec):
+        for e in c.get("env") or []:
+            ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                names.add(ref["name"])
+        for ef in c.get("envFrom") or []:
+            if "secretRef" in ef:
+                names.add(ef["secretRef"]["name"])
+    return names
+
+
+def check_cert_reload(docs):
+    """Certificate renewal: librdkafka reads certificates at start, Strimzi renews them in
+    place. Each Deployment carries Stakater Reloader's annotation listing exactly the Secrets
+    its pods use (the KafkaUser's, the cluster CA, the admin token), so that a renewed one
+    rolls it; a name not used is a typo."""
+    problems = []
+    for dep in of_kind(docs, "Deployment"):
+        name = dep["metadata"]["name"]
+        used = mounted_secrets(dep["spec"]["template"]["spec"])
+        ann = (dep["metadata"].get("annotations") or {}).get(RELOAD_ANNOTATION)
+        listed = {s.strip() for s in (ann or "").split(",") if s.strip()}
+        if used and ann is None:
+            problems.append("%s: no %s annotation: renewed certificates are never picked up"
+                            % (name, RELOAD_ANNOTATION))
+            continue
+        if used - listed:
+            problems.append("%s: %s does not list %s" % (name, RELOAD_ANNOTATION,
+                                                          ", ".join(sorted(used - listed))))
+        if listed - used:
+            problems.append("%s: %s lists %s, which the pod does not use"
+                            % (name, RELOAD_ANNOTATION, ", ".join(sorted(listed - used))))
+    return problems
+
+
+def check_changelog_compaction(docs):
+    """serve's changelog topic is compacted with settings chosen on purpose: segments rolled
+    by size (at most 256 MiB) and time (at most an hour), min.cleanable.dirty.ratio below the
+    0.5 default, delete.retention.ms (tombstones) set; the views topic's retention is set."""
+    problems = []
+    dep, spec, c = deployment_container(docs, SERVE)
+    args = [str(a) for a in c.get("args") or []]
+    group = (flag_values(args, "--group") or [SERVE_DEFAULTS["--group"]])[0]
+    log = (flag_values(args, "--changelog-topic") or [group + ".changelog"])[0]
+    out = (flag_values(args, "--output-topic") or [group + ".views"])[0]
+    topics = topic_names(docs)
+    if log not in topics:
+        return ["no KafkaTopic for the changelog %s" % log]
+    cfg = topics[log]["spec"].get("config") or {}
+    if cfg.get("cleanup.policy") != "compact":
+        problems.append("changelog %s: cleanup.policy %s" % (log, cfg.get("cleanup.policy")))
+    if not cfg.get("segment.bytes") or int(cfg["segment.bytes"]) > 256 * 1024 ** 2:
+        problems.append("changelog %s: segment.bytes %s (unset or over 256 MiB): the active "
+                        "segment, never compacted, grows large" % (log, cfg.get("segment.bytes")))
+    if not cfg.get("segment.ms") or int(cfg["segment.ms"]) > 3600 * 1000:
+        problems.append("changelog %s: segment.ms %s (unset or over an hour)" % (log, cfg.get("segment.ms")))
+    if cfg.get("min.cleanable.dirty.ratio") is None or float(cfg["min.cleanable.dirty.ratio"]) >= 0.5:
+        problems.append("changelog %s: min.cleanable.dirty.ratio %s (unset or the 0.5 default)"
+                        % (log, cfg.get("min.cleanable.dirty.ratio")))
+    if cfg.get("delete.retention.ms") is None:
+        problems.append("changelog %s: delete.retention.ms (tombstones) not set" % log)
+    if out in topics and not (topics[out]["spec"].get("config") or {}).get("retention.ms"):
+        problems.append("views topic %s: retention.ms not set" % out)
+    return problems
+
+
+def supported_versions_table():
+    """Rows of the table under "## Supported versions" in docs/deploy.md: {first cell: row}."""
+    text = (REPO / "docs" / "deploy.md").read_text()
+    m = re.search(r"^## Supported versions\n(.*?)(?=^## )", text, re.M | re.S)
+    assert m, 'docs/deploy.md has no "## Supported versions" section'
+    rows = {}
+    for line in m.group(1).splitlines():
+        if line.startswith("|") and not re.match(r"^\|[-| :]+\|$", line):
+            cells = [c.strip().strip("`") for c in line.strip("|").split("|")]
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_pinned_versions_agree_with_tests_and_docs():
+    """Every variant pins the same Kafka. The table of supported versions in docs/deploy.md
+    (columns: component, pinned here, supported by the pinned release, what the tests here
+    run) gives the pinned Strimzi release and the pinned Kafka in its "pinned here" cells, the
+    pinned Kafka among the release's supported ones, and the test broker's version
+    (scripts/kafka-broker.sh) in the last cell; when that differs from the pinned one, the
+    cell says so ("differs")."""
+    versions = {v: one(render(v), "Kafka")["spec"]["kafka"].get("version") for v in VARIANTS}
+    assert len(set(versions.values())) == 1, "variants pin different Kafka versions: %s" % versions
+    pinned = str(next(iter(versions.values())))
+    rows = supported_versions_table()
+    strimzi = next((r for k, r in rows.items() if k.startswith("Strimzi")), None)
+    kafka = next((r for k, r in rows.items() if k.startswith("Apache Kafka")), None)
+    assert strimzi and kafka, "the supported-versions table has no Strimzi or Apache Kafka row"
+    assert re.findall(r"\d+\.\d+\.\d+", strimzi[1]) == [STRIMZI_VERSION], \
+        "the table pins Strimzi %s, the tests know %s" % (strimzi[1], STRIMZI_VERSION)
+    assert re.findall(r"\d+\.\d+\.\d+", kafka[1]) == [pinned], \
+        "the table pins Kafka %s, the manifests %s" % (kafka[1], pinned)
+    assert set(re.findall(r"\d+\.\d+\.\d+", kafka[2].split("(")[0])) == set(STRIMZI_KAFKA_VERSIONS), \
+        "the table's supported Kafka versions %s are not Strimzi %s's %s" % (
+            kafka[2], STRIMZI_VERSION, sorted(STRIMZI_KAFKA_VERSIONS))
+    tested = broker_kafka_version()
+    assert tested in re.findall(r"\d+\.\d+\.\d+", kafka[-1]), \
+        "the test broker runs Kafka %s; the table says %r" % (tested, kafka[-1])
+    if tested != pinned:
+        assert "differ" in kafka[-1], ("the test broker runs Kafka %s, the manifests pin %s: the "
+                                       "table must say that they differ" % (tested, pinned))
+
+
 POLICY_CHECKS = [check_resources, check_probes, check_security_context, check_no_plaintext_secrets,
                  check_kafka_cluster, check_external_listeners, check_topics, check_app_wiring,
                  check_shutdown, check_serve, check_serve_listeners, check_images,
                  check_network_policies_isolate, check_dns_egress, check_egress_only_to_kafka,
-                 check_producer_no_ingress, check_serve_ingress, check_kafka_admits_apps]
+                 check_producer_no_ingress, check_serve_ingress, check_kafka_admits_apps,
+                 check_versions_pinned, check_spread, check_cruise_control, check_kafka_metrics,
+                 check_quotas, check_cert_reload, check_changelog_compaction]
+
+
+def run_check(check, docs, variant):
+    """check(docs), or check(docs, variant) for checks that depend on the profile."""
+    if "variant" in inspect.signature(check).parameters:
+        return check(docs, variant)
+    return check(docs)
 
 
 @variants
 @pytest.mark.parametrize("check", POLICY_CHECKS, ids=lambda f: f.__name__)
 def test_policy(variant, check):
-    problems = check(render(variant))
+    problems = run_check(check, render(variant), variant)
     assert not problems, "\n".join(problems)
 
 
@@ -1511,6 +1813,171 @@ def _mut_tls_listener_peers_other_namespace(docs):
                 "kubernetes.io/metadata.name": "apps"}}}]
 
 
+def _kafka_spec(docs):
+    return one(docs, "Kafka")["spec"]
+
+
+def _mut_no_version(docs):
+    del _kafka_spec(docs)["kafka"]["version"]
+
+
+def _mut_unsupported_version(docs):
+    _kafka_spec(docs)["kafka"]["version"] = "4.3.1"   # Strimzi 1.1+ only
+    _kafka_spec(docs)["kafka"]["metadataVersion"] = "4.3-IV0"
+
+
+def _mut_metadata_of_other_line(docs):
+    _kafka_spec(docs)["kafka"]["metadataVersion"] = "4.2-IV1"
+
+
+def _pool_pod(docs, name):
+    return one(docs, "KafkaNodePool", name)["spec"]["template"]["pod"]
+
+
+def _mut_no_anti_affinity(docs):
+    del _pool_pod(docs, "broker")["affinity"]
+
+
+def _mut_anti_affinity_other_pool(docs):
+    term = _pool_pod(docs, "broker")["affinity"]["podAntiAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"][0]
+    term["labelSelector"]["matchLabels"]["strimzi.io/pool-name"] = "controller"
+
+
+def _mut_anti_affinity_preferred_only(docs):
+    aa = _pool_pod(docs, "controller")["affinity"]["podAntiAffinity"]
+    term = aa.pop("requiredDuringSchedulingIgnoredDuringExecution")[0]
+    aa["preferredDuringSchedulingIgnoredDuringExecution"] = [{"weight": 100, "podAffinityTerm": term}]
+
+
+def _mut_zone_spread_required(docs):
+    _pool_pod(docs, "broker")["topologySpreadConstraints"][0]["whenUnsatisfiable"] = "DoNotSchedule"
+
+
+def _mut_dev_pool_no_spread(docs):
+    del one(docs, "KafkaNodePool", "dual-role")["spec"]["template"]
+
+
+def _mut_our_pdb_on_kafka(docs):
+    docs.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+                 "metadata": {"name": "kafka", "namespace": NAMESPACE},
+                 "spec": {"minAvailable": 2, "selector": {"matchLabels": {
+                     "strimzi.io/cluster": CLUSTER, "strimzi.io/kind": "Kafka"}}}})
+
+
+def _mut_kafka_pdb_zero(docs):
+    _kafka_spec(docs)["kafka"]["template"]["podDisruptionBudget"]["maxUnavailable"] = 0
+
+
+def _mut_serve_no_spread(docs):
+    del one(docs, "Deployment", SERVE)["spec"]["template"]["spec"]["topologySpreadConstraints"]
+
+
+def _mut_no_cruise_control(docs):
+    del _kafka_spec(docs)["cruiseControl"]
+
+
+def _mut_no_kafka_exporter(docs):
+    del _kafka_spec(docs)["kafkaExporter"]
+
+
+def _mut_dev_with_cruise_control(docs):
+    _kafka_spec(docs)["cruiseControl"] = {}
+
+
+def _mut_cruise_control_no_resources(docs):
+    del _kafka_spec(docs)["cruiseControl"]["resources"]
+
+
+def _mut_no_metrics_config(docs):
+    del _kafka_spec(docs)["kafka"]["metricsConfig"]
+
+
+def _mut_metrics_configmap_missing(docs):
+    docs[:] = [d for d in docs if not (d["kind"] == "ConfigMap" and d["metadata"]["name"] == "kafka-metrics")]
+
+
+def _mut_metrics_key_wrong(docs):
+    _kafka_spec(docs)["kafka"]["metricsConfig"]["valueFrom"]["configMapKeyRef"]["key"] = "metrics.yml"
+
+
+def _mut_producer_no_quota(docs):
+    del one(docs, "KafkaUser", PRODUCER)["spec"]["quotas"]
+
+
+def _mut_reader_no_consumer_quota(docs):
+    del one(docs, "KafkaUser", "speedlayer-reader")["spec"]["quotas"]["consumerByteRate"]
+
+
+def _mut_laptop_zero_quota(docs):
+    one(docs, "KafkaUser", "speedlayer-laptop")["spec"]["quotas"]["requestPercentage"] = 0
+
+
+def _mut_no_reload_annotation(docs):
+    del one(docs, "Deployment", PRODUCER)["metadata"]["annotations"][RELOAD_ANNOTATION]
+
+
+def _mut_reload_without_ca(docs):
+    one(docs, "Deployment", SERVE)["metadata"]["annotations"][RELOAD_ANNOTATION] = SERVE
+
+
+def _mut_reload_typo(docs):
+    one(docs, "Deployment", PRODUCER)["metadata"]["annotations"][RELOAD_ANNOTATION] += ",my-cluster-clients-ca-cert"
+
+
+def _mut_admin_reload_without_token(docs):
+    one(docs, "Deployment", SERVE)["metadata"]["annotations"][RELOAD_ANNOTATION] = \
+        "%s,%s-cluster-ca-cert" % (SERVE, CLUSTER)
+
+
+def _changelog(docs):
+    return next(t for t in of_kind(docs, "KafkaTopic") if t["spec"].get("topicName") == "speedlayer.changelog")
+
+
+def _mut_changelog_segment_ms_default(docs):
+    del _changelog(docs)["spec"]["config"]["segment.ms"]
+
+
+def _mut_changelog_dirty_ratio_default(docs):
+    _changelog(docs)["spec"]["config"]["min.cleanable.dirty.ratio"] = 0.5
+
+
+def _mut_changelog_big_segments(docs):
+    _changelog(docs)["spec"]["config"]["segment.bytes"] = 1073741824
+
+
+def _mut_changelog_delete(docs):
+    _changelog(docs)["spec"]["config"]["cleanup.policy"] = "delete"
+
+
+def _mut_dev_replication_3(docs):
+    _kafka_spec(docs)["kafka"]["config"]["default.replication.factor"] = 3
+
+
+def _mut_base_offsets_rf_1(docs):
+    _kafka_spec(docs)["kafka"]["config"]["offsets.topic.replication.factor"] = 1
+
+
+def _mut_dev_topic_3_replicas(docs):
+    of_kind(docs, "KafkaTopic")[0]["spec"]["replicas"] = 3
+
+
+def _mut_base_topic_1_replica(docs):
+    of_kind(docs, "KafkaTopic")[0]["spec"]["replicas"] = 1
+
+
+def _mut_changelog_isr_all(docs):
+    _changelog(docs)["spec"]["config"]["min.insync.replicas"] = 3
+
+
+def _mut_dev_three_brokers(docs):
+    one(docs, "KafkaNodePool", "dual-role")["spec"]["replicas"] = 3
+
+
+def _mut_dev_no_serve(docs):
+    one(docs, "Deployment", SERVE)["spec"]["replicas"] = 0
+
+
 MUTATIONS = [
     ("base", _mut_drop_limits, check_resources),
     ("base", _mut_producer_bigger, check_resources),
@@ -1593,6 +2060,45 @@ MUTATIONS = [
     ("base", _mut_tls_listener_peers_exclude_producer, check_kafka_admits_apps),
     ("base", _mut_tls_listener_peers_other_namespace, check_kafka_admits_apps),
     ("base", _mut_tls_listener_no_peers, check_kafka_admits_apps),
+    ("dev", _mut_no_serve_policy, check_serve_ingress),
+    ("dev", _mut_producer_egress_any_strimzi, check_egress_only_to_kafka),
+    ("base", _mut_no_version, check_versions_pinned),
+    ("dev", _mut_no_version, check_versions_pinned),
+    ("base", _mut_unsupported_version, check_versions_pinned),
+    ("base", _mut_metadata_of_other_line, check_versions_pinned),
+    ("base", _mut_no_anti_affinity, check_spread),
+    ("base", _mut_anti_affinity_other_pool, check_spread),
+    ("base", _mut_anti_affinity_preferred_only, check_spread),
+    ("base", _mut_zone_spread_required, check_spread),
+    ("dev", _mut_dev_pool_no_spread, check_spread),
+    ("base", _mut_our_pdb_on_kafka, check_spread),
+    ("base", _mut_kafka_pdb_zero, check_spread),
+    ("base", _mut_serve_no_spread, check_spread),
+    ("base", _mut_no_cruise_control, check_cruise_control),
+    ("external", _mut_no_kafka_exporter, check_cruise_control),
+    ("dev", _mut_dev_with_cruise_control, check_cruise_control),
+    ("base", _mut_cruise_control_no_resources, check_resources),
+    ("base", _mut_no_metrics_config, check_kafka_metrics),
+    ("dev", _mut_metrics_configmap_missing, check_kafka_metrics),
+    ("base", _mut_metrics_key_wrong, check_kafka_metrics),
+    ("base", _mut_producer_no_quota, check_quotas),
+    ("dev", _mut_reader_no_consumer_quota, check_quotas),
+    ("external", _mut_laptop_zero_quota, check_quotas),
+    ("base", _mut_no_reload_annotation, check_cert_reload),
+    ("base", _mut_reload_without_ca, check_cert_reload),
+    ("base", _mut_reload_typo, check_cert_reload),
+    ("admin", _mut_admin_reload_without_token, check_cert_reload),
+    ("base", _mut_changelog_segment_ms_default, check_changelog_compaction),
+    ("base", _mut_changelog_dirty_ratio_default, check_changelog_compaction),
+    ("dev", _mut_changelog_big_segments, check_changelog_compaction),
+    ("base", _mut_changelog_delete, check_changelog_compaction),
+    ("dev", _mut_dev_replication_3, check_kafka_cluster),
+    ("base", _mut_base_offsets_rf_1, check_kafka_cluster),
+    ("dev", _mut_dev_three_brokers, check_kafka_cluster),
+    ("dev", _mut_dev_topic_3_replicas, check_topics),
+    ("base", _mut_base_topic_1_replica, check_topics),
+    ("base", _mut_changelog_isr_all, check_topics),
+    ("dev", _mut_dev_no_serve, check_serve),
 ]
 
 
@@ -1600,10 +2106,11 @@ MUTATIONS = [
                          ids=["%s-%s" % (m[1].__name__[5:], m[2].__name__[6:]) for m in MUTATIONS])
 def test_check_catches(variant, mutate, check):
     docs = render(variant)
-    assert not check(copy.deepcopy(docs)), "the unmodified %s variant must pass %s" % (
-        variant, check.__name__)
+    assert not run_check(check, copy.deepcopy(docs), variant), \
+        "the unmodified %s variant must pass %s" % (variant, check.__name__)
     mutate(docs)
-    assert check(docs), "%s did not notice %s" % (check.__name__, mutate.__name__)
+    assert run_check(check, docs, variant), "%s did not notice %s" % (check.__name__,
+                                                                     mutate.__name__)
 
 
 # ----------------------------------------------------------------------------------------
@@ -1668,11 +2175,38 @@ def test_dockerfile_multi_stage_pinned_non_root():
     assert uid != 0 and gid != 0
 
 
-def runtime_packages():
+def runtime_packages(arch="amd64"):
+    """The packages the runtime stage installs for TARGETARCH `arch`: the apt-get install
+    words, with the Hyperscan package variable resolved as the RUN line's shell does
+    (`hs=DEFAULT; if [ "$TARGETARCH" = ARCH ]; then hs=OTHER; fi`)."""
     runs = " ".join(rest for word, rest in dockerfile_stages()[-1][1] if word == "RUN")
     m = re.search(r"apt-get install ([^&;|]*)", runs)
     assert m, "the runtime stage installs no packages"
-    return [w for w in m.group(1).split() if not w.startswith("-")]
+    shell_vars = {}
+    for name, value in re.findall(r"(?:^|[;&\s])(\w+)=([\w.+-]+);", runs):
+        shell_vars.setdefault(name, value)
+    for a, name, value in re.findall(
+            r'if \[ "\$TARGETARCH" = (\w+) \]; then (\w+)=([\w.+-]+); fi', runs):
+        if a == arch:
+            shell_vars[name] = value
+    words = [w.strip('"') for w in m.group(1).split() if not w.startswith("-")]
+    return [shell_vars.get(w[1:], w) if w.startswith("$") else w for w in words]
+
+
+def test_runtime_image_installs_hyperscan_for_each_architecture():
+    """amd64: Intel Hyperscan (libhyperscan5); arm64: Vectorscan (libvectorscan5, the same
+    API and ABI; Debian builds it for arm64, Hyperscan only for amd64). The rest is the
+    same for both, and no unresolved shell variable is left."""
+    amd, arm = runtime_packages("amd64"), runtime_packages("arm64")
+    assert "libhyperscan5" in amd and "libvectorscan5" not in amd
+    assert "libvectorscan5" in arm and "libhyperscan5" not in arm
+    assert [p for p in amd if p != "libhyperscan5"] == [p for p in arm if p != "libvectorscan5"]
+    assert not [w for w in amd + arm if "$" in w]
+    stages = dockerfile_stages()
+    for frm, _ in stages:
+        assert "--platform" not in frm, \
+            "FROM %s: a fixed --platform makes a multi-architecture build impossible" % frm
+    assert ("ARG", "TARGETARCH") in stages[-1][1], "the runtime stage does not declare TARGETARCH"
 
 
 def _installed_depends(pkg):
