@@ -113,7 +113,33 @@ bool DeadLetter::write_line(const std::string& record) {
   return true;
 }
 
+void DeadLetter::set_forward(Forward forward, std::string name) {
+  forward_ = std::move(forward);
+  forward_name_ = std::move(name);
+}
+
+void DeadLetter::write_record(std::string_view record) {
+  std::string line(record);
+  if (line.empty() || line.back() != '\n') line += '\n';
+  last_forwarded_ = false;
+  emit_to_file(line);
+}
+
 void DeadLetter::emit(const std::string& record) {
+  if (forward_) {
+    std::string_view message(record);
+    if (!message.empty() && message.back() == '\n') message.remove_suffix(1);
+    last_forwarded_ = forward_(message);
+    if (last_forwarded_) {
+      ++records_forwarded_;
+      last_in_file_ = false;
+      return;
+    }
+  }
+  emit_to_file(record);
+}
+
+void DeadLetter::emit_to_file(const std::string& record) {
   if (fd_ < 0 && !open_failed_) {
     // O_NONBLOCK: a FIFO at the path without a reader fails at once instead of hanging.
     fd_ = ::open(path_.c_str(),

@@ -13,9 +13,15 @@
 // Record fields: time (ms since epoch), source, line, reason, and either topic + value (the
 // JSON value that was sent) or input (the raw line as a JSON string) / input_base64 (when the
 // line is not valid UTF-8).
+//
+// With a forward (set_forward: e.g. `produce --dead-letter-topic`), each record goes there first,
+// as one message without its newline; the file (or stderr) takes only what the forward refuses
+// at once, and what it could not deliver later (write_record), so a dead letter that survives
+// the pod is never bought with one that is lost.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -33,7 +39,18 @@ class DeadLetter {
   void write_undelivered(std::uint64_t line, std::string_view topic, std::string_view reason,
                          std::string_view value_json);
 
+  // `forward` returns true when it took the record (its delivery is then the caller's: on
+  // failure, write_record()); false sends it to the file. `name` is shown in messages.
+  using Forward = std::function<bool(std::string_view record)>;
+  void set_forward(Forward forward, std::string name);
+  // A record the forward took and could not deliver: to the file (or stderr), as it was.
+  void write_record(std::string_view record);
+
   std::uint64_t records() const { return records_in_file_ + records_on_stderr_; }
+  std::uint64_t records_forwarded() const { return records_forwarded_; }
+  // Whether the latest record was taken by the forward.
+  bool last_record_forwarded() const { return last_forwarded_; }
+  const std::string& forward_name() const { return forward_name_; }
   std::uint64_t records_in_file() const { return records_in_file_; }
   std::uint64_t records_on_stderr() const { return records_on_stderr_; }
   // Whether the latest record went to the file (false: to stderr, or none yet).
@@ -41,7 +58,8 @@ class DeadLetter {
   const std::string& path() const { return path_; }
 
  private:
-  void emit(const std::string& record);
+  void emit(const std::string& record);  // ends with '\n'
+  void emit_to_file(const std::string& record);
   bool write_line(const std::string& record);
 
   std::string path_;
@@ -51,6 +69,10 @@ class DeadLetter {
   std::uint64_t records_in_file_ = 0;
   std::uint64_t records_on_stderr_ = 0;
   bool last_in_file_ = false;
+  Forward forward_;
+  std::string forward_name_;
+  std::uint64_t records_forwarded_ = 0;
+  bool last_forwarded_ = false;
 };
 
 }  // namespace speedlayer::produce

@@ -168,5 +168,41 @@ TEST(DeadLetter, AShortWriteLeavesNoTornLineAndTheRecordGoesToStderr) {
   std::filesystem::remove(path);
 }
 
+TEST(DeadLetter, AForwardTakesRecordsAndTheFileKeepsWhatItRefusesOrFailsToDeliver) {
+  auto path = temp_path("dlq-forward");
+  std::vector<std::string> forwarded;
+  bool accept = true;
+  {
+    DeadLetter dlq(path.string(), "in.txt");
+    dlq.set_forward(
+        [&](std::string_view record) {
+          if (accept) forwarded.emplace_back(record);
+          return accept;
+        },
+        "dead-letters");
+    dlq.write_invalid(1, "invalid JSON", "{x");
+    EXPECT_TRUE(dlq.last_record_forwarded());
+    EXPECT_EQ(dlq.records_forwarded(), 1u);
+    EXPECT_EQ(dlq.records(), 0u);  // nothing in the file or on stderr
+    EXPECT_FALSE(std::filesystem::exists(path));
+    accept = false;  // e.g. the client's queue is full
+    dlq.write_invalid(2, "invalid JSON", "{y");
+    EXPECT_FALSE(dlq.last_record_forwarded());
+    EXPECT_EQ(dlq.records_in_file(), 1u);
+    dlq.write_record(forwarded.at(0));  // the first one's delivery failed later
+    EXPECT_EQ(dlq.records_in_file(), 2u);
+    EXPECT_EQ(dlq.forward_name(), "dead-letters");
+  }
+  ASSERT_EQ(forwarded.size(), 1u);
+  EXPECT_EQ(forwarded[0].back(), '}');  // one message per record, no newline
+  EXPECT_EQ(nlohmann::json::parse(forwarded[0])["line"], 1);
+  auto r = records(path.string());
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0]["line"], 2);
+  EXPECT_EQ(r[1]["line"], 1);
+  EXPECT_EQ(r[1]["input"], "{x");
+  std::filesystem::remove(path);
+}
+
 }  // namespace
 }  // namespace speedlayer::produce

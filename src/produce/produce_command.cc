@@ -32,6 +32,9 @@ ProduceCommand::ProduceCommand(CLI::App& parent)
   flags_.add("timeout-ms", "with --sync: confirmation timeout per message (default 10000)");
   flags_.add("dead-letter", "file for undeliverable or invalid messages, JSON lines "
                             "(default speedlayer-dead-letter.jsonl)");
+  flags_.add("dead-letter-topic", "send dead letters to this topic (the same JSON records, one per "
+                                  "message); the --dead-letter file keeps only those the topic "
+                                  "refuses or does not confirm");
   flags_.add("memory-limit", "memory to size buffers for, e.g. 128Mi (default: the container's "
                              "cgroup limit, else 256Mi)");
   flags_.add("flush-timeout", "how long to wait for deliveries at shutdown (default 10s)");
@@ -89,6 +92,7 @@ Result<ProduceOptions> build_produce_options(const config::Settings& settings) {
   SL_ASSIGN_OR_RETURN(auto connect, config::to_duration(settings.get("connect-timeout")));
   if (connect) o.connect_timeout = *connect;
   o.dead_letter_path = settings.get_or("dead-letter", {}, o.dead_letter_path);
+  o.dead_letter_topic = settings.get_or("dead-letter-topic", {}, "");
   o.progress = settings.flag("progress") || ::isatty(STDERR_FILENO);
 
   // Memory: size librdkafka's queue from the container limit so the process stays under it

@@ -239,6 +239,40 @@ TEST_F(ProduceIntegration, StrictSendsUnmatchedToDeadLetter) {
   EXPECT_NE(dead[0].find("\"value\":\"nobody\""), std::string::npos) << dead[0];
 }
 
+TEST_F(ProduceIntegration, DeadLetterTopicTakesTheRecordsTheFileOnlyWhatItRefuses) {
+  const std::string topic = unique_topic("dlt-in");
+  const std::string dead_topic = unique_topic("dlt");
+  ASSERT_EQ(create_topic("single", dead_topic, 1, 1), 0);
+  write_lines(dir_ + "/in.txt", {"fine", "bad \xff byte", "also fine"});
+  ChildProcess p({speedlayer_bin(), "produce", "--brokers", brokers_, "--topic", topic,
+                  "--routes", no_routes_, "--input", dir_ + "/in.txt", "--dead-letter",
+                  dir_ + "/dlq.jsonl", "--dead-letter-topic", dead_topic});
+  ASSERT_EQ(p.wait_for(60s), 1) << p.err();
+  EXPECT_EQ(parse_summary(p.err())["dead-lettered"], 1);
+  EXPECT_NE(p.err().find("1 record(s) confirmed in dead-letter topic " + dead_topic),
+            std::string::npos)
+      << p.err();
+  EXPECT_NE(p.err().find(":line 2: invalid UTF-8 at byte 5 -> dead-letter topic " + dead_topic),
+            std::string::npos)
+      << p.err();
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/dlq.jsonl"));
+  auto dead = read_topic_with_kcat(brokers_, dead_topic);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_NE(dead[0].value.find("\"line\":2"), std::string::npos) << dead[0].value;
+  EXPECT_NE(dead[0].value.find("\"input_base64\":\"YmFkIP8gYnl0ZQ==\""), std::string::npos);
+  EXPECT_EQ(dead[0].value.back(), '}');  // one record, no newline
+  EXPECT_EQ(read_topic_with_kcat(brokers_, topic).size(), 2u);
+
+  // A dead-letter topic that cannot take them: the records land in the file, nothing is lost.
+  ChildProcess q({speedlayer_bin(), "produce", "--brokers", brokers_, "--topic", topic,
+                  "--routes", no_routes_, "--input", dir_ + "/in.txt", "--dead-letter",
+                  dir_ + "/dlq.jsonl", "--dead-letter-topic", "no such topic!"});
+  ASSERT_EQ(q.wait_for(60s), 1) << q.err();
+  auto in_file = read_lines(dir_ + "/dlq.jsonl");
+  ASSERT_EQ(in_file.size(), 1u) << q.err();
+  EXPECT_NE(in_file[0].find("\"line\":2"), std::string::npos) << in_file[0];
+}
+
 TEST_F(ProduceIntegration, UnreachableBrokerExits3WithinThirtySeconds) {
   // Nothing listens on port 1; the default --connect-timeout (30 s) applies.
   ChildProcess p({speedlayer_bin(), "produce", "--brokers", "127.0.0.1:1", "--generate",

@@ -20,6 +20,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Delivery tags of dead-letter messages (--dead-letter-topic): the high bit set, so they are
+// never mistaken for an input line number.
+constexpr std::uint64_t kDeadLetterTag = std::uint64_t{1} << 63;
+
 std::string with_commas(std::uint64_t n) {
   std::string digits = std::to_string(n);
   std::string out;
@@ -42,6 +46,7 @@ class ProduceRun final : public kafka::ProducerEvents {
   ExitCode run(kafka::Producer& producer);
 
   void on_delivery(const kafka::DeliveryReport& r) noexcept override {
+    if (r.tag & kDeadLetterTag) return on_dead_letter_delivery(r);
     if (r.tag == waiting_tag_) waiting_done_ = true;
     if (r.error == RD_KAFKA_RESP_ERR_NO_ERROR) {
       ++s_.delivered;
@@ -92,6 +97,24 @@ class ProduceRun final : public kafka::ProducerEvents {
   }
 
  private:
+  // A dead-letter message's report: confirmed, or back to the file with why it failed.
+  void on_dead_letter_delivery(const kafka::DeliveryReport& r) noexcept {
+    if (r.error == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      ++s_.dead_letters_in_topic;
+      return;
+    }
+    try {
+      if (dead_letter_topic_failures_++ == 0) {
+        std::fprintf(o_.err,
+                     "speedlayer produce: --dead-letter-topic %s: %s; its dead letters go to "
+                     "the file %s instead\n",
+                     o_.dead_letter_topic.c_str(), kafka::error_name(r.error).c_str(),
+                     dlq_.path().c_str());
+      }
+      dlq_.write_record(r.value);
+    } catch (...) {
+    }
+  }
   // Builds value, key and topic for one record; false if it was dead-lettered instead.
   bool prepare(std::uint64_t line_no, std::string_view line);
   void send(kafka::Producer& producer, std::uint64_t line_no);
@@ -120,6 +143,8 @@ class ProduceRun final : public kafka::ProducerEvents {
   std::optional<Clock::time_point> stop_seen_;
   std::string last_error_;
   std::uint64_t failures_printed_ = 0;
+  std::uint64_t dead_letter_seq_ = 0;
+  std::uint64_t dead_letter_topic_failures_ = 0;
 
   Clock::time_point started_ = Clock::now();
   Clock::time_point last_progress_ = started_;
@@ -139,8 +164,11 @@ void ProduceRun::report_failure(std::uint64_t line_no, std::string_view topic,
   constexpr std::uint64_t kNamed = 20;
   if (++failures_printed_ > kNamed) return;
   std::string where = o_.generate ? "generated message " : (o_.input_path ? *o_.input_path : "stdin");
-  const std::string to = dlq_.last_record_in_file() ? "dead-letter " + dlq_.path()
-                                                    : std::string("stderr (dead-letter file not writable)");
+  const std::string to = dlq_.last_record_forwarded()
+                             ? "dead-letter topic " + dlq_.forward_name()
+                         : dlq_.last_record_in_file()
+                             ? "dead-letter " + dlq_.path()
+                             : std::string("stderr (dead-letter file not writable)");
   std::fprintf(o_.err, "speedlayer produce: %s%s%llu: %.*s%s%.*s -> %s\n",
                where.c_str(), o_.generate ? "" : ":line ",
                static_cast<unsigned long long>(line_no), static_cast<int>(reason.size()),
@@ -293,6 +321,16 @@ void ProduceRun::finish(kafka::Producer& producer) {
 }
 
 ExitCode ProduceRun::run(kafka::Producer& producer) {
+  if (!o_.dead_letter_topic.empty()) {
+    // A record the client refuses at once (queue full, invalid topic) goes to the file now.
+    dlq_.set_forward(
+        [this, &producer](std::string_view record) {
+          return producer.produce(o_.dead_letter_topic, {}, record,
+                                  kDeadLetterTag | ++dead_letter_seq_) ==
+                 RD_KAFKA_RESP_ERR_NO_ERROR;
+        },
+        o_.dead_letter_topic);
+  }
   // Sources: the generator, a file, or standard input.
   std::unique_ptr<Generator> generator;
   std::unique_ptr<LineReader> reader;
@@ -446,6 +484,11 @@ ExitCode run_produce(const ProduceOptions& options, const std::atomic<bool>& sto
   }
   ExitCode code = run.run(**producer);
   std::fprintf(options.err, "%s\n", format_summary(summary).c_str());
+  if (dead_letter.records_forwarded() > 0) {
+    std::fprintf(options.err, "produce: %llu record(s) confirmed in dead-letter topic %s\n",
+                 static_cast<unsigned long long>(summary.dead_letters_in_topic),
+                 options.dead_letter_topic.c_str());
+  }
   if (dead_letter.records_in_file() > 0) {
     std::fprintf(options.err, "produce: %llu record(s) written to dead-letter file %s\n",
                  static_cast<unsigned long long>(dead_letter.records_in_file()),

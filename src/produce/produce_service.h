@@ -44,6 +44,9 @@ struct ProduceOptions {
   std::chrono::milliseconds flush_timeout{10'000};  // at shutdown
   std::chrono::milliseconds connect_timeout{30'000};  // cluster unreachable bound
   std::string dead_letter_path = "speedlayer-dead-letter.jsonl";
+  // Dead letters go to this topic first (same records, one per message); the file keeps what the
+  // topic refuses or does not confirm. Empty: the file only.
+  std::string dead_letter_topic;
   bool progress = false;
   std::uint64_t max_message_bytes = 1'000'000;
 
@@ -57,6 +60,7 @@ struct ProduceSummary {
   std::uint64_t failed = 0;         // sent but not confirmed (dead-lettered)
   std::uint64_t invalid = 0;        // rejected before sending (dead-lettered)
   std::uint64_t dead_lettered = 0;  // failed + invalid + unmatched under --strict
+  std::uint64_t dead_letters_in_topic = 0;  // of those, confirmed in --dead-letter-topic
   std::map<std::string, std::uint64_t, std::less<>> per_topic;  // delivered per topic
   double seconds = 0;
   bool unreachable = false;
