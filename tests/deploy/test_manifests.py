@@ -599,6 +599,7 @@ def check_app_wiring(docs):
             routes = routes_of(docs, c, spec)
             wanted = {r["topic"] for r in routes.get("routes") or []}
             wanted.add(env.get("KAFKA_TOPIC") or routes.get("default_topic") or "my-topic")
+            wanted |= set(flag_values(args, "--dead-letter-topic"))  # dead letters are written too
             writes = wanted
             reads, groups, txn = set(), set(), None
             if not acl_allows(user, "cluster", None, "IdempotentWrite"):
