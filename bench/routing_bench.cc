@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <iterator>
 #include <vector>
 
 #include "routing/matcher.h"
@@ -113,6 +114,67 @@ void BM_MatchProduceLines(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * 100);
 }
 BENCHMARK(BM_MatchProduceLines)->Arg(7)->Arg(5000);
+
+// 5,000 non-ASCII keywords (issue 15): accented Latin, Cyrillic, Greek and CJK words in 50
+// routes of 100, after the founding rules; matched on ASCII lines (produce_bench's) and on
+// mixed-script texts, each holding one of the keywords in another case for a third of them.
+std::string UnicodeKeyword(int i) {
+  static const char* const kStems[] = {"f\u00fatbol", "\u0444\u0443\u0442\u0431\u043e\u043b", "\u03c0\u03bf\u03b4\u03cc\u03c3\u03c6\u03b1\u03b9\u03c1\u03bf",
+                                       "stra\u00dfe", "\u8db3\u7403", "m\u00fcnchen"};
+  return kStems[i % 6] + std::to_string(i);
+}
+Matcher& UnicodeMatcher() {
+  static Matcher m = [] {
+    RouteTable table = default_route_table();
+    for (int i = 0; i < 5000; ++i) {
+      if (i % 100 == 0) table.routes.push_back(Route{"u" + std::to_string(i / 100), {}});
+      table.routes.back().keywords.push_back(UnicodeKeyword(i));
+    }
+    auto c = Matcher::compile(table);
+    if (!c) std::abort();
+    return std::move(*c);
+  }();
+  return m;
+}
+std::vector<std::string> MixedScriptLines() {
+  static const char* const kWords[] = {
+      "F\u00daTBOL", "Espa\u00f1a", "cami\u00f3n", "STRASSE", "Gr\u00fc\u00dfe", "\u041c\u043e\u0441\u043a\u0432\u0430",
+      "\u0441\u0435\u0433\u043e\u0434\u043d\u044f", "\u039f\u0394\u039f\u03a3", "\u6bd4\u8d5b", "\u30b5\u30c3\u30ab\u30fc", "the", "match",
+      "goal", "league", "model", "data", "cup", "final", "messiah"};
+  std::mt19937 rng(5);
+  std::vector<std::string> lines;
+  for (int i = 0; i < 1024; ++i) {
+    std::string t;
+    while (t.size() < 90) {
+      if (!t.empty()) t += " ";
+      t += kWords[rng() % std::size(kWords)];
+    }
+    if (i % 3 == 0) {
+      std::string k = UnicodeKeyword(static_cast<int>(rng() % 5000));
+      if (k[0] == 'f') k[0] = 'F';
+      t.insert(t.find(' ') + 1, k + " ");
+    }
+    lines.push_back(t);
+  }
+  return lines;
+}
+
+// range(0) == 0: produce_bench's ASCII lines; 1: the mixed-script lines.
+void BM_MatchUnicodeKeywords(benchmark::State& state) {
+  Matcher& m = UnicodeMatcher();
+  const std::vector<std::string> lines = state.range(0) == 0 ? ProduceLines() : MixedScriptLines();
+  std::size_t i = 0, bytes = 0;
+  int matched = 0;
+  for (auto _ : state) {
+    const int route = m.match(lines[i]);
+    matched += route >= 0;
+    bytes += lines[i].size();
+    i = (i + 1) % lines.size();
+  }
+  benchmark::DoNotOptimize(matched);
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+}
+BENCHMARK(BM_MatchUnicodeKeywords)->Arg(0)->Arg(1);
 
 // Baseline: lower-cased words of [A-Za-z0-9_] looked up in a hash map, keep the lowest route.
 void BM_NaiveTokenizer(benchmark::State& state) {

@@ -20,6 +20,7 @@ build_pkgs=(
   libboost1.81-dev      # Boost.Beast/Asio/URL: serve's HTTP server (limits, deadlines, SSE)
   libcpp-httplib-dev    # HTTP client of demo and the tests
   libhyperscan-dev      # routing matcher: thousands of keywords in one pass
+  libutf8proc-dev       # words in any script (src/text): Unicode categories, NFC, case folding
   libgtest-dev libgmock-dev # unit and integration tests
   libbenchmark-dev      # micro benchmarks in bench/
 )

@@ -53,7 +53,8 @@ std::map<std::string, Setting> FlagSet::given() const {
 }
 
 Result<ConfigFile> ConfigFile::load(const std::string& path,
-                                    const std::set<std::string>& allowed_keys) {
+                                    const std::set<std::string>& allowed_keys,
+                                    const std::map<std::string, std::set<std::string>>& sections) {
   auto text = read_small_file(path, kMaxConfigFileBytes, "config file");
   if (!text) {
     text.error().hint = "pass an existing file with --config or SPEEDLAYER_CONFIG";
@@ -101,6 +102,36 @@ Result<ConfigFile> ConfigFile::load(const std::string& path,
       }
       continue;
     }
+    if (auto section = sections.find(key); section != sections.end()) {
+      if (value.IsNull()) continue;
+      if (!value.IsMap()) {
+        return fail(ErrorKind::usage, "'" + key + "' must map names to settings", where(value));
+      }
+      for (const auto& named : value) {
+        SL_ASSIGN_OR_RETURN(auto name, scalar_key(named.first, " under '" + key + "'"));
+        Section& out = file.sections_[key][name];
+        if (named.second.IsNull()) continue;
+        if (!named.second.IsMap()) {
+          return fail(ErrorKind::usage, "'" + key + ": " + name + "' must map settings to values",
+                      where(named.second));
+        }
+        for (const auto& entry2 : named.second) {
+          SL_ASSIGN_OR_RETURN(auto sub, scalar_key(entry2.first, " under '" + key + ": " + name + "'"));
+          if (!section->second.count(sub)) {
+            std::string allowed;
+            for (const auto& k : section->second) allowed += (allowed.empty() ? "" : ", ") + k;
+            return fail(ErrorKind::usage, "unknown setting '" + sub + "' under '" + key + ": " + name + "'",
+                        where(entry2.first), "allowed here: " + allowed);
+          }
+          if (!entry2.second.IsScalar()) {
+            return fail(ErrorKind::usage, "setting '" + sub + "' must be a single value",
+                        where(entry2.second.IsNull() ? entry2.first : entry2.second));
+          }
+          out[sub] = Setting{entry2.second.as<std::string>(), where(entry2.first)};
+        }
+      }
+      continue;
+    }
     if (!allowed_keys.count(key)) {
       std::string allowed;
       for (const auto& k : allowed_keys) allowed += (allowed.empty() ? "" : ", ") + k;
@@ -135,7 +166,7 @@ Result<Settings> Settings::load(const FlagSet& flags, EnvLookup env) {
   if (path) {
     auto allowed = flags.names();
     allowed.erase("config");
-    auto loaded = ConfigFile::load(*path, allowed);
+    auto loaded = ConfigFile::load(*path, allowed, flags.sections());
     if (!loaded) return std::unexpected(loaded.error());
     file = std::move(*loaded);
   }

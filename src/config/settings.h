@@ -49,6 +49,14 @@ class FlagSet {
   CLI::Option* add_flag(const std::string& name, const std::string& help);
   // -X key=value, repeatable.
   void add_librdkafka_passthrough();
+  // A config-file-only map of named sections, each a map of `keys` to single values:
+  //   topics:
+  //     Sport: {stop-words: en, min-term-chars: 3}
+  // (ConfigFile::sections). Not a flag.
+  void add_section(const std::string& name, std::set<std::string> keys) {
+    sections_[name] = std::move(keys);
+  }
+  const std::map<std::string, std::set<std::string>>& sections() const { return sections_; }
 
   std::map<std::string, Setting> given() const;
   const std::vector<std::string>& librdkafka_assignments() const { return x_values_; }
@@ -61,19 +69,29 @@ class FlagSet {
   std::map<std::string, CLI::Option*> options_;
   std::set<std::string> names_;
   std::vector<std::string> x_values_;
+  std::map<std::string, std::set<std::string>> sections_;
 };
 
 class ConfigFile {
  public:
   // Content errors are ErrorKind::usage with `where` = "path:line"; `allowed_keys` are the
   // command's long flag names (plus "kafka").
-  static Result<ConfigFile> load(const std::string& path, const std::set<std::string>& allowed_keys);
+  // `sections`: the command's FlagSet::sections() (section name -> its allowed keys).
+  static Result<ConfigFile> load(const std::string& path, const std::set<std::string>& allowed_keys,
+                                 const std::map<std::string, std::set<std::string>>& sections = {});
   std::optional<Setting> get(std::string_view key) const;
+  using Section = std::map<std::string, Setting>;  // key -> value
+  // The named entries of section `name` (FlagSet::add_section), in name order.
+  std::map<std::string, Section> sections(const std::string& name) const {
+    auto it = sections_.find(name);
+    return it == sections_.end() ? std::map<std::string, Section>{} : it->second;
+  }
   const std::vector<kafka::Property>& kafka_properties() const { return kafka_; }
 
  private:
   std::map<std::string, Setting, std::less<>> values_;
   std::vector<kafka::Property> kafka_;
+  std::map<std::string, std::map<std::string, Section>> sections_;
 };
 
 class Settings {

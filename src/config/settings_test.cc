@@ -25,6 +25,35 @@ std::string write_temp(const std::string& name, const std::string& text) {
 
 const std::set<std::string> kKeys = {"brokers", "topic", "routes", "sasl-password-file"};
 
+TEST(ConfigFile, SectionsHoldNamedMapsOfTheirKeys) {
+  const std::map<std::string, std::set<std::string>> sections = {
+      {"topics", {"stop-words", "min-term-chars"}}};
+  auto file = ConfigFile::load(
+      write_temp("sections", "brokers: b:1\ntopics:\n  Sport:\n    stop-words: \"+x.txt\"\n"
+                             "    min-term-chars: 3\n  AI: {stop-words: none}\n  Empty:\n"),
+      kKeys, sections);
+  ASSERT_TRUE(file) << file.error().message();
+  const auto topics = file->sections("topics");
+  ASSERT_EQ(topics.size(), 3u);
+  EXPECT_EQ(topics.at("Sport").at("stop-words").value, "+x.txt");
+  EXPECT_EQ(topics.at("Sport").at("min-term-chars").value, "3");
+  EXPECT_NE(topics.at("Sport").at("min-term-chars").origin.find(":5"), std::string::npos);
+  EXPECT_EQ(topics.at("AI").at("stop-words").value, "none");
+  EXPECT_TRUE(topics.at("Empty").empty());
+  EXPECT_TRUE(file->sections("other").empty());
+
+  auto unknown = ConfigFile::load(
+      write_temp("sections-bad", "topics:\n  Sport:\n    min-term-char: 3\n"), kKeys, sections);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().kind, ErrorKind::usage);
+  EXPECT_NE(unknown.error().where.find(":3"), std::string::npos);
+  EXPECT_NE(unknown.error().hint.find("min-term-chars"), std::string::npos);
+  auto not_map = ConfigFile::load(write_temp("sections-list", "topics: [a, b]\n"), kKeys, sections);
+  ASSERT_FALSE(not_map);
+  // Without the section declared, the key is unknown as before.
+  EXPECT_FALSE(ConfigFile::load(write_temp("sections-none", "topics: {}\n"), kKeys));
+}
+
 TEST(Settings, FlagBeatsEnvBeatsFileBeatsDefault) {
   auto file = ConfigFile::load(write_temp("prec", "brokers: file:1\ntopic: file-topic\n"), kKeys);
   ASSERT_TRUE(file) << file.error().message();

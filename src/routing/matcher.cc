@@ -12,12 +12,17 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+
+#include "text/term_hash.h"
+#include "text/words.h"
 
 namespace speedlayer::routing {
 namespace {
@@ -38,12 +43,29 @@ bool all_word_chars(std::string_view s) {
                      [](char ch) { return is_word_char(static_cast<unsigned char>(ch)); });
 }
 
-// ASCII lower case (Hyperscan's HS_FLAG_CASELESS folds ASCII letters only).
-std::string folded(std::string_view s) {
-  std::string out(s);
-  for (char& ch : out)
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  return out;
+// Whether any byte is >= 0x80 (16 bytes at a time with SSE2).
+bool has_high_byte(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* const end = p + s.size();
+#if defined(__SSE2__)
+  for (; end - p >= 16; p += 16) {
+    if (_mm_movemask_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))) != 0) return true;
+  }
+#endif
+  for (; p < end; ++p)
+    if (*p >= 0x80) return true;
+  return false;
+}
+
+// Whether folded `keyword` is one word by the word rule (text/words.h).
+bool is_one_word(std::string_view keyword) {
+  std::size_t spans = 0;
+  bool whole = false;
+  text::for_each_word_span(keyword, [&](std::size_t b, std::size_t e) {
+    ++spans;
+    whole = b == 0 && e == keyword.size();
+  });
+  return spans == 1 && whole;
 }
 
 // Hyperscan's limit on a pattern's length, which the old one-regex-per-keyword matcher hit;
@@ -171,7 +193,11 @@ struct Matcher::Rules {
   std::vector<Literal> literals;
   unsigned int literal_min_route = UINT_MAX;
 
-  std::size_t min_length = SIZE_MAX;  // shortest keyword: shorter texts cannot match
+  std::size_t min_length = SIZE_MAX;  // shortest folded keyword: shorter ASCII texts cannot match
+
+  // Every word keyword, folded, for texts that are not pure ASCII (their words are looked up
+  // after folding the text); the ASCII ones are also in `slots`.
+  std::unordered_map<std::string, unsigned int, text::TermHash, std::equal_to<>> unicode_words;
 
   void add_word(std::string_view keyword, unsigned int route);
   // Lowest route among the word keywords equal to a run of `text`, stopping early at route 0;
@@ -303,6 +329,7 @@ struct Matcher::ScanState {
   unsigned long long length;
   const Rules::Literal* literals;
   unsigned int best;
+  bool unicode = false;  // text is folded non-ASCII text: boundaries by text::at_word_edges
 };
 
 // Called for every occurrence of a literal, in order of `to` (its end offset). Keeps it only if
@@ -314,8 +341,13 @@ int Matcher::on_literal(unsigned int id, unsigned long long /*from*/, unsigned l
   const Rules::Literal& k = state->literals[id];
   if (k.route >= state->best) return 0;  // cannot improve: skip the boundary check
   const unsigned long long from = to - k.length;
-  if (from > 0 && kWordChar[state->text[from - 1]]) return 0;
-  if (to < state->length && kWordChar[state->text[to]]) return 0;
+  if (state->unicode) {
+    const std::string_view text(reinterpret_cast<const char*>(state->text), state->length);
+    if (!text::at_word_edges(text, from, to)) return 0;
+  } else {
+    if (from > 0 && kWordChar[state->text[from - 1]]) return 0;
+    if (to < state->length && kWordChar[state->text[to]]) return 0;
+  }
   state->best = k.route;
   // Route 0 cannot be beaten: stop scanning (hs_scan then returns HS_SCAN_TERMINATED).
   return k.route == 0 ? 1 : 0;
@@ -372,8 +404,8 @@ Result<Matcher> Matcher::compile(const RouteTable& table) {
 
   // Each distinct keyword (ignoring ASCII case, as matching does) once, with its first route:
   // a repeat can only name a later route, which never beats the first.
-  std::vector<std::pair<std::string_view, unsigned int>> words;
-  std::vector<std::string_view> literals;
+  std::vector<std::pair<std::string, unsigned int>> words;  // folded, ASCII
+
   std::vector<std::pair<std::size_t, std::size_t>> literal_origin;  // (route, keyword)
   std::unordered_set<std::string> seen;
   std::optional<std::pair<std::size_t, std::size_t>> too_long;  // first (route, keyword)
@@ -389,16 +421,21 @@ Result<Matcher> Matcher::compile(const RouteTable& table) {
         if (!too_long) too_long.emplace(r, k);  // reported after the empty-keyword check
         continue;
       }
-      if (!seen.insert(folded(keyword)).second) continue;
+      std::string folded = text::fold(keyword);
+      if (folded.size() > kMaxKeywordBytes) {  // folding lengthened it (ß -> ss)
+        if (!too_long) too_long.emplace(r, k);
+        continue;
+      }
+      if (!seen.insert(folded).second) continue;
       const auto route_id = static_cast<unsigned int>(r);
-      rules->min_length = std::min(rules->min_length, keyword.size());
-      if (all_word_chars(keyword)) {
-        words.emplace_back(keyword, route_id);
+      rules->min_length = std::min(rules->min_length, folded.size());
+      if (is_one_word(folded)) {
+        if (all_word_chars(folded)) words.emplace_back(folded, route_id);
+        rules->unicode_words.emplace(std::move(folded), route_id);
       } else {
-        literals.push_back(keyword);
         literal_origin.emplace_back(r, k);
         rules->literals.push_back(
-            Rules::Literal{route_id, static_cast<unsigned int>(keyword.size()), folded(keyword)});
+            Rules::Literal{route_id, static_cast<unsigned int>(folded.size()), std::move(folded)});
         rules->literal_min_route = std::min(rules->literal_min_route, route_id);
       }
     }
@@ -425,7 +462,7 @@ Result<Matcher> Matcher::compile(const RouteTable& table) {
     for (const auto& [keyword, route] : words) rules->add_word(keyword, route);
   }
 
-  if (!literals.empty()) {
+  if (!rules->literals.empty()) {
     if (hs_valid_platform() != HS_SUCCESS)
       return fail(ErrorKind::usage,
                   "this CPU cannot run the routing matcher (Hyperscan needs x86-64 with SSSE3)",
@@ -434,14 +471,14 @@ Result<Matcher> Matcher::compile(const RouteTable& table) {
     std::vector<const char*> expressions;
     std::vector<std::size_t> lengths;
     std::vector<unsigned int> ids;
-    for (const std::string_view l : literals) {
+    for (const Rules::Literal& l : rules->literals) {
       ids.push_back(static_cast<unsigned int>(expressions.size()));
-      expressions.push_back(l.data());
-      lengths.push_back(l.size());
+      expressions.push_back(l.lowered.data());
+      lengths.push_back(l.lowered.size());
     }
     // No HS_FLAG_SINGLEMATCH: the first occurrence of a keyword may fail the whole-word check
     // while a later one passes ("xc++ c++").
-    const std::vector<unsigned int> flags(literals.size(), HS_FLAG_CASELESS);
+    const std::vector<unsigned int> flags(rules->literals.size(), HS_FLAG_CASELESS);
 
     // The literal API, although Hyperscan 5.4.0's hs_scan fails (HS_UNKNOWN_ERROR) on some of
     // its databases (a keyword ending in a run of 34+ equal bytes beside another non-word
@@ -518,7 +555,9 @@ Result<Matcher> Matcher::clone() const {
 int Matcher::match(std::string_view text) {
   // No keywords, or a text shorter than every keyword (this covers the empty text: keywords are
   // never empty).
-  if (!rules_ || text.size() < rules_->min_length) return -1;
+  if (!rules_) return -1;
+  if (has_high_byte(text)) return match_unicode(text);
+  if (text.size() < rules_->min_length) return -1;
   const Rules& rules = *rules_;
   const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
 
@@ -552,6 +591,38 @@ int Matcher::match(std::string_view text) {
 const std::string& Matcher::topic_for(std::string_view text) {
   const int route = match(text);
   return route < 0 ? table_.default_topic : table_.routes[static_cast<std::size_t>(route)].topic;
+}
+
+}  // namespace speedlayer::routing
+
+namespace speedlayer::routing {
+
+int Matcher::match_unicode(std::string_view text) {
+  const Rules& rules = *rules_;
+  folded_.clear();
+  text::fold_append(text, folded_);
+  const std::string_view folded = folded_;
+  unsigned int best = UINT_MAX;
+  if (!rules.unicode_words.empty()) {
+    text::for_each_word_span(folded, [&](std::size_t b, std::size_t e) {
+      if (best == 0) return;  // route 0 cannot be beaten
+      auto it = rules.unicode_words.find(folded.substr(b, e - b));
+      if (it != rules.unicode_words.end()) best = std::min(best, it->second);
+    });
+  }
+  if (db_ && rules.literal_min_route < best) {
+    const auto length = static_cast<unsigned int>(std::min<std::size_t>(folded.size(), UINT_MAX));
+    ScanState state{reinterpret_cast<const unsigned char*>(folded.data()), length,
+                    rules.literals.data(), best, true};
+    const hs_error_t rc =
+        hs_scan(db_.get(), folded.data(), length, 0, scratch_.get(), on_literal, &state);
+    if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) {
+      state.best = best;
+      scan_plainly(state);
+    }
+    best = state.best;
+  }
+  return best == UINT_MAX ? -1 : static_cast<int>(best);
 }
 
 }  // namespace speedlayer::routing

@@ -2,8 +2,9 @@
 //
 // Compiled once at start-up (5,000 keywords: well under a second), then each message is
 // scanned once for all keywords of all routes at a cost that barely depends on the number of
-// keywords. A keyword matches as a whole word, ignoring ASCII case; the first route
-// in file order with any matching keyword wins, whatever the keywords' positions in the text.
+// keywords. A keyword matches as a whole word, in any script, compared in its folded form
+// (text/words.h: NFC + full Unicode case folding); the first route in file order with any
+// matching keyword wins, whatever the keywords' positions in the text.
 //
 //   auto matcher = Matcher::compile(default_route_table());
 //   if (!matcher) { print_error(matcher.error()); return exit_code(matcher.error()); }
@@ -12,23 +13,30 @@
 //   matcher->topic_for("Hello");           // "my-topic" (the default topic)
 //   matcher->match("Hello");               // -1: no route
 //
-// Whole word means the keyword is not adjacent to a word character ([A-Za-z0-9_]) on either
-// side: `messi` matches "(Messi)" but not "messiah"; `AI` matches "AI-powered" but not
-// "AI_model" or "AI2"; `c++` matches "I like C++." and `c#` matches "c#," but neither matches
-// inside "xc++" or "c#x". Bytes outside ASCII count as non-word characters.
+// The rule: the folded keyword occurs in the folded text at word edges (text::at_word_edges):
+// no word of the text (by the one word rule of text/words.h, which views use too) continues
+// across either end of the occurrence. So `fútbol` matches "FÚTBOL" and "Fútbol", `футбол`
+// "ФУТБОЛ", `straße` "STRASSE"; `messi` matches "(Messi)" and "Messi's" (apostrophes separate
+// words) but not "messiah" or "Messiñ"; `AI` matches "AI-powered" but not "AI_model" or "AI2";
+// `c++` matches "I like C++." and `c#` matches "c#," but neither matches inside "xc++" or
+// "c#x"; a Chinese keyword `足球` matches inside "我喜欢足球" (each Han character is a word).
+// On ASCII text word characters are [A-Za-z0-9_] and folding is ASCII lower case.
 //
-// How (same results as keyword_pattern() compiled into Hyperscan, several times faster):
-// - A keyword of word characters only (`messi`, `AI`, `kw00042`) matches exactly when some
+// How (same results as the rule read literally, several times faster):
+// - A text with no byte >= 0x80 (the usual case) takes the ASCII path: a keyword that is one
+//   ASCII word (`messi`, `AI`, `kw00042`, `straße` folded to `strasse`) matches exactly when some
 //   maximal run of word characters in the text equals it ignoring case. match() cuts the text
 //   into such runs (16 bytes at a time with SSE2) and looks each run up in a hash table of the
 //   keywords, stopping at the first run of route 0.
-// - A keyword with any other byte (`c++`, `#ai`, `a.b`) is compiled into Hyperscan as a plain
-//   caseless literal (its fast literal engines: no regex, no boundary assertions), scanned
-//   only when such a keyword could still beat the best word-keyword route. The match callback
-//   checks the whole-word rule itself: the byte before the keyword and the byte after it must
-//   not be word characters (the text's edges count as non-word). That is keyword_pattern()'s
-//   rule: next to a word-character edge \b asks for a non-word neighbour, and next to a
-//   non-word edge \B asks for the same thing.
+// - Any other keyword (`c++`, `#ai`, `a.b`, `足球`) is compiled into Hyperscan as a plain
+//   caseless literal of its folded form (its fast literal engines: no regex, no boundary
+//   assertions), scanned only when such a keyword could still beat the best word-keyword route.
+//   The match callback checks the edges itself (on ASCII text: the byte before and the byte
+//   after must not be word characters; keyword_pattern()'s rule).
+// - A text with a byte >= 0x80 is folded first (into a buffer the Matcher reuses); its words
+//   are looked up in a hash table of every one-word keyword, folded, and the literals are
+//   scanned on the folded text with text::at_word_edges as the edge check. Hyperscan's \b is
+//   ASCII-only, which is why the edges are checked outside it.
 //
 // Threads: a Matcher owns one Hyperscan scratch space, so match() and topic_for() must not be
 // called on the same Matcher from two threads at once. Give each thread its own clone().
@@ -89,6 +97,9 @@ class Matcher {
                         unsigned int flags, void* context);
   // The literal keywords searched without Hyperscan, should its scan fail.
   void scan_plainly(ScanState& state) const;
+  // match() for a text with bytes >= 0x80: folded into folded_, then its words looked up and
+  // the literals scanned on it.
+  int match_unicode(std::string_view text);
 
   Matcher() = default;
 
@@ -98,10 +109,11 @@ class Matcher {
   // Keywords with a non-word byte, as Hyperscan literals; null when there are none.
   std::unique_ptr<hs_database, DatabaseDeleter> db_;
   std::unique_ptr<hs_scratch, ScratchDeleter> scratch_;
+  std::string folded_;  // match_unicode's folded text, reused
 };
 
 // The regular expression (Hyperscan syntax, to compile with HS_FLAG_CASELESS) equivalent to how
-// match() finds one keyword: the keyword with every byte that is not [A-Za-z0-9_] written as \xHH
+// match() finds one ASCII keyword in ASCII text: the keyword with every byte that is not [A-Za-z0-9_] written as \xHH
 // (so `c++` and `a.b` are literal), between whole-word boundaries: \b next to a word character
 // of the keyword, \B next to a non-word one (Hyperscan has no lookbehind).
 // `c++` -> `\bc\x2b\x2b\B`. match() does not use it (it scans literals and checks the

@@ -1,8 +1,9 @@
 // Differential fuzz target: Matcher::match (word runs in a hash table, other keywords through
-// Hyperscan, SIMD scanning) against a plain reading of its documented rule (matcher.h):
-// the first route, in file order, with a keyword found in the text as a whole word ignoring
-// ASCII case, where whole word means that neither the byte before the occurrence nor the byte
-// after it is a word character [A-Za-z0-9_] (the text's edges count as non-word).
+// Hyperscan, SIMD scanning, a folded copy for non-ASCII texts) against a plain reading of its
+// documented rule (matcher.h): the first route, in file order, with a keyword whose folded
+// form (text::fold: NFC + full case folding) occurs in the folded text at word edges
+// (text::at_word_edges, the word rule of text/words.h; on ASCII: neither the byte before nor
+// the byte after is in [A-Za-z0-9_]).
 //
 // Input: a rules file, a NUL byte, then the text to route (no NUL: the whole input is both).
 //   default_topic: t\nroutes:\n  - topic: A\n    keywords: [c++, ai]\n\0I like C++.
@@ -14,39 +15,28 @@
 #include "core/fuzz_check.h"
 #include "routing/matcher.h"
 #include "routing/routes.h"
+#include "text/words.h"
 
 namespace {
 
 using speedlayer::fuzz::shown;
 namespace routing = speedlayer::routing;
 
-bool is_word(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-}
-
-unsigned char fold(unsigned char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c - 'A' + 'a') : c;
-}
-
-// Whether `keyword` occurs in `text` as a whole word, ignoring ASCII case: every position tried.
+// Whether folded `keyword` occurs in the folded `text` at word edges: every position tried.
 bool occurs_as_word(std::string_view text, std::string_view keyword) {
   if (keyword.empty() || keyword.size() > text.size()) return false;
-  const auto* t = reinterpret_cast<const unsigned char*>(text.data());
-  const auto* k = reinterpret_cast<const unsigned char*>(keyword.data());
-  for (std::size_t at = 0; at + keyword.size() <= text.size(); ++at) {
-    std::size_t i = 0;
-    while (i < keyword.size() && fold(t[at + i]) == fold(k[i])) ++i;
-    if (i < keyword.size()) continue;
-    const std::size_t end = at + keyword.size();
-    if ((at == 0 || !is_word(t[at - 1])) && (end == text.size() || !is_word(t[end]))) return true;
+  for (std::size_t at = text.find(keyword); at != std::string_view::npos;
+       at = text.find(keyword, at + 1)) {
+    if (speedlayer::text::at_word_edges(text, at, at + keyword.size())) return true;
   }
   return false;
 }
 
 int reference_match(const routing::RouteTable& table, std::string_view text) {
+  const std::string folded = speedlayer::text::fold(text);
   for (std::size_t r = 0; r < table.routes.size(); ++r) {
     for (const std::string& k : table.routes[r].keywords)
-      if (occurs_as_word(text, k)) return static_cast<int>(r);
+      if (occurs_as_word(folded, speedlayer::text::fold(k))) return static_cast<int>(r);
   }
   return -1;
 }

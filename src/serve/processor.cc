@@ -48,6 +48,9 @@ std::uint64_t output_value_bound(const ServeOptions& o) {
 ServeOptions with_defaults(ServeOptions o) {
   if (o.changelog_topic.empty()) o.changelog_topic = o.group + ".changelog";
   if (o.output_topic.empty()) o.output_topic = o.group + ".views";
+  // Term filters: the built-in stop words, 2 characters, numbers dropped (build_serve_options
+  // sets them from the flags; the demo takes these).
+  if (!o.window.filters) o.window.filters = text::default_filters();
   if (o.transactional_id.empty())
     o.transactional_id = "speedlayer-serve-" + o.group + "-" + host_name() + "-" +
                          std::to_string(::getpid());

@@ -3,6 +3,7 @@
 #include "config/values.h"
 #include "core/signals.h"
 #include "serve/serve_service.h"
+#include "text/filters.h"
 
 namespace speedlayer::serve {
 
@@ -25,6 +26,15 @@ ServeCommand::ServeCommand(CLI::App& parent)
   flags_.add("max-terms", "distinct terms kept per window and partition; beyond it counts are "
                           "Space-Saving estimates with error bounds (default 10000)");
   flags_.add("max-term-bytes", "longer terms are dropped and counted as long_terms (default 64)");
+  flags_.add("stop-words", "term filter: stop words not counted, comma-separated built-in lists "
+                          "(en, es, pt, fr, de, it, ru) and files (one word a line); a leading + "
+                          "adds to the built-in lists instead of replacing them (default: every "
+                          "built-in list)");
+  flags_.add_flag("no-stop-words", "count stop words too");
+  flags_.add("min-term-chars", "term filter: shorter terms (in characters) are not counted "
+                               "(default 2; letters of Chinese, Japanese, Thai... always count)");
+  flags_.add_flag("drop-numbers", "term filter: terms of digits only are not counted (the "
+                                  "default; --drop-numbers=false counts them)");
   flags_.add("max-future", "event times further ahead of the wall clock are malformed "
                            "(future_time; default 1h)");
   flags_.add("instance-id", "static group membership (group.instance.id): a replica restarted "
@@ -53,7 +63,61 @@ ServeCommand::ServeCommand(CLI::App& parent)
   flags_.add("commit-interval", "transaction commit interval (default 100ms)");
   flags_.add("connect-timeout", "give up with exit 3 when no broker answers (default 30s)");
   flags_.add("max-value-bytes", "larger values are counted as malformed (default 1Mi)");
+  // Config file only: per-topic term filters, e.g.
+  //   topics:
+  //     Sport: {stop-words: "+sport-words.txt", min-term-chars: 3}
+  flags_.add_section("topics", {"stop-words", "no-stop-words", "min-term-chars", "drop-numbers"});
 }
+
+namespace {
+
+// One topic's filter (or the default one) from its settings: `get(key)` reads --key or the
+// topic's own key in the config file. Unset keys take `base`'s values.
+template <class Get>
+Result<std::shared_ptr<const text::TermFilter>> term_filter(Get&& get, const text::FilterSpec& base,
+                                                           const std::string& where) {
+  text::FilterSpec spec = base;
+  if (auto words = get("stop-words")) spec.stop_words = words->value;
+  if (auto no = get("no-stop-words");
+      no && (no->value == "true" || no->value == "1" || no->value == "yes"))
+    spec.stop_words = "none";
+  SL_ASSIGN_OR_RETURN(auto min_chars, config::to_uint(get("min-term-chars")));
+  if (min_chars) {
+    if (*min_chars == 0 || *min_chars > 64)
+      return fail(ErrorKind::usage, "must be 1..64", where + "min-term-chars");
+    spec.min_term_chars = *min_chars;
+  }
+  SL_ASSIGN_OR_RETURN(auto numbers, config::to_choice(get("drop-numbers"), {"true", "false"}));
+  if (numbers) spec.drop_numbers = *numbers == "true";
+  return text::TermFilter::build(spec, where + "stop-words");
+}
+
+// The default term filter (flags, environment, config file) and the config file's per-topic
+// ones.
+Result<std::shared_ptr<const text::TermFilters>> build_term_filters(
+    const config::Settings& settings) {
+  auto filters = std::make_shared<text::TermFilters>();
+  SL_ASSIGN_OR_RETURN(
+      filters->default_filter,
+      term_filter([&](std::string_view key) { return settings.get(key); }, text::FilterSpec{},
+                  "--"));
+  // Per topic, from the config file's `topics:` map: the default's settings, overridden.
+  if (settings.file()) {
+    for (const auto& [topic, keys] : settings.file()->sections("topics")) {
+      auto get = [&](std::string_view key) -> std::optional<config::Setting> {
+        auto it = keys.find(std::string(key));
+        if (it == keys.end()) return std::nullopt;
+        return it->second;
+      };
+      SL_ASSIGN_OR_RETURN(auto filter, term_filter(get, filters->default_filter->spec(),
+                                                   "topics: " + topic + ": "));
+      filters->per_topic.emplace(topic, std::move(filter));
+    }
+  }
+  return std::shared_ptr<const text::TermFilters>(std::move(filters));
+}
+
+}  // namespace
 
 Result<ServeOptions> build_serve_options(const config::Settings& settings,
                                          const std::vector<std::string>& topics) {
@@ -118,6 +182,8 @@ Result<ServeOptions> build_serve_options(const config::Settings& settings,
       return fail(ErrorKind::usage, "must be 1..4096", "--max-term-bytes");
     o.window.max_term_bytes = *max_term_bytes;
   }
+  SL_ASSIGN_OR_RETURN(auto filters, build_term_filters(settings));
+  o.window.filters = std::move(filters);
   SL_ASSIGN_OR_RETURN(auto max_future, config::to_duration(settings.get("max-future")));
   if (max_future) o.max_future_ms = max_future->count();
   SL_ASSIGN_OR_RETURN(auto output_terms,

@@ -26,6 +26,7 @@ PartitionAggregator::PartitionAggregator(std::string topic, std::int32_t partiti
     : topic_(std::move(topic)),
       partition_(partition),
       config_(config),
+      filter_(config.filters ? config.filters->for_topic(topic_) : text::TermFilter::none()),
       keys_(std::move(keys)),
       id_(next_aggregator_id()) {
   if (config_.size_ms <= 0) config_.size_ms = 1;
@@ -98,19 +99,22 @@ PartitionAggregator::Outcome PartitionAggregator::add(Millis event_time, std::st
   slot.terms_changed = true;
   mark_dirty(start, slot);
   const std::size_t max_term_bytes = config_.max_term_bytes;
-  for_each_term(text, [&](std::string_view term) {
+  const text::TermFilter& filter = *filter_;
+  // Inlined into the tokenizer's loop (it is no longer by default: the loop grew a Unicode path).
+  for_each_term(text, [&](std::string_view term) __attribute__((always_inline)) {
     if (term.size() > max_term_bytes) {
       ++state_.long_terms;
       return;
     }
-    add_term(slot, term);
+    const std::uint64_t h = TermHash{}(term);
+    if (!filter.keep(term, h)) return;
+    add_term(slot, term, h);
   });
   return Outcome::counted;
 }
 
-void PartitionAggregator::add_term(Slot& slot, std::string_view term) {
+void PartitionAggregator::add_term(Slot& slot, std::string_view term, std::uint64_t h) {
   TermCounts& terms = slot.partial.terms;
-  const std::uint64_t h = TermHash{}(term);
   if (std::size_t i = terms.index_of(term, h); i != TermCounts::npos) {
     ++terms.entry(i).second;
   } else if (terms.size() < config_.max_terms) {

@@ -81,7 +81,8 @@ class PartitionAggregator {
   enum class Outcome { counted, late };
   // Hot path. consumed++ always; late (state.late++, and the window's late++ while it is
   // kept) when window end + grace <= stream time.
-  // Terms longer than max_term_bytes are dropped and counted (state.long_terms).
+  // Terms longer than max_term_bytes are dropped and counted (state.long_terms); terms the
+  // topic's filter (WindowConfig::filters) turns down are not counted.
   Outcome add(Millis event_time, std::string_view text);
   void add_malformed(Malformed reason);  // consumed++, malformed[name]++ (state dirty)
   // Records reached this partition at wall-clock time `wall_now` (the caller reads the clock
@@ -169,7 +170,7 @@ class PartitionAggregator {
   };
   Slot& slot_for(Millis start);
   void mark_dirty(Millis start, Slot& slot);
-  void add_term(Slot& slot, std::string_view term);
+  void add_term(Slot& slot, std::string_view term, std::uint64_t hash);
   void evict_and_insert(Slot& slot, std::string_view term, std::uint64_t hash);
   static void refill_low(Slot& slot);
   void write_window(Millis start, Slot& slot, std::vector<ChangelogRecord>& out);
@@ -177,6 +178,7 @@ class PartitionAggregator {
   std::string topic_;
   std::int32_t partition_;
   WindowConfig config_;
+  std::shared_ptr<const text::TermFilter> filter_;  // config_.filters' for topic_
   ChangelogKeys keys_;
   PartitionState state_;
   std::map<Millis, Slot> windows_;

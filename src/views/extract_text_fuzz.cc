@@ -8,8 +8,8 @@
 // without a problem gives text with no control bytes (other than \t \n \r) and valid UTF-8; no
 // event time without a time field; wherever simdjson takes a JSON value, nlohmann takes it too
 // and both give the same text, problem and event time (simdjson goes first, nlohmann has the
-// last word); for_each_term gives the documented words: maximal runs of [A-Za-z0-9'] and bytes
-// >= 0x80, ASCII lowercased, in order.
+// last word); for_each_term gives the documented words (text/words.h: letters, marks, numbers,
+// `_` and joiners; letters of scripts without spaces alone; each folded), in order.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -19,6 +19,7 @@
 
 #include "core/fuzz_check.h"
 #include "json/python_json.h"
+#include "text/words.h"
 #include "views/views.h"
 
 namespace {
@@ -26,21 +27,33 @@ namespace {
 using speedlayer::fuzz::shown;
 namespace views = speedlayer::views;
 
+// The documented rule read literally (text/words.h): a code point at a time, each word folded.
 std::vector<std::string> reference_terms(std::string_view text) {
+  namespace t = speedlayer::text;
   std::vector<std::string> out;
-  std::string word;
-  for (char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '\'' || c >= 0x80) {
-      word += ch;
-    } else if (c >= 'A' && c <= 'Z') {
-      word += static_cast<char>(c - 'A' + 'a');
-    } else if (!word.empty()) {
-      out.push_back(std::move(word));
-      word.clear();
+  std::size_t begin = 0, i = 0;
+  bool in_word = false;
+  t::CharKind base = t::CharKind::separator;
+  while (i < text.size()) {
+    std::size_t len = 0;
+    const t::CharKind k = t::char_kind(t::decode_at(text, i, len));
+    const bool joins = in_word && k != t::CharKind::separator &&
+                       (k == t::CharKind::mark ||
+                        (base == t::CharKind::word && k == t::CharKind::word));
+    if (in_word && !joins) {
+      out.push_back(t::fold(text.substr(begin, i - begin)));
+      in_word = false;
     }
+    if (!in_word && k != t::CharKind::separator) {
+      in_word = true;
+      begin = i;
+      base = k == t::CharKind::mark ? t::CharKind::word : k;
+    } else if (in_word && k != t::CharKind::mark) {
+      base = k;
+    }
+    i += len;
   }
-  if (!word.empty()) out.push_back(std::move(word));
+  if (in_word) out.push_back(t::fold(text.substr(begin)));
   return out;
 }
 

@@ -18,6 +18,15 @@ std::string to_json(const TopicView& view) {
   j["topic"] = view.topic;
   j["window_ms"] = view.window_ms;
   j["late"] = view.late;
+  if (view.filter) {
+    // Which terms were counted (text/filters.h): stop-word lists, minimum length, numbers.
+    const text::TermFilter& f = *view.filter;
+    ordered_json& filters = j["filters"] = ordered_json::object();
+    filters["stop_words"] = f.stop_word_sources();
+    filters["stop_word_count"] = f.stop_word_count();
+    filters["min_term_chars"] = f.spec().min_term_chars;
+    filters["drop_numbers"] = f.spec().drop_numbers;
+  }
   ordered_json& windows = j["windows"] = ordered_json::array();
   for (const auto& w : view.windows) {
     ordered_json wj = ordered_json::object();

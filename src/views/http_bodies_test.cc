@@ -35,6 +35,39 @@ TEST(ToJson, ExactViewBody) {
   EXPECT_EQ(to_json(empty), R"({"topic":"a\"b","window_ms":1000,"late":0,"windows":[]})");
 }
 
+TEST(ToJson, ViewSaysWhichFiltersApplied) {
+  WindowConfig config = Config(60'000, 10'000, 10'000, /*top_k=*/3);
+  auto filters = std::make_shared<text::TermFilters>();
+  filters->default_filter = *text::TermFilter::build({.stop_words = "en", .min_term_chars = 3});
+  filters->per_topic["AI"] = text::TermFilter::none();
+  config.filters = filters;
+  ViewStore store(config);
+  PartitionAggregator sport("Sport", 0, config);
+  PartitionAggregator ai("AI", 0, config);
+  sport.add(1'000, "The goal of the 2 Messi goals is a GOAL");
+  ai.add(1'000, "The AI is an AI");
+  Flush(sport, store);
+  Flush(ai, store);
+  EXPECT_EQ(to_json(*store.view("Sport", {}, {}, 0)),
+            "{\"topic\":\"Sport\",\"window_ms\":60000,\"late\":0,"
+            "\"filters\":{\"stop_words\":[\"en\"],\"stop_word_count\":" +
+                std::to_string(filters->default_filter->stop_word_count()) +
+                ",\"min_term_chars\":3,\"drop_numbers\":true},\"windows\":["
+                "{\"start\":0,\"end\":60000,\"count\":1,\"final\":false,\"late\":0,"
+                "\"term_error\":0,\"top\":[{\"term\":\"goal\",\"count\":2,\"error\":0,"
+                "\"guaranteed\":true},{\"term\":\"goals\",\"count\":1,\"error\":0,"
+                "\"guaranteed\":true},{\"term\":\"messi\",\"count\":1,\"error\":0,"
+                "\"guaranteed\":true}]}]}");
+  // A topic's own filter (here none): every term, the record count unchanged.
+  const std::string body = to_json(*store.view("AI", {}, {}, 0));
+  EXPECT_NE(body.find("\"filters\":{\"stop_words\":[],\"stop_word_count\":0,"
+                      "\"min_term_chars\":1,\"drop_numbers\":false}"),
+            std::string::npos)
+      << body;
+  EXPECT_NE(body.find("{\"term\":\"ai\",\"count\":2"), std::string::npos) << body;
+  EXPECT_NE(body.find("{\"term\":\"an\",\"count\":1"), std::string::npos) << body;  // a stop word
+}
+
 TEST(ToJson, ExactTopicsBody) {
   ViewStore store(Config());
   PartitionAggregator a("AI", 0, Config());

@@ -15,67 +15,6 @@ namespace {
 
 using test_support::Terms;
 
-// The tokenizer as first written, a byte at a time: the reference for the block scanner.
-std::vector<std::string> ReferenceTerms(std::string_view text) {
-  std::vector<std::string> out;
-  std::string cur;
-  auto word_byte = [](unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '\'' || c >= 0x80;
-  };
-  for (unsigned char c : text) {
-    if (word_byte(c)) {
-      cur.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : static_cast<char>(c));
-    } else if (!cur.empty()) {
-      out.push_back(cur);
-      cur.clear();
-    }
-  }
-  if (!cur.empty()) out.push_back(cur);
-  return out;
-}
-
-TEST(ForEachTerm, MatchesAByteAtATimeScanOnRandomTexts) {
-  std::mt19937 rng(7);
-  const std::string alphabet =
-      std::string("aZq09'  ,.-\t\n") + "\xc3\x80\xff\x7f" + std::string(1, '\0');
-  for (int round = 0; round < 3000; ++round) {
-    std::string text;
-    const std::size_t len = rng() % 300;
-    while (text.size() < len) {
-      if (rng() % 20 == 0) {
-        text.append(40 + rng() % 60, rng() % 2 ? 'a' : 'B');  // words across 64-byte blocks
-      } else {
-        text.push_back(alphabet[rng() % alphabet.size()]);
-      }
-    }
-    ASSERT_EQ(Terms(text), ReferenceTerms(text)) << "round " << round;
-  }
-  // Words ending exactly at a block boundary, and texts of exactly one and two blocks.
-  for (std::size_t n : {63u, 64u, 65u, 127u, 128u, 129u}) {
-    const std::string words = std::string(n, 'X');
-    EXPECT_EQ(Terms(words), ReferenceTerms(words)) << n;
-    const std::string spaced = std::string(n - 1, 'y') + " z";
-    EXPECT_EQ(Terms(spaced), ReferenceTerms(spaced)) << n;
-  }
-}
-
-// The 16-bytes-at-a-time classification agrees with the table for every byte at every
-// position of a block.
-TEST(ForEachTerm, BlockClassificationMatchesTheByteTable) {
-  for (int c = 0; c < 256; ++c) {
-    for (std::size_t j = 0; j < 64; ++j) {
-      std::string block(64, c == ' ' ? 'a' : ' ');
-      block[j] = static_cast<char>(c);
-      const auto* p = reinterpret_cast<const unsigned char*>(block.data());
-      const detail::TermBlock fast = detail::classify_block(p, 64);
-      const detail::TermBlock slow = detail::classify_block_scalar(p, 64);
-      ASSERT_EQ(fast.word, slow.word) << "byte " << c << " at " << j;
-      ASSERT_EQ(fast.upper, slow.upper) << "byte " << c << " at " << j;
-    }
-  }
-}
-
 TEST(TermHash, EveryByteCountsAndOnlyTheBytes) {
   const TermHash hash;
   for (std::size_t n = 1; n <= 40; ++n) {
@@ -95,18 +34,19 @@ TEST(TermHash, EveryByteCountsAndOnlyTheBytes) {
   }
 }
 
-TEST(ForEachTerm, LowercasedWordsSplitOnOtherBytes) {
+TEST(ForEachTerm, FoldedWordsByTheOneWordRule) {
+  // text/words.h: letters, marks, numbers and `_`; apostrophes and hyphens separate.
   EXPECT_EQ(Terms("Hello, World! it's MESSI's 2024-goal"),
-            (std::vector<std::string>{"hello", "world", "it's", "messi's", "2024", "goal"}));
-  // Non-ASCII bytes stay inside words; only ASCII is lowercased.
-  EXPECT_EQ(Terms("CAF\xc3\x89 na\xc3\xafve"),
-            (std::vector<std::string>{"caf\xc3\x89", "na\xc3\xafve"}));
+            (std::vector<std::string>{"hello", "world", "it", "s", "messi", "s", "2024", "goal"}));
+  // Full Unicode case folding: fútbol and FÚTBOL are one term, Messiñ is not messi.
+  EXPECT_EQ(Terms("CAF\xc3\x89 na\xc3\xafve F\u00daTBOL f\u00fatbol Messi\u00f1"),
+            (std::vector<std::string>{"caf\xc3\xa9", "na\xc3\xafve", "f\u00fatbol", "f\u00fatbol",
+                                      "messi\u00f1"}));
   EXPECT_EQ(Terms(""), std::vector<std::string>{});
   EXPECT_EQ(Terms("  ,;  "), std::vector<std::string>{});
   EXPECT_EQ(Terms("a"), std::vector<std::string>{"a"});
   EXPECT_EQ(Terms("A_very_LONG_word_beyond_the_small_string_buffer"),
-            (std::vector<std::string>{"a", "very", "long", "word", "beyond", "the", "small",
-                                      "string", "buffer"}));
+            (std::vector<std::string>{"a_very_long_word_beyond_the_small_string_buffer"}));
 }
 
 }  // namespace

@@ -267,6 +267,7 @@ std::optional<TopicView> ViewStore::view(const std::string& topic, std::optional
     if (sources.partitions.empty()) return;
     TopicView& v = out.emplace();
     v.topic = topic;
+    if (config_.filters) v.filter = config_.filters->for_topic(topic);
     v.window_ms = config_.size_ms;
     for (const auto& [partition, s] : sources.states) v.late += s->late;
     const Millis min_stream = min_stream_time(sources);

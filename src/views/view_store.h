@@ -43,6 +43,8 @@ struct WindowView {
 };
 struct TopicView {
   std::string topic;
+  // The filter the topic's terms were counted with (WindowConfig::filters); null: none.
+  std::shared_ptr<const text::TermFilter> filter;
   Millis window_ms = 0;
   std::uint64_t late = 0;
   std::vector<WindowView> windows;  // oldest first

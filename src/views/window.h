@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+
+#include "text/filters.h"
 
 namespace speedlayer::views {
 
@@ -29,6 +32,10 @@ struct WindowConfig {
   // and raising term_error to the largest count dropped keeps Space-Saving's bounds true, and
   // cuts the memory and changelog bytes of the retained hours of closed windows ~100-fold.
   std::size_t closed_terms = 0;
+  // Which terms are counted, per topic (stop words, minimum length, numbers; text/filters.h):
+  // applied before counting, so record counts, the changelog and the output records need
+  // nothing else. Null: every term (serve's options default to the built-in filters).
+  std::shared_ptr<const text::TermFilters> filters;
   std::size_t effective_closed_terms() const {
     return closed_terms ? closed_terms : std::max<std::size_t>(10 * top_k, 100);
   }
