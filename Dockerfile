@@ -50,7 +50,7 @@ ARG TARGETARCH
 RUN hs=libhyperscan5; if [ "$TARGETARCH" = arm64 ]; then hs=libvectorscan5; fi \
  && apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      "$hs" libyaml-cpp0.7 libcpp-httplib0.11 libfmt9 libsimdjson14 libutf8proc2 \
+      "$hs" libyaml-cpp0.7 libcpp-httplib0.11 libfmt9 libsimdjson14 \
       libssl3 libzstd1 liblz4-1 zlib1g ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 speedlayer \
