@@ -195,23 +195,33 @@ TEST_F(ServeIntegration, KnownStreamGivesExactWindowsTopTermsLateAndMalformed) {
       {"windows",
        {
            // Exact counts (error 0); a term is guaranteed in the top 5 when its count beats
-           // the sixth term's: the ties with a sixth term of count 1 are not.
+           // the sixth term's: the ties with a sixth term of count 1 are not. The default
+           // filters apply: stop words ("a", "and", "the"), terms under 2 characters ("t" of
+           // "don't", which is two words) are not counted.
            {{"start", B}, {"end", B + 10'000}, {"count", 4}, {"final", true}, {"late", 2},
             {"term_error", 0},
-            {"top", top_exact({{"goal", 4}, {"messi", 2}, {"a", 1}, {"and", 1}, {"edge", 1}}, 2)}},
+            {"top", top_exact({{"goal", 4}, {"messi", 2}, {"edge", 1}, {"ronaldo", 1},
+                               {"scored", 1}}, 5)}},
            {{"start", B + 10'000}, {"end", B + 20'000}, {"count", 3}, {"final", true},
             {"late", 1}, {"term_error", 0},
             {"top", top_exact({{"ai", 2}, {"messi", 2}, {"beats", 1}, {"boundary", 1}, {"late", 1}},
                               5)}},
            {{"start", B + 20'000}, {"end", B + 30'000}, {"count", 4}, {"final", true},
             {"late", 0}, {"term_error", 0},
-            {"top", top_exact({{"ai", 2}, {"ml", 2}, {"and", 1}, {"don't", 1}, {"model", 1}}, 2)}},
+            {"top", top_exact({{"ai", 2}, {"ml", 2}, {"model", 1}, {"nlp", 1}, {"tick", 1}}, 2)}},
            {{"start", B + 100'000}, {"end", B + 110'000}, {"count", 1}, {"final", false},
             {"late", 0}, {"term_error", 0}, {"top", top_exact({{"future", 1}}, 1)}},
        }},
   };
   auto view = serve.view(topic);
   ASSERT_TRUE(view) << serve.get("/v1/views?topic=" + topic).body;
+  // The filters that applied: serve's defaults.
+  const Json& filters = (*view)["filters"];
+  EXPECT_EQ(filters["stop_words"], Json({"en", "es", "pt", "fr", "de", "it", "ru"}));
+  EXPECT_EQ(filters["min_term_chars"], 2);
+  EXPECT_EQ(filters["drop_numbers"], true);
+  EXPECT_GT(filters["stop_word_count"].get<int>(), 1000);
+  expected["filters"] = filters;
   EXPECT_EQ(view->dump(1), expected.dump(1));
 
   // from <= start < to
@@ -583,9 +593,10 @@ producer.close()
   EXPECT_EQ(window_sum(*view), total);
   EXPECT_EQ((*view)["late"], 0);
   const std::map<std::string, std::uint64_t> expected = {
+      // "from" is a stop word: not counted as a term (the record still is).
       {"messi", 200},  {"plays", 200},      {"football", 200}, {"caf\xc3\xa9", 100},
       {"ai", 100},     {"ml", 100},         {"nlp", 150},      {"basketball", 20},
-      {"from", 20},    {"python", 20},      {"kcat", 150},     {"says", 150},
+      {"python", 20},  {"kcat", 150},       {"says", 150},
       {"hello", 150},  {"world", 150},      {"based", 50},     {"cv", 50}};
   EXPECT_EQ(term_sums(*view), expected) << view->dump();
   auto totals = serve.totals(topic);
