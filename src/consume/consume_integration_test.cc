@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "broker/test_broker.h"
+#include "support/child_process.h"
 
 namespace st = speedlayer::testing;
 
@@ -277,16 +279,23 @@ TEST(ConsumeIntegration, SigtermStopsCleanlyAndCommits) {
   const std::string group = st::unique_topic("group");
   ASSERT_EQ(st::create_topic("single", topic, 1, 1), 0);
   kcat_produce(bootstrap, topic, {"before"});
-  // Runs without --exit-at-end until SIGTERM; the status of `wait` is speedlayer's exit code.
-  std::string out;
-  int rc = shell("'" + speedlayer_bin() + "' consume --quiet --brokers " + bootstrap +
-                     " --topic " + topic + " --group " + group +
-                     " & pid=$!; sleep 3; kill -TERM $pid; wait $pid",
-                 &out);
-  EXPECT_EQ(rc, 0);
-  EXPECT_EQ(out, "before\n");
+  // Runs without --exit-at-end until SIGTERM, which comes once it has printed the message
+  // (not after a guessed delay: the group join alone can take seconds on a slow machine).
+  st::ChildProcess p({speedlayer_bin(), "consume", "--quiet", "--brokers", bootstrap, "--topic",
+                      topic, "--group", group});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (p.out() != "before\n" && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_FALSE(p.wait_for(std::chrono::milliseconds(20)))
+        << "consume exited before SIGTERM\n" << p.out() << p.err();
+  }
+  ASSERT_EQ(p.out(), "before\n") << p.err();
+  p.signal(SIGTERM);
+  auto rc = p.wait_for(std::chrono::seconds(60));
+  ASSERT_TRUE(rc) << "consume did not stop on SIGTERM\n" << p.err();
+  EXPECT_EQ(*rc, 0) << p.err();
+  EXPECT_EQ(p.out(), "before\n");
   // The offset was committed at the stop: the group has nothing left to read.
-  out.clear();
+  std::string out;
   ASSERT_EQ(consume({"--brokers", bootstrap, "--topic", topic, "--group", group, "--exit-at-end"},
                     &out),
             0);

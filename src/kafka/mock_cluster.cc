@@ -87,6 +87,15 @@ Status MockCluster::push_broker_request_errors(
   return {};
 }
 
+Result<std::size_t> MockCluster::pending_broker_request_errors(std::int32_t broker_id,
+                                                               std::int16_t api_key) const {
+  std::size_t count = 0;
+  auto status = check(rd_kafka_mock_broker_error_stack_cnt(mock_.get(), broker_id, api_key, &count),
+                      "cannot count the request errors of broker " + std::to_string(broker_id));
+  if (!status) return std::unexpected(status.error());
+  return count;
+}
+
 void MockCluster::clear_request_errors(std::int16_t api_key) {
   rd_kafka_mock_clear_request_errors(mock_.get(), api_key);
 }

@@ -30,6 +30,7 @@
 //     Consumer::committed() does not see them (plain commits are stored).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -86,6 +87,11 @@ class MockCluster {
   Status push_broker_request_errors(std::int32_t broker_id, std::int16_t api_key,
                                     const std::vector<std::pair<rd_kafka_resp_err_t, int>>& errors);
   void clear_request_errors(std::int16_t api_key);
+  // How many errors pushed with push_broker_request_errors() for `api_key` on broker `broker_id`
+  // no request has taken yet: 0 once that many requests met them. (The cluster-wide errors of
+  // push_request_errors() have no such count in librdkafka 2.12.1.)
+  Result<std::size_t> pending_broker_request_errors(std::int32_t broker_id,
+                                                    std::int16_t api_key) const;
 
   rd_kafka_mock_cluster_t* handle() const { return mock_.get(); }
 

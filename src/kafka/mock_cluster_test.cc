@@ -269,8 +269,14 @@ TEST(MockCluster, InjectedFetchErrorsAreRetried) {
   ASSERT_TRUE(cluster);
   ASSERT_TRUE((*cluster)->create_topic("flaky", 1, 1));
   produce_all(**cluster, "flaky", {"p", "q"});
-  (*cluster)->push_request_errors(kApiFetch, {RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
-                                              RD_KAFKA_RESP_ERR__TRANSPORT});
+  // On broker 1 (the only one, so the leader): its error stack can be counted, the
+  // cluster-wide one of push_request_errors() cannot.
+  ASSERT_TRUE((*cluster)->push_broker_request_errors(
+      1, kApiFetch,
+      {{RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, 0}, {RD_KAFKA_RESP_ERR__TRANSPORT, 0}}));
+  auto pending = (*cluster)->pending_broker_request_errors(1, kApiFetch);
+  ASSERT_TRUE(pending) << pending.error().message();
+  ASSERT_EQ(*pending, 2u);
   Properties props = base_props(**cluster);
   props.set("group.id", "flaky", "test");
   props.set("fetch.wait.max.ms", "10", "test");
@@ -285,7 +291,10 @@ TEST(MockCluster, InjectedFetchErrorsAreRetried) {
     if (msg && !msg->err) got.emplace_back(static_cast<const char*>(msg->payload), msg->len);
   }
   EXPECT_EQ(got, (std::vector<std::string>{"p", "q"}));
-  (*cluster)->clear_request_errors(kApiFetch);
+  // Both injected errors were met: two Fetch requests failed before the one that succeeded.
+  pending = (*cluster)->pending_broker_request_errors(1, kApiFetch);
+  ASSERT_TRUE(pending) << pending.error().message();
+  EXPECT_EQ(*pending, 0u) << "the data arrived without the injected Fetch errors being hit";
 }
 
 }  // namespace

@@ -2,9 +2,15 @@
 // with kcat (a client no one here wrote), parsing the summary line.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -12,7 +18,9 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "broker/test_broker.h"
@@ -102,6 +110,87 @@ inline std::map<std::string, long long> parse_summary(const std::string& stderr_
   fields["dead-lettered"] = num(m[5]);
   return fields;
 }
+
+// The delivered count of the last progress line ("produce: ... read R, delivered D, ...",
+// --progress), or -1 when none was printed yet.
+inline long long last_progress_delivered(const std::string& stderr_text) {
+  static const std::regex re("in flight -?[0-9]+, read [0-9,]+, delivered ([0-9,]+)");
+  long long delivered = -1;
+  for (auto it = std::sregex_iterator(stderr_text.begin(), stderr_text.end(), re);
+       it != std::sregex_iterator(); ++it) {
+    std::string n = (*it)[1];
+    n.erase(std::remove(n.begin(), n.end(), ','), n.end());
+    delivered = std::stoll(n);
+  }
+  return delivered;
+}
+
+// Waits until a progress line of `p` counts at least `at_least` delivered messages; returns
+// that count, or the last one seen (-1: none) when `p` exited or `limit` passed first.
+inline long long wait_for_delivered(ChildProcess& p, long long at_least,
+                                    std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  long long delivered = last_progress_delivered(p.err());
+  while (delivered < at_least && std::chrono::steady_clock::now() < deadline) {
+    if (p.wait_for(std::chrono::milliseconds(20))) return last_progress_delivered(p.err());
+    delivered = last_progress_delivered(p.err());
+  }
+  return delivered;
+}
+
+// A named pipe the test writes and the producer reads as its standard input
+// (ChildOptions{.stdin_path = fifo.path()}): the producer cannot reach the end of its input
+// before close(), so a fault injected "mid-input" always is, however fast the machine.
+// O_RDWR: opening does not wait for the reader; O_CLOEXEC: the child holds no write end, so
+// close() is its end of input. SIGPIPE is ignored: a producer that died makes write() fail.
+class FifoInput {
+ public:
+  explicit FifoInput(std::string path) : path_(std::move(path)) {
+    std::signal(SIGPIPE, SIG_IGN);
+    if (::mkfifo(path_.c_str(), 0600) == 0) fd_ = ::open(path_.c_str(), O_RDWR | O_CLOEXEC);
+  }
+  ~FifoInput() { close(); }
+  FifoInput(const FifoInput&) = delete;
+  FifoInput& operator=(const FifoInput&) = delete;
+
+  bool ok() const { return fd_ >= 0; }
+  const std::string& path() const { return path_; }
+
+  // Writes all of `data` (blocks while the pipe is full); false when the reader is gone.
+  bool write(std::string_view data) {
+    while (!data.empty()) {
+      const ssize_t n = ::write(fd_, data.data(), data.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+
+  // Lines numbered_line(from..to, words), newline-terminated, in chunks of about 64 KiB.
+  bool write_numbered(int from, int to, const std::string& words) {
+    std::string chunk;
+    for (int i = from; i <= to; ++i) {
+      chunk += numbered_line(i, words);
+      chunk += '\n';
+      if (chunk.size() >= 65536 || i == to) {
+        if (!write(chunk)) return false;
+        chunk.clear();
+      }
+    }
+    return true;
+  }
+
+  // End of input for the reader.
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
 
 inline std::vector<std::string> read_lines(const std::string& path) {
   std::vector<std::string> lines;

@@ -279,8 +279,13 @@ def test_keyed_partitioning_agrees_with_java_and_kafka_python(bootstrap, run_spe
         input="".join(json.dumps({"user": k}) + "\n" for k in keys).encode("utf-8"))
     if proc.returncode != 0:  # not the expected failure: pytest.fail is no AssertionError
         pytest.fail("speedlayer produce failed: " + describe(proc))
+    delivered = parse_delivered(proc.stdout)
+    # Every message has its delivery line: with none parsed (a changed --sync format) the
+    # partition check below would pass on nothing.
+    assert sorted(d[3] for d in delivered) == list(range(1, len(keys) + 1)), \
+        "%d delivery lines parsed for %d messages: %s" % (len(delivered), len(keys), describe(proc))
     wrong = []
-    for _, p, _, n in parse_delivered(proc.stdout):
+    for _, p, _, n in delivered:
         k = keys[n - 1].encode("utf-8")
         want = (murmur2(k) & 0x7FFFFFFF) % 6   # Java's Utils.toPositive(murmur2(key)) % n
         if p != want:
