@@ -40,7 +40,6 @@ namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
-constexpr const char* kListenHint = "expected HOST:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:8080";
 
 // The answer to a connection over the limit, written without waiting (it fits any socket buffer).
 std::string refusal() {
@@ -415,7 +414,7 @@ Status Server::Impl::listen(Listener& listener, const ListenAddress& address,
   const std::string where = flag + " " + address.to_string();
   if (address.port < 0 || address.port > 65535)
     return fail(ErrorKind::usage, "invalid port " + std::to_string(address.port), where,
-                kListenHint);
+                internal::kListenHint);
   error_code ec;
   tcp::resolver resolver(listener.ioc);
   auto found = resolver.resolve(address.host.empty() ? "0.0.0.0" : address.host,

@@ -9,6 +9,8 @@ namespace speedlayer::http::internal {
 // {"error": "<reason phrase of status>", "path": path}: the body of the errors the connection
 // code answers itself (400 unparsable request, 408, 413, 431, 503 too many connections).
 std::string error_body(int status, std::string_view path);
+// The hint of every --listen / --probe-listen error.
+extern const char* const kListenHint;
 // "[::1]" -> "::1"; anything else unchanged.
 std::string strip_brackets(std::string_view host);
 

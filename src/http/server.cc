@@ -20,8 +20,6 @@ namespace speedlayer::http {
 namespace {
 
 constexpr const char* kJson = "application/json";
-constexpr const char* kListenHint =
-    "expected HOST:PORT, e.g. 0.0.0.0:8080, :8080 or [::1]:8080";
 constexpr const char* kRequestsMetric = "speedlayer_http_requests_total";
 constexpr const char* kRequestsHelp = "HTTP requests served, by endpoint and status code";
 
@@ -101,6 +99,9 @@ const char* reason_phrase(int status) {
 
 
 }  // namespace
+
+const char* const internal::kListenHint =
+    "expected HOST:PORT, e.g. 0.0.0.0:8080, :8080 or [::1]:8080";
 
 std::string internal::strip_brackets(std::string_view host) {
   if (host.size() >= 2 && host.starts_with('[') && host.ends_with(']')) {
@@ -257,26 +258,26 @@ std::optional<Target> parse_target(std::string_view target) {
 Result<ListenAddress> parse_listen(std::string_view text, std::string_view flag) {
   const std::string shown = "'" + std::string(text) + "'";
   const std::string where(flag);
-  if (text.empty()) return fail(ErrorKind::usage, "empty address", where, kListenHint);
+  if (text.empty()) return fail(ErrorKind::usage, "empty address", where, internal::kListenHint);
   ListenAddress out;
   std::string_view port_text;
   if (text.front() == '[') {
     const auto close = text.find(']');
     if (close == std::string_view::npos)
-      return fail(ErrorKind::usage, "missing ']' in " + shown, where, kListenHint);
+      return fail(ErrorKind::usage, "missing ']' in " + shown, where, internal::kListenHint);
     out.host = std::string(text.substr(1, close - 1));
     if (out.host.empty())
-      return fail(ErrorKind::usage, "empty host in " + shown, where, kListenHint);
+      return fail(ErrorKind::usage, "empty host in " + shown, where, internal::kListenHint);
     const auto rest = text.substr(close + 1);
     if (rest.empty() || rest.front() != ':')
       return fail(ErrorKind::usage, "missing :PORT after ']' in " + shown, where,
-                  kListenHint);
+                  internal::kListenHint);
     port_text = rest.substr(1);
   } else {
     const auto colon = text.find(':');
     if (colon == std::string_view::npos) {
       if (!parse_port(text))
-        return fail(ErrorKind::usage, "missing :PORT in " + shown, where, kListenHint);
+        return fail(ErrorKind::usage, "missing :PORT in " + shown, where, internal::kListenHint);
       out.host = "0.0.0.0";
       port_text = text;
     } else if (text.find(':', colon + 1) != std::string_view::npos) {
@@ -292,7 +293,7 @@ Result<ListenAddress> parse_listen(std::string_view text, std::string_view flag)
     return fail(ErrorKind::usage,
                 "invalid port '" + std::string(port_text) + "' in " + shown +
                     " (a number from 0 to 65535)",
-                where, kListenHint);
+                where, internal::kListenHint);
   out.port = *port;
   return out;
 }
@@ -415,19 +416,19 @@ Server& Server::clock(std::function<std::int64_t()> now_ms) {
   return *this;
 }
 
-std::string Server::url() const {
-  std::string h = api_.host;
-  if (h.empty() || h == "0.0.0.0") h = "127.0.0.1";
-  if (h == "::") h = "::1";
-  return "http://" + ListenAddress{h, bound_port_}.to_string();
+namespace {
+// "http://HOST:PORT" to print: a wildcard host shows as the loopback address of its family.
+std::string printable_url(std::string host, int port) {
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  return "http://" + ListenAddress{std::move(host), port}.to_string();
 }
+}  // namespace
+
+std::string Server::url() const { return printable_url(api_.host, bound_port_); }
 
 std::string Server::probe_url() const {
-  if (!probe_) return "";
-  std::string h = probe_->host;
-  if (h.empty() || h == "0.0.0.0") h = "127.0.0.1";
-  if (h == "::") h = "::1";
-  return "http://" + ListenAddress{h, bound_probe_port_}.to_string();
+  return probe_ ? printable_url(probe_->host, bound_probe_port_) : "";
 }
 
 void Server::count(const char* path, int status) {
