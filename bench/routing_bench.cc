@@ -11,12 +11,12 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <map>
 #include <random>
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <iterator>
 #include <vector>
 
 #include "routing/matcher.h"
@@ -73,15 +73,15 @@ BENCHMARK(BM_Match)->Arg(7)->Arg(500)->Arg(5000);
 // lines a Sport keyword, for a third an AI keyword, for a third a near miss (messiah, AI2, ...).
 std::vector<std::string> ProduceLines() {
   static const std::vector<std::string> kWords = {
-      "the",   "a",      "of",      "to",       "and",    "in",     "on",      "for",    "with",
-      "at",    "from",   "new",     "late",     "big",    "city",   "team",    "fans",   "match",
-      "season", "report", "update", "model",    "data",   "paper",  "result",  "score",  "win",
-      "night", "today",  "coach",   "player",   "league", "cup",    "final",   "market", "users",
-      "system", "release", "research", "lab",   "study",  "shows",  "stadium", "network", "cloud"};
+      "the",    "a",       "of",       "to",     "and",    "in",    "on",      "for",     "with",
+      "at",     "from",    "new",      "late",   "big",    "city",  "team",    "fans",    "match",
+      "season", "report",  "update",   "model",  "data",   "paper", "result",  "score",   "win",
+      "night",  "today",   "coach",    "player", "league", "cup",   "final",   "market",  "users",
+      "system", "release", "research", "lab",    "study",  "shows", "stadium", "network", "cloud"};
   static const std::vector<std::string> kSport = {"basketball", "Football", "FOOTBALL", "messi",
                                                   "Messi"};
   static const std::vector<std::string> kAi = {"AI", "ML", "NLP", "CV", "ai", "Ml"};
-  static const std::vector<std::string> kNearMiss = {"messiah", "footballer", "email", "CVS",
+  static const std::vector<std::string> kNearMiss = {"messiah", "footballer", "email",  "CVS",
                                                      "HTML",    "AI2",        "ML_ops", "said"};
   std::mt19937 rng(42);
   auto pick = [&](const std::vector<std::string>& v) { return v[rng() % v.size()]; };
@@ -119,8 +119,13 @@ BENCHMARK(BM_MatchProduceLines)->Arg(7)->Arg(5000);
 // routes of 100, after the founding rules; matched on ASCII lines (produce_bench's) and on
 // mixed-script texts, each holding one of the keywords in another case for a third of them.
 std::string UnicodeKeyword(int i) {
-  static const char* const kStems[] = {"f\u00fatbol", "\u0444\u0443\u0442\u0431\u043e\u043b", "\u03c0\u03bf\u03b4\u03cc\u03c3\u03c6\u03b1\u03b9\u03c1\u03bf",
-                                       "stra\u00dfe", "\u8db3\u7403", "m\u00fcnchen"};
+  static const char* const kStems[] = {
+      "f\u00fatbol",
+      "\u0444\u0443\u0442\u0431\u043e\u043b",
+      "\u03c0\u03bf\u03b4\u03cc\u03c3\u03c6\u03b1\u03b9\u03c1\u03bf",
+      "stra\u00dfe",
+      "\u8db3\u7403",
+      "m\u00fcnchen"};
   return kStems[i % 6] + std::to_string(i);
 }
 Matcher& UnicodeMatcher() {
@@ -137,10 +142,25 @@ Matcher& UnicodeMatcher() {
   return m;
 }
 std::vector<std::string> MixedScriptLines() {
-  static const char* const kWords[] = {
-      "F\u00daTBOL", "Espa\u00f1a", "cami\u00f3n", "STRASSE", "Gr\u00fc\u00dfe", "\u041c\u043e\u0441\u043a\u0432\u0430",
-      "\u0441\u0435\u0433\u043e\u0434\u043d\u044f", "\u039f\u0394\u039f\u03a3", "\u6bd4\u8d5b", "\u30b5\u30c3\u30ab\u30fc", "the", "match",
-      "goal", "league", "model", "data", "cup", "final", "messiah"};
+  static const char* const kWords[] = {"F\u00daTBOL",
+                                       "Espa\u00f1a",
+                                       "cami\u00f3n",
+                                       "STRASSE",
+                                       "Gr\u00fc\u00dfe",
+                                       "\u041c\u043e\u0441\u043a\u0432\u0430",
+                                       "\u0441\u0435\u0433\u043e\u0434\u043d\u044f",
+                                       "\u039f\u0394\u039f\u03a3",
+                                       "\u6bd4\u8d5b",
+                                       "\u30b5\u30c3\u30ab\u30fc",
+                                       "the",
+                                       "match",
+                                       "goal",
+                                       "league",
+                                       "model",
+                                       "data",
+                                       "cup",
+                                       "final",
+                                       "messiah"};
   std::mt19937 rng(5);
   std::vector<std::string> lines;
   for (int i = 0; i < 1024; ++i) {

@@ -138,8 +138,9 @@ void BM_ExtractText(benchmark::State& state) {
   const auto texts = Texts(1024, 5'000);
   std::vector<std::string> values;
   for (const auto& t : texts)
-    values.push_back(state.range(0) == 0 ? "\"" + t + "\""
-                                         : "{\"id\":1842,\"text\":\"" + t + "\",\"ts\":1700000000000}");
+    values.push_back(state.range(0) == 0
+                         ? "\"" + t + "\""
+                         : "{\"id\":1842,\"text\":\"" + t + "\",\"ts\":1700000000000}");
   const std::string text_field = "text", time_field = state.range(0) == 0 ? "" : "ts";
   std::size_t i = 0;
   std::string scratch;
@@ -157,7 +158,8 @@ BENCHMARK(BM_ExtractText)->Arg(0)->Arg(1);
 void BM_EncodeOutput(benchmark::State& state) {
   Partial p;
   p.count = 1'000'000;
-  for (int i = 0; i < state.range(0); ++i) p.terms.emplace("term" + std::to_string(i * 7919), i + 1);
+  for (int i = 0; i < state.range(0); ++i)
+    p.terms.emplace("term" + std::to_string(i * 7919), i + 1);
   WindowConfig cfg;
   for (auto _ : state) benchmark::DoNotOptimize(encode_output("Sport", 0, 0, p, cfg));
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
@@ -199,11 +201,30 @@ BENCHMARK(BM_ForEachTermBenchLines);
 // Russian, Greek, Chinese and Japanese, and English; every text has non-ASCII letters, so each
 // goes through the Unicode path (folding with utf8proc) for its non-ASCII runs.
 std::vector<std::string> MixedScriptTexts() {
-  static const char* const kWords[] = {
-      "F\u00daTBOL", "f\u00fatbol", "Espa\u00f1a", "cami\u00f3n", "Stra\u00dfe", "Gr\u00fc\u00dfe", "M\u00fcnchen",
-      "\u0444\u0443\u0442\u0431\u043e\u043b", "\u041c\u043e\u0441\u043a\u0432\u0430", "\u0441\u0435\u0433\u043e\u0434\u043d\u044f",
-      "\u039f\u0394\u039f\u03a3", "\u03bf\u03b4\u03bf\u03c2", "\u8db3\u7403\u6bd4\u8d5b", "\u30b5\u30c3\u30ab\u30fc",
-      "the", "match", "Messi", "goal", "league", "model", "data", "AI", "cup", "final"};
+  static const char* const kWords[] = {"F\u00daTBOL",
+                                       "f\u00fatbol",
+                                       "Espa\u00f1a",
+                                       "cami\u00f3n",
+                                       "Stra\u00dfe",
+                                       "Gr\u00fc\u00dfe",
+                                       "M\u00fcnchen",
+                                       "\u0444\u0443\u0442\u0431\u043e\u043b",
+                                       "\u041c\u043e\u0441\u043a\u0432\u0430",
+                                       "\u0441\u0435\u0433\u043e\u0434\u043d\u044f",
+                                       "\u039f\u0394\u039f\u03a3",
+                                       "\u03bf\u03b4\u03bf\u03c2",
+                                       "\u8db3\u7403\u6bd4\u8d5b",
+                                       "\u30b5\u30c3\u30ab\u30fc",
+                                       "the",
+                                       "match",
+                                       "Messi",
+                                       "goal",
+                                       "league",
+                                       "model",
+                                       "data",
+                                       "AI",
+                                       "cup",
+                                       "final"};
   std::mt19937 rng(3);
   std::vector<std::string> texts;
   for (int i = 0; i < 4096; ++i) {

@@ -35,6 +35,8 @@ test_pkgs=(
   clang-19 libclang-rt-19-dev # libFuzzer targets (run-fuzz.sh); clang 14-16 lack <expected>
   chromium chromium-driver # the live page's real-browser test (tests/browser, selenium)
   shellcheck            # every shell script is checked by the test command
+  clang-format-19       # .clang-format checked on every C++ source by the test command
+  clang-tidy-19         # .clang-tidy checks (bugprone, performance, modernize subset)
 )
 
 want=("${build_pkgs[@]}")

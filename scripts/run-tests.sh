@@ -2,7 +2,8 @@
 # README command 2: install everything the tests need (Debian packages, librdkafka's pinned
 # source from crates.io, built once by scripts/librdkafka.sh, the Kafka broker's jars from
 # Maven Central, the Python interop packages from PyPI), build, and run the whole suite:
-#   0. shellcheck on every shell script (.shellcheckrc),
+#   0. shellcheck on every shell script (.shellcheckrc), clang-format (.clang-format) on every
+#      C++ source,
 #   1. unit and integration tests (CTest labels `unit`, `integration`; CTest starts and stops
 #      the real Kafka brokers the integration tests need; the live page in headless Chromium),
 #      each run once: a test that fails fails the command (no retries),
@@ -25,6 +26,9 @@ bash "$root/scripts/python-env.sh" >/dev/null
 status=0
 echo "== shellcheck"
 (cd "$root" && git ls-files -z '*.sh' .ci/run | xargs -0 shellcheck -f gcc) || status=$?
+echo "== clang-format"
+(cd "$root" && git ls-files -z '*.cc' '*.h' | xargs -0 clang-format-19 --dry-run -Werror) ||
+  status=$?
 
 export SPEEDLAYER_REQUIRE_CGROUP="${SPEEDLAYER_REQUIRE_CGROUP:-1}"
 (cd "$root/build" && ctest --output-on-failure --timeout 1200) || status=$?

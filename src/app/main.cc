@@ -1,7 +1,6 @@
 // speedlayer: the speed layer of a Lambda architecture on Apache Kafka.
 // main only wires the subcommands together; each lives in its own module.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -20,8 +19,8 @@ namespace {
 // The leading characters of a command-line word that can name a flag or property
 // ("-Xsasl.password:hunter2" -> "-Xsasl.password").
 std::string name_part(std::string_view word) {
-  auto end = word.find_first_not_of(
-      "-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._");
+  auto end =
+      word.find_first_not_of("-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._");
   return std::string(word.substr(0, end));
 }
 

@@ -78,8 +78,8 @@ ProducerBudget producer_budget(std::uint64_t memory_limit, std::uint64_t message
   // for queued messages (the other half is headroom for socket buffers, batches being built
   // and compressed copies).
   constexpr std::uint64_t kBaseline = 24 * kMiB;
-  std::uint64_t usable = b.memory_limit > 2 * kBaseline ? b.memory_limit - kBaseline
-                                                       : b.memory_limit / 2;
+  std::uint64_t usable =
+      b.memory_limit > 2 * kBaseline ? b.memory_limit - kBaseline : b.memory_limit / 2;
   std::uint64_t queue_bytes = usable / 2;
   // Payload bytes are what queue.buffering.max.kbytes counts; per-message overhead (about 300
   // bytes of librdkafka's message struct) is bounded by queue.buffering.max.messages.

@@ -19,9 +19,9 @@ namespace speedlayer::config {
 std::optional<std::uint64_t> container_memory_limit(const std::string& root = "/");
 
 struct ProducerBudget {
-  std::uint64_t memory_limit = 0;   // bytes the budget was sized for
-  std::uint64_t queue_kbytes = 0;   // queue.buffering.max.kbytes
-  std::uint64_t queue_messages = 0; // queue.buffering.max.messages
+  std::uint64_t memory_limit = 0;       // bytes the budget was sized for
+  std::uint64_t queue_kbytes = 0;       // queue.buffering.max.kbytes
+  std::uint64_t queue_messages = 0;     // queue.buffering.max.messages
   std::uint64_t max_message_bytes = 0;  // largest message we accept (<= message.max.bytes)
 };
 

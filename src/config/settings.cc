@@ -2,12 +2,12 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "core/files.h"
-
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+#include "core/files.h"
 
 namespace speedlayer::config {
 
@@ -67,9 +67,7 @@ Result<ConfigFile> ConfigFile::load(const std::string& path,
     return fail(ErrorKind::usage, "invalid YAML: " + e.msg,
                 path + ":" + std::to_string(e.mark.line + 1));
   }
-  auto where = [&](const YAML::Node& n) {
-    return path + ":" + std::to_string(n.Mark().line + 1);
-  };
+  auto where = [&](const YAML::Node& n) { return path + ":" + std::to_string(n.Mark().line + 1); };
   // yaml-cpp's as<std::string>() throws on a key that is a list or map: checked first.
   auto scalar_key = [&](const YAML::Node& key, const std::string& under) -> Result<std::string> {
     if (key.IsScalar()) return key.as<std::string>();
@@ -79,8 +77,7 @@ Result<ConfigFile> ConfigFile::load(const std::string& path,
   ConfigFile file;
   if (root.IsNull()) return file;
   if (!root.IsMap()) {
-    return fail(ErrorKind::usage, "a config file must be a mapping of setting: value",
-                where(root));
+    return fail(ErrorKind::usage, "a config file must be a mapping of setting: value", where(root));
   }
   for (const auto& entry : root) {
     SL_ASSIGN_OR_RETURN(auto key, scalar_key(entry.first, ""));
@@ -97,8 +94,8 @@ Result<ConfigFile> ConfigFile::load(const std::string& path,
                       "librdkafka property '" + name + "' must have a single value",
                       where(prop.second.IsNull() ? prop.first : prop.second));
         }
-        file.kafka_.push_back(kafka::Property{name, prop.second.as<std::string>(),
-                                              where(prop.first)});
+        file.kafka_.push_back(
+            kafka::Property{name, prop.second.as<std::string>(), where(prop.first)});
       }
       continue;
     }
@@ -116,11 +113,13 @@ Result<ConfigFile> ConfigFile::load(const std::string& path,
                       where(named.second));
         }
         for (const auto& entry2 : named.second) {
-          SL_ASSIGN_OR_RETURN(auto sub, scalar_key(entry2.first, " under '" + key + ": " + name + "'"));
+          SL_ASSIGN_OR_RETURN(auto sub,
+                              scalar_key(entry2.first, " under '" + key + ": " + name + "'"));
           if (!section->second.count(sub)) {
             std::string allowed;
             for (const auto& k : section->second) allowed += (allowed.empty() ? "" : ", ") + k;
-            return fail(ErrorKind::usage, "unknown setting '" + sub + "' under '" + key + ": " + name + "'",
+            return fail(ErrorKind::usage,
+                        "unknown setting '" + sub + "' under '" + key + ": " + name + "'",
                         where(entry2.first), "allowed here: " + allowed);
           }
           if (!entry2.second.IsScalar()) {
@@ -161,8 +160,10 @@ Result<Settings> Settings::load(const FlagSet& flags, EnvLookup env) {
   auto given = flags.given();
   std::optional<ConfigFile> file;
   std::optional<std::string> path;
-  if (auto it = given.find("config"); it != given.end()) path = it->second.value;
-  else if (auto from_env = env("SPEEDLAYER_CONFIG")) path = *from_env;
+  if (auto it = given.find("config"); it != given.end())
+    path = it->second.value;
+  else if (auto from_env = env("SPEEDLAYER_CONFIG"))
+    path = *from_env;
   if (path) {
     auto allowed = flags.names();
     allowed.erase("config");
@@ -198,19 +199,22 @@ bool Settings::flag(std::string_view key) const {
 
 void add_connection_flags(FlagSet& flags) {
   flags.add("config", "YAML config file with settings (env SPEEDLAYER_CONFIG)");
-  flags.add("brokers", "Kafka bootstrap servers host:port,... (env KAFKA_BROKERS, BOOTSTRAP_SERVERS)");
+  flags.add("brokers",
+            "Kafka bootstrap servers host:port,... (env KAFKA_BROKERS, BOOTSTRAP_SERVERS)");
   flags.add("security-protocol",
             "plaintext, ssl, sasl_plaintext or sasl_ssl (env KAFKA_SECURITY_PROTOCOL)");
-  flags.add("sasl-mechanism", "SCRAM-SHA-512 (the default when a user name is given), "
-                              "SCRAM-SHA-256, PLAIN... (env KAFKA_SASL_MECHANISM)");
+  flags.add("sasl-mechanism",
+            "SCRAM-SHA-512 (the default when a user name is given), "
+            "SCRAM-SHA-256, PLAIN... (env KAFKA_SASL_MECHANISM)");
   flags.add("sasl-username", "SASL user name (env KAFKA_SASL_USERNAME)");
   flags.add("sasl-password",
             "SASL password (env KAFKA_SASL_PASSWORD); prefer --sasl-password-file");
   flags.add("sasl-password-file",
             "file holding the SASL password, e.g. a mounted Secret (env KAFKA_SASL_PASSWORD_FILE)");
-  flags.add("ssl-ca", "CA certificate file (PEM), or the PEM text, to verify brokers; the "
-                     "broker's certificate must also name the host used (env "
-                     "KAFKA_SSL_CA_LOCATION; KAFKA_SSL_CA_PEM for PEM text)");
+  flags.add("ssl-ca",
+            "CA certificate file (PEM), or the PEM text, to verify brokers; the "
+            "broker's certificate must also name the host used (env "
+            "KAFKA_SSL_CA_LOCATION; KAFKA_SSL_CA_PEM for PEM text)");
   flags.add_librdkafka_passthrough();
 }
 
@@ -250,7 +254,8 @@ Result<kafka::Properties> connection_properties(const Settings& settings) {
       {"ssl-ca", {"KAFKA_SSL_CA_LOCATION"}, "ssl.ca.location"},
   };
   for (const auto& m : kMappings) {
-    if (auto s = settings.get(m.key, m.env)) props.set(std::string(m.property), s->value, s->origin);
+    if (auto s = settings.get(m.key, m.env))
+      props.set(std::string(m.property), s->value, s->origin);
   }
   if (auto pem = settings.env()("KAFKA_SSL_CA_PEM")) {
     props.set("ssl.ca.pem", *pem, "env KAFKA_SSL_CA_PEM");
@@ -271,8 +276,10 @@ Result<kafka::Properties> connection_properties(const Settings& settings) {
       ca && ca->value.find("-----BEGIN") != std::string::npos) {
     kafka::Properties moved;
     for (const auto& p : props.all()) {
-      if (p.name == "ssl.ca.location") moved.set("ssl.ca.pem", p.value, p.origin);
-      else moved.set(p.name, p.value, p.origin);
+      if (p.name == "ssl.ca.location")
+        moved.set("ssl.ca.pem", p.value, p.origin);
+      else
+        moved.set(p.name, p.value, p.origin);
     }
     props = std::move(moved);
   }

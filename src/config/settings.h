@@ -16,7 +16,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <functional>
 #include <initializer_list>
 #include <map>
@@ -149,10 +148,8 @@ int report_error(std::string_view command, const Error& error);
 //   if (!loaded) return loaded.error();
 //   auto& [settings, options] = *loaded;
 template <class Build>
-auto load_options(std::string_view command, const FlagSet& flags, Build&& build)
-    -> std::expected<
-        std::pair<Settings, typename std::invoke_result_t<Build, const Settings&>::value_type>,
-        int> {
+auto load_options(std::string_view command, const FlagSet& flags, Build&& build) -> std::expected<
+    std::pair<Settings, typename std::invoke_result_t<Build, const Settings&>::value_type>, int> {
   auto settings = Settings::load(flags, process_env());
   if (!settings) return std::unexpected(report_error(command, settings.error()));
   auto options = build(static_cast<const Settings&>(*settings));

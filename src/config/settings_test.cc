@@ -17,8 +17,8 @@ EnvLookup fake_env(std::map<std::string, std::string> vars) {
 }
 
 std::string write_temp(const std::string& name, const std::string& text) {
-  auto path = std::filesystem::temp_directory_path() /
-              (name + "-" + std::to_string(::getpid()) + ".yaml");
+  auto path =
+      std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()) + ".yaml");
   std::ofstream(path) << text;
   return path.string();
 }
@@ -28,10 +28,11 @@ const std::set<std::string> kKeys = {"brokers", "topic", "routes", "sasl-passwor
 TEST(ConfigFile, SectionsHoldNamedMapsOfTheirKeys) {
   const std::map<std::string, std::set<std::string>> sections = {
       {"topics", {"stop-words", "min-term-chars"}}};
-  auto file = ConfigFile::load(
-      write_temp("sections", "brokers: b:1\ntopics:\n  Sport:\n    stop-words: \"+x.txt\"\n"
-                             "    min-term-chars: 3\n  AI: {stop-words: none}\n  Empty:\n"),
-      kKeys, sections);
+  auto file =
+      ConfigFile::load(write_temp("sections",
+                                  "brokers: b:1\ntopics:\n  Sport:\n    stop-words: \"+x.txt\"\n"
+                                  "    min-term-chars: 3\n  AI: {stop-words: none}\n  Empty:\n"),
+                       kKeys, sections);
   ASSERT_TRUE(file) << file.error().message();
   const auto topics = file->sections("topics");
   ASSERT_EQ(topics.size(), 3u);
@@ -138,7 +139,8 @@ TEST(ConfigFile, WrongValueTypesNameFileLineAndKey) {
 
 TEST(ConfigFile, OnlyARegularFileIsRead) {
   // A directory was accepted silently (read as empty).
-  auto dir = std::filesystem::temp_directory_path() / ("sl-config-dir-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("sl-config-dir-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   auto file = ConfigFile::load(dir.string(), kKeys);
   std::filesystem::remove_all(dir);
@@ -211,7 +213,8 @@ TEST(ConnectionProperties, MalformedSecretAssignmentsNeverShowTheSecret) {
 
 TEST(MakeConf, MisspeltSecretPropertyHidesItsValue) {
   // Config-file typo: "sasl.pasword: hunter2" under kafka: is rejected by librdkafka.
-  auto file = ConfigFile::load(write_temp("typo-secret", "kafka:\n  sasl.pasword: hunter2\n"), kKeys);
+  auto file =
+      ConfigFile::load(write_temp("typo-secret", "kafka:\n  sasl.pasword: hunter2\n"), kKeys);
   ASSERT_TRUE(file);
   Settings s({}, fake_env({}), *file);
   auto props = connection_properties(s);

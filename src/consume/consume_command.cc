@@ -24,7 +24,9 @@ std::vector<std::string> split(std::string_view text, char delimiter) {
   return out;
 }
 
-bool is_flag(const config::Setting& s) { return s.origin.rfind("--", 0) == 0; }
+bool is_flag(const config::Setting& s) {
+  return s.origin.rfind("--", 0) == 0;
+}
 
 Status validate_topic(const std::string& topic, const std::string& origin) {
   if (topic.empty()) {
@@ -85,30 +87,38 @@ std::string librdkafka_pattern(std::string_view pattern) {
 
 ConsumeCommand::ConsumeCommand(CLI::App& parent)
     : app_(parent.add_subcommand(
-          "consume", "Print the messages on Kafka topics, decoded (the founding document's "
-                     "consumer); values on stdout, status on stderr")),
+          "consume",
+          "Print the messages on Kafka topics, decoded (the founding document's "
+          "consumer); values on stdout, status on stderr")),
       flags_(*app_) {
   config::add_connection_flags(flags_);
   flags_.add("topic", "topic to read; repeatable or comma-separated (default: env KAFKA_TOPIC)")
       ->delimiter(',')
       ->multi_option_policy(CLI::MultiOptionPolicy::Join);
-  flags_.add("pattern", "read every topic whose whole name matches this POSIX extended regex, "
-                        "including topics created later; repeatable")
+  flags_
+      .add("pattern",
+           "read every topic whose whole name matches this POSIX extended regex, "
+           "including topics created later; repeatable")
       ->multi_option_policy(CLI::MultiOptionPolicy::Join);
-  flags_.add("from", "where to start in each partition: beginning, end or stored (the group's "
-                     "committed offset, else the beginning); default stored with --group, else "
-                     "beginning");
-  flags_.add("group", "consumer group id: offsets are committed and members share the "
-                      "partitions (env KAFKA_GROUP_ID; default: a throwaway group, no commits)");
+  flags_.add("from",
+             "where to start in each partition: beginning, end or stored (the group's "
+             "committed offset, else the beginning); default stored with --group, else "
+             "beginning");
+  flags_.add("group",
+             "consumer group id: offsets are committed and members share the "
+             "partitions (env KAFKA_GROUP_ID; default: a throwaway group, no commits)");
   flags_.add_flag("exit-at-end", "exit 0 once every assigned partition was read to its end");
   flags_.add("count", "exit 0 after N messages");
-  flags_.add("format", "text: each value decoded (a JSON string prints as its text), one per "
-                       "line, control characters escaped (\\n, \\x1b); json: one kcat -J "
-                       "style JSON object per message (default text)");
-  flags_.add_flag("raw", "with the text format: print each decoded value byte for byte, "
-                         "control characters and newlines included");
-  flags_.add("connect-timeout", "give up with exit 3 when no broker answers for this long "
-                                "(default 30s)");
+  flags_.add("format",
+             "text: each value decoded (a JSON string prints as its text), one per "
+             "line, control characters escaped (\\n, \\x1b); json: one kcat -J "
+             "style JSON object per message (default text)");
+  flags_.add_flag("raw",
+                  "with the text format: print each decoded value byte for byte, "
+                  "control characters and newlines included");
+  flags_.add("connect-timeout",
+             "give up with exit 3 when no broker answers for this long "
+             "(default 30s)");
   flags_.add_flag("quiet", "no status lines or summary on stderr (errors still print)");
 }
 

@@ -28,7 +28,9 @@ Result<ConsumeOptions> build(Inputs in) {
   return build_consume_options(settings);
 }
 
-Setting flag(const std::string& name, const std::string& value) { return {value, "--" + name}; }
+Setting flag(const std::string& name, const std::string& value) {
+  return {value, "--" + name};
+}
 
 TEST(ConsumeOptions, BadFromIsUsageErrorNamingTheFlag) {
   auto o = build({.flags = {{"topic", flag("topic", "t")}, {"from", flag("from", "latest")}}});
@@ -55,7 +57,8 @@ TEST(ConsumeOptions, FromDefaultsDependOnGroup) {
   EXPECT_EQ(with->kafka.get("group.id"), "g1");
   EXPECT_EQ(with->kafka.get("enable.auto.offset.store"), "false");
 
-  auto end = build({.flags = {{"topic", flag("topic", "t")}, {"group", flag("group", "g1")},
+  auto end = build({.flags = {{"topic", flag("topic", "t")},
+                              {"group", flag("group", "g1")},
                               {"from", flag("from", "end")}}});
   ASSERT_TRUE(end);
   EXPECT_EQ(end->from, kafka::StartFrom::end);
@@ -93,8 +96,8 @@ TEST(ConsumeOptions, KafkaTopicIsTheDefaultTopic) {
   EXPECT_EQ(o->topics, (std::vector<std::string>{"my-topic"}));
 
   // A pattern on the command line replaces the environment's default topic.
-  auto p = build({.flags = {{"pattern", flag("pattern", "Sport|AI")}},
-                  .env = {{"KAFKA_TOPIC", "my-topic"}}});
+  auto p = build(
+      {.flags = {{"pattern", flag("pattern", "Sport|AI")}}, .env = {{"KAFKA_TOPIC", "my-topic"}}});
   ASSERT_TRUE(p) << p.error().message();
   EXPECT_TRUE(p->topics.empty());
   EXPECT_EQ(p->patterns, (std::vector<std::string>{"^(Sport|AI)$"}));
@@ -152,7 +155,8 @@ TEST(ConsumeOptions, CountFormatTimeout) {
   auto zero = build({.flags = {{"topic", flag("topic", "t")}, {"count", flag("count", "0")}}});
   ASSERT_FALSE(zero);
   EXPECT_EQ(zero.error().where, "--count");
-  auto format = build({.flags = {{"topic", flag("topic", "t")}, {"format", flag("format", "xml")}}});
+  auto format =
+      build({.flags = {{"topic", flag("topic", "t")}, {"format", flag("format", "xml")}}});
   ASSERT_FALSE(format);
   EXPECT_EQ(format.error().where, "--format");
   auto timeout = build({.flags = {{"topic", flag("topic", "t")},
@@ -179,8 +183,8 @@ TEST(ConsumeOptions, ConfigFileSettingsNameTheirLine) {
 TEST(ConsumeCommand, ParsesRepeatedTopics) {
   CLI::App app;
   ConsumeCommand command(app);
-  std::vector<std::string> args{"consume", "--brokers", "b:1", "--topic", "Sport", "--topic",
-                                "AI,ML", "--from", "end"};
+  std::vector<std::string> args{"consume", "--brokers", "b:1",    "--topic", "Sport",
+                                "--topic", "AI,ML",     "--from", "end"};
   std::vector<const char*> argv{"speedlayer"};
   for (auto& a : args) argv.push_back(a.c_str());
   ASSERT_NO_THROW(app.parse(static_cast<int>(argv.size()), argv.data()));

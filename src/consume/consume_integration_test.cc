@@ -14,11 +14,10 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "broker/test_broker.h"
 #include "support/child_process.h"
@@ -119,9 +118,9 @@ TEST(ConsumeIntegration, JsonFormatMatchesKcat) {
   ASSERT_EQ(consume({"--brokers", bootstrap, "--topic", topic, "--exit-at-end", "--format", "json"},
                     &ours),
             0);
-  ASSERT_EQ(st::run_command({"kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e",
-                             "-J", "-q"},
-                            &theirs),
+  ASSERT_EQ(st::run_command(
+                {"kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-J", "-q"},
+                &theirs),
             0);
   auto a = by_partition(ours);
   auto b = by_partition(theirs);
@@ -152,9 +151,8 @@ TEST(ConsumeIntegration, PatternReadsMatchingTopicsOnly) {
   kcat_produce(bootstrap, prefix + "-other", {"\"from other\""});
 
   std::string out;
-  ASSERT_EQ(consume({"--brokers", bootstrap, "--pattern", prefix + "-(a|b)", "--exit-at-end"},
-                    &out),
-            0);
+  ASSERT_EQ(
+      consume({"--brokers", bootstrap, "--pattern", prefix + "-(a|b)", "--exit-at-end"}, &out), 0);
   auto lines = split_lines(out);
   std::sort(lines.begin(), lines.end());
   EXPECT_EQ(lines, (std::vector<std::string>{"from a", "from b"}));
@@ -183,8 +181,8 @@ TEST(ConsumeIntegration, GroupCommitsAndResumes) {
   ASSERT_EQ(st::create_topic("single", topic, 2, 1), 0);
   kcat_produce(bootstrap, topic, {"a", "b", "c"}, {"-p", "0"});
   kcat_produce(bootstrap, topic, {"d"}, {"-p", "1"});
-  std::vector<std::string> args{"--brokers", bootstrap, "--topic", topic, "--group", group,
-                                "--exit-at-end"};
+  std::vector<std::string> args{"--brokers", bootstrap, "--topic",      topic,
+                                "--group",   group,     "--exit-at-end"};
   std::string out;
   ASSERT_EQ(consume(args, &out), 0);
   auto lines = split_lines(out);
@@ -218,9 +216,9 @@ TEST(ConsumeIntegration, WithoutGroupNothingIsCommitted) {
   EXPECT_EQ(first, "x\ny\n");
   EXPECT_EQ(second, first);
   std::string end;
-  ASSERT_EQ(consume({"--brokers", bootstrap, "--topic", topic, "--exit-at-end", "--from", "end"},
-                    &end),
-            0);
+  ASSERT_EQ(
+      consume({"--brokers", bootstrap, "--topic", topic, "--exit-at-end", "--from", "end"}, &end),
+      0);
   EXPECT_EQ(end, "");
 }
 
@@ -237,10 +235,10 @@ TEST(ConsumeIntegration, UnknownTopicWithExitAtEndFails) {
 
 TEST(ConsumeIntegration, BadFromIsUsageError) {
   std::string out;
-  EXPECT_EQ(shell("'" + speedlayer_bin() +
-                      "' consume --brokers 127.0.0.1:9 --topic t --from latest 2>&1",
-                  &out),
-            2);
+  EXPECT_EQ(
+      shell("'" + speedlayer_bin() + "' consume --brokers 127.0.0.1:9 --topic t --from latest 2>&1",
+            &out),
+      2);
   EXPECT_NE(out.find("--from"), std::string::npos) << out;
 }
 
@@ -285,8 +283,8 @@ TEST(ConsumeIntegration, SigtermStopsCleanlyAndCommits) {
                       topic, "--group", group});
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (p.out() != "before\n" && std::chrono::steady_clock::now() < deadline) {
-    ASSERT_FALSE(p.wait_for(std::chrono::milliseconds(20)))
-        << "consume exited before SIGTERM\n" << p.out() << p.err();
+    ASSERT_FALSE(p.wait_for(std::chrono::milliseconds(20))) << "consume exited before SIGTERM\n"
+                                                            << p.out() << p.err();
   }
   ASSERT_EQ(p.out(), "before\n") << p.err();
   p.signal(SIGTERM);
@@ -296,9 +294,9 @@ TEST(ConsumeIntegration, SigtermStopsCleanlyAndCommits) {
   EXPECT_EQ(p.out(), "before\n");
   // The offset was committed at the stop: the group has nothing left to read.
   std::string out;
-  ASSERT_EQ(consume({"--brokers", bootstrap, "--topic", topic, "--group", group, "--exit-at-end"},
-                    &out),
-            0);
+  ASSERT_EQ(
+      consume({"--brokers", bootstrap, "--topic", topic, "--group", group, "--exit-at-end"}, &out),
+      0);
   EXPECT_EQ(out, "");
 }
 

@@ -118,8 +118,8 @@ class ConsumeRun final : public kafka::ConsumerEvents {
   ConsumeSummary& s_;
   kafka::Consumer* consumer_ = nullptr;
 
-  std::string buf_;                        // formatted messages not yet written
-  std::vector<kafka::MessagePtr> pending_; // their messages, to store offsets after writing
+  std::string buf_;                         // formatted messages not yet written
+  std::vector<kafka::MessagePtr> pending_;  // their messages, to store offsets after writing
   bool write_failed_ = false;
   bool reader_gone_ = false;  // EPIPE: whoever read stdout stopped; a normal end
   bool fatal_ = false;
@@ -129,7 +129,7 @@ class ConsumeRun final : public kafka::ConsumerEvents {
   Clock::time_point last_warning_at_{};
   std::set<std::string> unknown_topics_warned_;
   bool store_failure_reported_ = false;
-  bool closing_ = false;     // close() revokes everything: not worth a status line
+  bool closing_ = false;  // close() revokes everything: not worth a status line
  public:
   bool connecting_ = false;  // wait_for_cluster() names the last error itself
 };
@@ -157,8 +157,7 @@ void ConsumeRun::flush_output(kafka::Consumer& consumer) noexcept {
       auto stored = consumer.store(*m);
       if (!stored && !store_failure_reported_) {
         store_failure_reported_ = true;
-        std::fprintf(o_.err, "speedlayer consume: warning: %s\n",
-                     stored.error().message().c_str());
+        std::fprintf(o_.err, "speedlayer consume: warning: %s\n", stored.error().message().c_str());
       }
     }
   } catch (...) {
@@ -167,8 +166,8 @@ void ConsumeRun::flush_output(kafka::Consumer& consumer) noexcept {
 
 bool ConsumeRun::check_topics(kafka::Consumer& consumer) {
   if (o_.topics.empty()) return true;
-  auto names = consumer.list_topics(static_cast<int>(std::min<std::int64_t>(
-      o_.connect_timeout.count(), 10'000)));
+  auto names = consumer.list_topics(
+      static_cast<int>(std::min<std::int64_t>(o_.connect_timeout.count(), 10'000)));
   if (!names) return true;  // not decisive: the subscription reports unknown topics too
   std::set<std::string, std::less<>> existing(names->begin(), names->end());
   bool ok = true;
@@ -199,8 +198,8 @@ void ConsumeRun::on_consumer_error(const rd_kafka_message_t& msg) {
     // librdkafka 2.0.2 reports a regex subscription that matches no topic the same way, with
     // the regex as the topic name.
     bool pattern = !topic.empty() && topic[0] == '^';
-    std::string what = pattern ? "no topic matches --pattern " + topic
-                               : "topic " + topic + " does not exist";
+    std::string what =
+        pattern ? "no topic matches --pattern " + topic : "topic " + topic + " does not exist";
     if (o_.exit_at_end) {
       error(what + " at " + o_.bootstrap + " (" + text + ")");
       fatal_ = true;
@@ -330,8 +329,8 @@ ExitCode ConsumeRun::run(kafka::Consumer& consumer) {
 std::string format_summary(const ConsumeSummary& s) {
   char text[256];
   std::snprintf(text, sizeof text, "consume: %llu message%s in %.2f s (%.0f msg/s)",
-                static_cast<unsigned long long>(s.messages), s.messages == 1 ? "" : "s",
-                s.seconds, s.seconds > 0 ? static_cast<double>(s.messages) / s.seconds : 0.0);
+                static_cast<unsigned long long>(s.messages), s.messages == 1 ? "" : "s", s.seconds,
+                s.seconds > 0 ? static_cast<double>(s.messages) / s.seconds : 0.0);
   std::string out = text;
   if (s.errors > 0) out += ", " + std::to_string(s.errors) + " error(s) reported";
   if (!s.stop_reason.empty()) out += ", stopped: " + s.stop_reason;
@@ -348,8 +347,8 @@ ExitCode run_consume(const ConsumeOptions& options, const std::atomic<bool>& sto
     std::fprintf(options.err, "speedlayer consume: %s\n", consumer.error().message().c_str());
     return exit_code_for(consumer.error().kind);
   }
-  auto reachable = (*consumer)->wait_for_cluster(
-      static_cast<int>(options.connect_timeout.count()), options.bootstrap);
+  auto reachable = (*consumer)->wait_for_cluster(static_cast<int>(options.connect_timeout.count()),
+                                                 options.bootstrap);
   if (!reachable) {
     // Exit 3 when no broker answered; 2 for authentication or TLS configuration errors.
     std::fprintf(options.err, "speedlayer consume: %s\n", reachable.error().message().c_str());

@@ -28,14 +28,14 @@
 namespace speedlayer::consume {
 
 struct ConsumeOptions {
-  kafka::Properties kafka;  // connection settings, group.id and overrides, complete
-  std::string bootstrap;    // for messages
+  kafka::Properties kafka;            // connection settings, group.id and overrides, complete
+  std::string bootstrap;              // for messages
   std::vector<std::string> topics;    // literal topic names
   std::vector<std::string> patterns;  // librdkafka regex subscriptions ('^...')
   kafka::StartFrom from = kafka::StartFrom::beginning;
-  std::string group;          // group.id in use (given or throwaway)
-  bool commit = false;        // a real group was given: store offsets after printing, commit
-  bool exit_at_end = false;   // stop once every assigned partition reached its end
+  std::string group;         // group.id in use (given or throwaway)
+  bool commit = false;       // a real group was given: store offsets after printing, commit
+  bool exit_at_end = false;  // stop once every assigned partition reached its end
   std::optional<std::uint64_t> count;  // stop after N messages
   OutputFormat format = OutputFormat::text;
   std::chrono::milliseconds connect_timeout{30'000};
@@ -49,7 +49,7 @@ struct ConsumeSummary {
   std::uint64_t messages = 0;  // printed
   std::uint64_t errors = 0;    // consumer errors reported (not partition EOF)
   double seconds = 0;
-  std::string stop_reason;     // "all partitions at end", "--count reached", "signal", ...
+  std::string stop_reason;  // "all partitions at end", "--count reached", "signal", ...
 };
 
 ExitCode run_consume(const ConsumeOptions& options, const std::atomic<bool>& stop,

@@ -73,8 +73,8 @@ MessageView view_of(const rd_kafka_message_t& msg, bool with_headers) {
       const char* name = nullptr;
       const void* value = nullptr;
       std::size_t size = 0;
-      for (std::size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) ==
-                              RD_KAFKA_RESP_ERR_NO_ERROR;
+      for (std::size_t i = 0;
+           rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
            ++i) {
         std::optional<std::string_view> v;
         if (value) v = std::string_view(static_cast<const char*>(value), size);
@@ -168,13 +168,27 @@ bool append_json_string(std::string_view s, std::string& out) {
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += "\\u00";
@@ -235,8 +249,10 @@ void append_kcat_json(const MessageView& m, std::string& out) {
       first = false;
       append_json_string(name, out);
       out.push_back(',');
-      if (value) append_json_string(*value, out);
-      else out += "null";
+      if (value)
+        append_json_string(*value, out);
+      else
+        out += "null";
     }
     out.push_back(']');
   }

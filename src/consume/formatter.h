@@ -69,9 +69,15 @@ void append_raw_text(const MessageView& m, std::string& out);
 void append_kcat_json(const MessageView& m, std::string& out);
 inline void append_message(OutputFormat format, const MessageView& m, std::string& out) {
   switch (format) {
-    case OutputFormat::json: append_kcat_json(m, out); return;
-    case OutputFormat::raw: append_raw_text(m, out); return;
-    case OutputFormat::text: append_text(m, out); return;
+    case OutputFormat::json:
+      append_kcat_json(m, out);
+      return;
+    case OutputFormat::raw:
+      append_raw_text(m, out);
+      return;
+    case OutputFormat::text:
+      append_text(m, out);
+      return;
   }
 }
 

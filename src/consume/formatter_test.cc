@@ -58,9 +58,13 @@ TEST(FormatText, TerminalControlSequencesAreEscaped) {
   EXPECT_EQ(text("\x1b]52;c;aGk=\x07"), "\\x1b]52;c;aGk=\\x07\n");
   EXPECT_EQ(text("del\x7f"), "del\\x7f\n");
   // C1 controls as characters (CSI is U+009B) and as lone bytes (not valid UTF-8).
-  EXPECT_EQ(text("a\xc2\x9b" "2Jb\xc2\x85"), "a\\u009b2Jb\\u0085\n");
+  EXPECT_EQ(text("a\xc2\x9b"
+                 "2Jb\xc2\x85"),
+            "a\\u009b2Jb\\u0085\n");
   EXPECT_EQ(text(R"("\u009b31m")"), "\\u009b31m\n");
-  EXPECT_EQ(text("a\x9b" "2J"), "a\\x9b2J\n");
+  EXPECT_EQ(text("a\x9b"
+                 "2J"),
+            "a\\x9b2J\n");
   // Tab, printable UTF-8 (U+00A0 and up) and backslashes print as they are.
   EXPECT_EQ(text("a\tb \xc2\xa0 h\xc3\xa9 \\x1b"), "a\tb \xc2\xa0 h\xc3\xa9 \\x1b\n");
   // --raw keeps every byte.
@@ -122,8 +126,9 @@ TEST(FormatJson, HeadersOnlyWhenPresent) {
   EXPECT_EQ(json_line(m).find("headers"), std::string::npos);
   m.has_headers = true;
   m.headers = {{"h1", "v1"}, {"h2", ""}, {"nullh", std::nullopt}};
-  EXPECT_NE(json_line(m).find(R"("broker":1,"headers":["h1","v1","h2","","nullh",null],"key":null)"),
-            std::string::npos)
+  EXPECT_NE(
+      json_line(m).find(R"("broker":1,"headers":["h1","v1","h2","","nullh",null],"key":null)"),
+      std::string::npos)
       << json_line(m);
 }
 
@@ -131,11 +136,20 @@ TEST(FormatJson, HeadersOnlyWhenPresent) {
 // UTF-8 unescaped.
 TEST(FormatJson, EscapesLikeKcat) {
   std::string out;
-  EXPECT_TRUE(append_json_string("with\ttab\x01" "ctl \xc3\xa9 \xf0\x9f\x98\x80 \"q\" \\ /", out));
+  EXPECT_TRUE(
+      append_json_string("with\ttab\x01"
+                         "ctl \xc3\xa9 \xf0\x9f\x98\x80 \"q\" \\ /",
+                         out));
   EXPECT_EQ(out, "\"with\\ttab\\u0001ctl \xc3\xa9 \xf0\x9f\x98\x80 \\\"q\\\" \\\\ /\"");
   out.clear();
-  EXPECT_TRUE(append_json_string("a\x1f" "b\x7f" "c\b\f\r\n", out));
-  EXPECT_EQ(out, "\"a\\u001Fb\x7f" "c\\b\\f\\r\\n\"");
+  EXPECT_TRUE(
+      append_json_string("a\x1f"
+                         "b\x7f"
+                         "c\b\f\r\n",
+                         out));
+  EXPECT_EQ(out,
+            "\"a\\u001Fb\x7f"
+            "c\\b\\f\\r\\n\"");
 }
 
 TEST(FormatJson, InvalidUtf8IsReplacedAndKeptAsBase64) {
@@ -155,8 +169,7 @@ TEST(FormatJson, MaximalInvalidSubpartsBecomeOneReplacementEach) {
   std::string out;
   // Truncated 3-byte sequence (E2 82) then 'x'; overlong C0 AF; surrogate ED A0 80.
   EXPECT_FALSE(append_json_string("\xe2\x82x\xc0\xaf\xed\xa0\x80", out));
-  EXPECT_EQ(out,
-            "\"\xEF\xBF\xBDx\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
+  EXPECT_EQ(out, "\"\xEF\xBF\xBDx\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
   EXPECT_TRUE(nlohmann::json::accept(out));
 }
 

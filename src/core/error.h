@@ -27,12 +27,12 @@ enum class ExitCode : int {
 };
 
 enum class ErrorKind {
-  usage,        // bad flag, value, or config file content -> exit 2
-  io,           // a file could not be read or written -> exit 2
-  invalid_data, // one input record is bad (skipped and dead-lettered, not fatal)
-  kafka,        // a Kafka operation failed -> exit 1
-  unreachable,  // no broker answered -> exit 3
-  internal,     // a bug; should not happen -> exit 1
+  usage,         // bad flag, value, or config file content -> exit 2
+  io,            // a file could not be read or written -> exit 2
+  invalid_data,  // one input record is bad (skipped and dead-lettered, not fatal)
+  kafka,         // a Kafka operation failed -> exit 1
+  unreachable,   // no broker answered -> exit 3
+  internal,      // a bug; should not happen -> exit 1
 };
 
 struct Error {
@@ -55,7 +55,9 @@ inline std::unexpected<Error> fail(ErrorKind kind, std::string what, std::string
 }
 
 ExitCode exit_code_for(ErrorKind kind);
-inline int exit_code(const Error& e) { return static_cast<int>(exit_code_for(e.kind)); }
+inline int exit_code(const Error& e) {
+  return static_cast<int>(exit_code_for(e.kind));
+}
 
 }  // namespace speedlayer
 
@@ -63,8 +65,8 @@ inline int exit_code(const Error& e) { return static_cast<int>(exit_code_for(e.k
 // return a Result or Status).
 #define SL_CONCAT_INNER(a, b) a##b
 #define SL_CONCAT(a, b) SL_CONCAT_INNER(a, b)
-#define SL_ASSIGN_OR_RETURN(lhs, expr)                                        \
-  auto SL_CONCAT(sl_result_, __LINE__) = (expr);                              \
-  if (!SL_CONCAT(sl_result_, __LINE__))                                       \
+#define SL_ASSIGN_OR_RETURN(lhs, expr)                                          \
+  auto SL_CONCAT(sl_result_, __LINE__) = (expr);                                \
+  if (!SL_CONCAT(sl_result_, __LINE__))                                         \
     return std::unexpected(std::move(SL_CONCAT(sl_result_, __LINE__).error())); \
   lhs = std::move(*SL_CONCAT(sl_result_, __LINE__))

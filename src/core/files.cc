@@ -36,7 +36,7 @@ Result<std::string> read_small_file(const std::string& path, std::size_t max_byt
   if (f.fd < 0) {
     return fail(ErrorKind::io, "cannot read " + role + ": " + std::strerror(errno), path);
   }
-  struct stat st {};
+  struct stat st{};
   if (::fstat(f.fd, &st) != 0) {
     return fail(ErrorKind::io, "cannot read " + role + ": " + std::strerror(errno), path);
   }

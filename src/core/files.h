@@ -16,7 +16,7 @@
 
 namespace speedlayer {
 
-inline constexpr std::size_t kMaxConfigFileBytes = 1 << 20;  // config and routing files
+inline constexpr std::size_t kMaxConfigFileBytes = 1 << 20;   // config and routing files
 inline constexpr std::size_t kMaxSecretFileBytes = 64 << 10;  // password files
 
 // `what` names the file's role in messages: "config file: /x is a directory, not a file".

@@ -45,8 +45,7 @@ inline std::string shown(std::string_view bytes, std::size_t limit = 300) {
 }  // namespace speedlayer::fuzz
 
 // The details are only built when the check fails.
-#define SL_FUZZ_CHECK(condition, details)                                              \
-  do {                                                                                 \
-    if (!(condition))                                                                  \
-      ::speedlayer::fuzz::check_failed(#condition, __FILE__, __LINE__, (details));     \
+#define SL_FUZZ_CHECK(condition, details)                                                          \
+  do {                                                                                             \
+    if (!(condition)) ::speedlayer::fuzz::check_failed(#condition, __FILE__, __LINE__, (details)); \
   } while (false)

@@ -28,9 +28,13 @@ std::atomic<const char*> g_command{"speedlayer"};
 
 }  // namespace
 
-void install_last_resort_handler() { std::set_terminate(on_terminate); }
+void install_last_resort_handler() {
+  std::set_terminate(on_terminate);
+}
 
-void set_last_resort_command(const char* command) { g_command.store(command); }
+void set_last_resort_command(const char* command) {
+  g_command.store(command);
+}
 
 void exit_for_exception(std::exception_ptr exception) {
   try {

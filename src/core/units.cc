@@ -1,9 +1,10 @@
 #include "core/units.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-#include <fmt/format.h>
 #include <limits>
 
 namespace speedlayer {
@@ -31,9 +32,8 @@ std::expected<NumberAndSuffix, std::string> split(std::string_view text) {
 Result<std::chrono::milliseconds> parse_duration(std::string_view text, std::string_view where) {
   auto parts = split(text);
   auto bad = [&](std::string why) {
-    return fail(ErrorKind::usage,
-                "invalid duration '" + std::string(text) + "': " + why, std::string(where),
-                "write it like 500ms, 10s, 5m or 1h");
+    return fail(ErrorKind::usage, "invalid duration '" + std::string(text) + "': " + why,
+                std::string(where), "write it like 500ms, 10s, 5m or 1h");
   };
   if (!parts) return bad(parts.error());
   double factor = 0;
@@ -45,12 +45,18 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text, std::str
       return bad("a number needs a unit: write " + n + "s or " + n + "ms");
     }
     factor = 1;
-  } else if (parts->suffix == "ms") factor = 1;
-  else if (parts->suffix == "s") factor = 1000;
-  else if (parts->suffix == "m" || parts->suffix == "min") factor = 60'000;
-  else if (parts->suffix == "h") factor = 3'600'000;
-  else if (parts->suffix == "d") factor = 86'400'000;
-  else return bad("unknown unit '" + std::string(parts->suffix) + "'");
+  } else if (parts->suffix == "ms")
+    factor = 1;
+  else if (parts->suffix == "s")
+    factor = 1000;
+  else if (parts->suffix == "m" || parts->suffix == "min")
+    factor = 60'000;
+  else if (parts->suffix == "h")
+    factor = 3'600'000;
+  else if (parts->suffix == "d")
+    factor = 86'400'000;
+  else
+    return bad("unknown unit '" + std::string(parts->suffix) + "'");
   double ms = parts->number * factor;
   // Durations end up as int milliseconds (librdkafka's and poll's timeouts): beyond that they
   // would wrap around.
@@ -68,10 +74,21 @@ Result<std::uint64_t> parse_bytes(std::string_view text, std::string_view where)
   static constexpr struct {
     std::string_view suffix;
     double factor;
-  } kUnits[] = {{"", 1},           {"B", 1},          {"k", 1e3},           {"K", 1e3},
-                {"kB", 1e3},       {"M", 1e6},        {"MB", 1e6},          {"G", 1e9},
-                {"GB", 1e9},       {"Ki", 1024.0},    {"KiB", 1024.0},      {"Mi", 1048576.0},
-                {"MiB", 1048576.0}, {"Gi", 1073741824.0}, {"GiB", 1073741824.0}};
+  } kUnits[] = {{"", 1},
+                {"B", 1},
+                {"k", 1e3},
+                {"K", 1e3},
+                {"kB", 1e3},
+                {"M", 1e6},
+                {"MB", 1e6},
+                {"G", 1e9},
+                {"GB", 1e9},
+                {"Ki", 1024.0},
+                {"KiB", 1024.0},
+                {"Mi", 1048576.0},
+                {"MiB", 1048576.0},
+                {"Gi", 1073741824.0},
+                {"GiB", 1073741824.0}};
   for (const auto& unit : kUnits) {
     if (parts->suffix == unit.suffix) {
       double bytes = parts->number * unit.factor;
@@ -85,10 +102,14 @@ Result<std::uint64_t> parse_bytes(std::string_view text, std::string_view where)
 
 std::string format_bytes(std::uint64_t bytes) {
   char buf[32];
-  if (bytes >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / 1073741824.0);
-  else if (bytes >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / 1048576.0);
-  else if (bytes >= 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", bytes / 1024.0);
-  else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  if (bytes >= (1ull << 30))
+    std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / 1073741824.0);
+  else if (bytes >= (1ull << 20))
+    std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / 1048576.0);
+  else if (bytes >= 1024)
+    std::snprintf(buf, sizeof buf, "%.1f KiB", bytes / 1024.0);
+  else
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
   return buf;
 }
 

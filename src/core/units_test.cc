@@ -53,7 +53,10 @@ TEST(ParseDuration, OverflowIsRefusedNotWrapped) {
 
 TEST(ParseBytes, OverflowIsRefused) {
   EXPECT_FALSE(parse_bytes("1e19", "--m"));
-  EXPECT_FALSE(parse_bytes("16Gi" "Gi", "--m"));
+  EXPECT_FALSE(
+      parse_bytes("16Gi"
+                  "Gi",
+                  "--m"));
   EXPECT_FALSE(parse_bytes("9999999999GiB", "--m"));
   EXPECT_EQ(*parse_bytes("1e18", "--m"), 1'000'000'000'000'000'000ull);
 }

@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "core/signals.h"
 #include "config/settings.h"
+#include "core/signals.h"
 #include "core/units.h"
 #include "kafka/mock_cluster.h"
 #include "produce/produce_service.h"
@@ -33,7 +33,8 @@ Snapshot query(httplib::Client& http, const std::vector<std::string>& topics) {
   if (auto res = http.Get("/v1/topics"); res && res->status == 200) {
     auto body = nlohmann::json::parse(res->body, nullptr, false);
     if (body.is_object()) {
-      for (const auto& t : body["topics"]) s.consumed[t["topic"]] = t["consumed"].get<std::uint64_t>();
+      for (const auto& t : body["topics"])
+        s.consumed[t["topic"]] = t["consumed"].get<std::uint64_t>();
     }
   }
   for (const auto& topic : topics) {
@@ -46,7 +47,8 @@ Snapshot query(httplib::Client& http, const std::vector<std::string>& topics) {
     int shown = 0;
     for (const auto& t : w["top"]) {
       if (shown++ == 4) break;
-      line += " " + t["term"].get<std::string>() + "(" + std::to_string(t["count"].get<std::uint64_t>()) + ")";
+      line += " " + t["term"].get<std::string>() + "(" +
+              std::to_string(t["count"].get<std::uint64_t>()) + ")";
     }
     s.latest[topic] = line;
   }
@@ -74,17 +76,20 @@ void print_table(const Snapshot& s, const produce::ProduceSummary& produced, dou
 
 DemoCommand::DemoCommand(CLI::App& parent)
     : app_(parent.add_subcommand(
-          "demo", "Run the whole pipeline (generator, router, serve with its HTTP API) on an "
-                  "in-process Kafka cluster: nothing to install")) {
+          "demo",
+          "Run the whole pipeline (generator, router, serve with its HTTP API) on an "
+          "in-process Kafka cluster: nothing to install")) {
   app_->add_option("--duration", duration_, "how long to run, e.g. 10s, 5m (default 10s)");
   app_->add_option("--rate", rate_, "generated messages per second (default 2000)")
       ->check(CLI::PositiveNumber);
   app_->add_option("--mock-brokers", brokers_, "brokers in the in-process cluster (default 3)")
       ->check(CLI::Range(1, 9));
-  app_->add_option("--routes", routes_, "routing rules YAML file (default: the built-in "
-                                        "Sport/AI rules of config/routes.yaml)");
-  app_->add_option("--listen", listen_, "HTTP address of the views (default 127.0.0.1:8080; "
-                                        "port 0 picks a free one)");
+  app_->add_option("--routes", routes_,
+                   "routing rules YAML file (default: the built-in "
+                   "Sport/AI rules of config/routes.yaml)");
+  app_->add_option("--listen", listen_,
+                   "HTTP address of the views (default 127.0.0.1:8080; "
+                   "port 0 picks a free one)");
   app_->add_option("--window", window_, "window size of the views (default 5s)");
 }
 
@@ -149,7 +154,8 @@ int DemoCommand::run() {
   while (port.load() < 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   if (port.load() == 0) {
     serve_thread.join();
-    std::fprintf(stderr, "speedlayer demo: serve did not start (see above); try --listen 127.0.0.1:0\n");
+    std::fprintf(stderr,
+                 "speedlayer demo: serve did not start (see above); try --listen 127.0.0.1:0\n");
     return serve_code ? serve_code : 1;
   }
   std::string host = listen_.substr(0, listen_.rfind(':'));
@@ -175,7 +181,8 @@ int DemoCommand::run() {
   std::atomic<bool> stop_producer{false};
   produce::ProduceSummary produced;
   ExitCode produce_code = ExitCode::ok;
-  std::thread producer([&] { produce_code = produce::run_produce(options, stop_producer, produced); });
+  std::thread producer(
+      [&] { produce_code = produce::run_produce(options, stop_producer, produced); });
 
   httplib::Client http(host, port.load());
   http.set_connection_timeout(2);
@@ -216,7 +223,8 @@ int DemoCommand::run() {
     auto c = last.consumed.find(topic);
     std::uint64_t delivered = d == produced.per_topic.end() ? 0 : d->second;
     std::uint64_t counted = c == last.consumed.end() ? 0 : c->second;
-    std::printf("%-10s %10llu %10llu  %s\n", topic.c_str(), static_cast<unsigned long long>(delivered),
+    std::printf("%-10s %10llu %10llu  %s\n", topic.c_str(),
+                static_cast<unsigned long long>(delivered),
                 static_cast<unsigned long long>(counted), delivered == counted ? "ok" : "MISMATCH");
   }
   if (!matches(last) || produce_code != ExitCode::ok || serve_code != 0) {

@@ -32,7 +32,8 @@ std::string seconds_text(std::chrono::milliseconds d) {
 }
 
 std::chrono::milliseconds left_until(Clock::time_point deadline) {
-  return std::max(0ms, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+  return std::max(0ms,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
 }
 
 // A quiet librdkafka client (no log lines: the report says what matters) whose error
@@ -90,18 +91,21 @@ Step make_step(int number, std::string name) {
 std::string tcp_fix(const kafka::TcpProbe& p) {
   const std::string ep = p.endpoint.text();
   if (!p.resolved) {
-    return p.endpoint.host + " does not resolve from here: check the name. A Kubernetes Service "
+    return p.endpoint.host +
+           " does not resolve from here: check the name. A Kubernetes Service "
            "name (my-cluster-kafka-bootstrap, *.svc) resolves only inside the cluster; from "
            "outside use the external listener's address (Strimzi nodeport: a node's address "
            "and the nodePort of the <cluster>-kafka-external-bootstrap Service)";
   }
   if (p.error.find("refused") != std::string::npos) {
-    return "nothing accepts connections at " + ep + ": check the host and the port (a Strimzi "
+    return "nothing accepts connections at " + ep +
+           ": check the host and the port (a Strimzi "
            "nodeport listener's port is the nodePort of <cluster>-kafka-external-bootstrap: "
            "`kubectl get svc -n <namespace>`) and that the brokers run";
   }
   if (p.error.find("no answer") != std::string::npos) {
-    return "connections to " + ep + " get no answer: a firewall drops them or the address is "
+    return "connections to " + ep +
+           " get no answer: a firewall drops them or the address is "
            "not routable from here; open that port to this host's address (not to 0.0.0.0/0)";
   }
   return "check that " + ep + " is reachable from here (routing, firewall, VPN)";
@@ -196,11 +200,12 @@ struct Run {
     bool failed = false, warned = false;
     std::string first_problem;
     auto problem = [&](bool fatal, std::string what, std::string fix) {
-      if (fatal && !failed) first_problem = what;  // the first failure outranks warnings
-      else if (first_problem.empty()) first_problem = what;
+      if (fatal && !failed)
+        first_problem = what;  // the first failure outranks warnings
+      else if (first_problem.empty())
+        first_problem = what;
       (fatal ? failed : warned) = true;
-      if (!fix.empty() &&
-          std::find(s.fixes.begin(), s.fixes.end(), fix) == s.fixes.end()) {
+      if (!fix.empty() && std::find(s.fixes.begin(), s.fixes.end(), fix) == s.fixes.end()) {
         s.fixes.push_back(std::move(fix));
       }
     };
@@ -218,9 +223,10 @@ struct Run {
         problem(true, c.error, c.hint);
         continue;
       }
-      s.details.push_back(p.endpoint.text() + ": " + c.protocol + " " + c.cipher + ", certificate " +
-                          c.subject + ", issued by " + c.issuer + ", valid until " +
-                          c.not_after + " (" + std::to_string(c.days_left) + " days)");
+      s.details.push_back(p.endpoint.text() + ": " + c.protocol + " " + c.cipher +
+                          ", certificate " + c.subject + ", issued by " + c.issuer +
+                          ", valid until " + c.not_after + " (" + std::to_string(c.days_left) +
+                          " days)");
       if (!c.chain_ok) {
         problem(tls.verify_chain, "certificate chain not trusted: " + c.chain_result,
                 "the broker's certificate (issued by " + c.issuer + ") is not signed by " +
@@ -349,9 +355,8 @@ struct Run {
       blocked = "no Kafka answer (step 3)";
     } else if (sec.sasl()) {  // metadata, or brokers learned from the bootstrap's metadata
       s.status = Status::ok;
-      s.summary = "authenticated" +
-                  (sec.username.empty() ? std::string() : " as " + sec.username) + " with " +
-                  (sec.mechanism.empty() ? std::string("SASL") : sec.mechanism);
+      s.summary = "authenticated" + (sec.username.empty() ? std::string() : " as " + sec.username) +
+                  " with " + (sec.mechanism.empty() ? std::string("SASL") : sec.mechanism);
       if (metadata && metadata->orig_broker_name) {
         s.details.push_back(std::string("answered by ") + metadata->orig_broker_name);
       }
@@ -361,14 +366,16 @@ struct Run {
                   std::to_string(static_cast<long long>(s.ms)) + " ms";
     }
     if (!metadata && !learned_unreachable.empty()) {
-      s.details.push_back("the bootstrap answered with the cluster's brokers, which the client "
-                          "then could not reach (step 4)");
+      s.details.push_back(
+          "the bootstrap answered with the cluster's brokers, which the client "
+          "then could not reach (step 4)");
     }
     if (!sec.sasl() && !sec.username.empty()) {
       if (s.status != Status::fail) s.status = Status::warn;
-      s.details.push_back("a SASL user name (" + sec.username + ") is set, but security.protocol=" +
-                          sec.protocol + " does not use it");
-      s.fixes.push_back("for a SCRAM listener use --security-protocol sasl_ssl (or sasl_plaintext)");
+      s.details.push_back("a SASL user name (" + sec.username +
+                          ") is set, but security.protocol=" + sec.protocol + " does not use it");
+      s.fixes.push_back(
+          "for a SCRAM listener use --security-protocol sasl_ssl (or sasl_plaintext)");
     }
     r.steps.push_back(std::move(s));
   }
@@ -416,8 +423,8 @@ struct Run {
         }
       }
       if (p.connected && sec.tls() && left_until(deadline).count() > 0) {
-        kafka::TlsCheck c = kafka::check_tls(p.connected_ip, b.endpoint.port, b.endpoint.host,
-                                             tls, left_until(deadline));
+        kafka::TlsCheck c = kafka::check_tls(p.connected_ip, b.endpoint.port, b.endpoint.host, tls,
+                                             left_until(deadline));
         bc.tls = kafka::describe(c, b.endpoint.host, tls);
         bool bad = !c.handshake || (!c.chain_ok && tls.verify_chain) ||
                    (!c.name_ok && tls.verify_hostname);
@@ -428,14 +435,17 @@ struct Run {
         }
         line += "; TLS: " + bc.tls;
       }
-      if (!bc.problem.empty() && p.connected) line += " -- " + bc.problem;
-      else if (!p.connected && scope_problem) line += " -- " + *scope_problem;
+      if (!bc.problem.empty() && p.connected)
+        line += " -- " + bc.problem;
+      else if (!p.connected && scope_problem)
+        line += " -- " + *scope_problem;
       s.details.push_back(line);
       r.brokers.push_back(std::move(bc));
     }
     if (!metadata) {
-      s.details.push_back("brokers as the client learned them from the bootstrap's metadata "
-                          "(its connection errors name them); the cluster may have more");
+      s.details.push_back(
+          "brokers as the client learned them from the bootstrap's metadata "
+          "(its connection errors name them); the cluster may have more");
     }
     // Topics this user may see: one more request, which also exercises authorization. Not
     // when no broker can answer it (it would only wait out the timeout).
@@ -464,7 +474,8 @@ struct Run {
       }
       s.summary = count + "; not usable from here: " + which;
       if (!unusable.empty()) {
-        s.details.push_back("why: " + kafka::advertised_listeners_explanation(unusable, o.bootstrap));
+        s.details.push_back("why: " +
+                            kafka::advertised_listeners_explanation(unusable, o.bootstrap));
         std::string host = endpoints.empty() ? o.bootstrap : endpoints.front().host;
         s.fixes.push_back(kafka::advertised_listeners_fix(unusable, host));
       }
@@ -523,8 +534,10 @@ struct Run {
       s.ms = ms_since(t0);
       s.status = Status::fail;
       s.summary = "producing to " + topic + " failed: " + rd_kafka_err2str(err);
-      if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
-        s.fixes.push_back("topic " + topic + " does not exist and is not auto-created: create it "
+      if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+          err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+        s.fixes.push_back("topic " + topic +
+                          " does not exist and is not auto-created: create it "
                           "(Strimzi: a KafkaTopic) or name an existing one");
       } else if (err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
         s.fixes.push_back("this user may not write " + topic +
@@ -558,7 +571,8 @@ struct Run {
       rd_kafka_t* crk = (*consumer)->rk.get();
       rd_kafka_poll_set_consumer(crk);
       kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
-      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), pr.partition)->offset = pr.offset;
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), pr.partition)->offset =
+          pr.offset;
       if (auto e = rd_kafka_assign(crk, list.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         consume_error = std::string("cannot assign the partition: ") + rd_kafka_err2str(e);
       }
@@ -585,9 +599,9 @@ struct Run {
                   pr.partition, static_cast<long long>(pr.offset), pr.produce_ms);
     if (!found) {
       s.status = Status::fail;
-      s.summary = std::string(head) + ", but not read back: " +
-                  (consume_error.empty() ? "not seen within " + seconds_text(o.timeout)
-                                         : consume_error);
+      s.summary =
+          std::string(head) + ", but not read back: " +
+          (consume_error.empty() ? "not seen within " + seconds_text(o.timeout) : consume_error);
       s.fixes.push_back(consume_error.find("not allowed") != std::string::npos
                             ? "grant this user Read on " + topic + " (Strimzi: KafkaUser acls)"
                             : "check the partition leader's reachability (step 4)");
@@ -612,14 +626,15 @@ Result<Report> run_doctor(const DoctorOptions& options) {
   kafka::Properties props = options.kafka;
   props.set("bootstrap.servers", options.bootstrap, "--brokers");
   props.set_default("client.id", "speedlayer-doctor");
-  props.set("message.timeout.ms", std::to_string(std::max<std::int64_t>(options.timeout.count(), 1)),
-            "doctor --timeout");
+  props.set("message.timeout.ms",
+            std::to_string(std::max<std::int64_t>(options.timeout.count(), 1)), "doctor --timeout");
   props.set_default("acks", "all");
   // Settings librdkafka rejects are usage errors (exit 2), before anything runs.
   if (auto conf = kafka::make_conf(props); !conf) return std::unexpected(conf.error());
 
   run.sec.protocol = lower(props.get("security.protocol").value_or("plaintext"));
-  run.sec.mechanism = props.get("sasl.mechanism").value_or(props.get("sasl.mechanisms").value_or(""));
+  run.sec.mechanism =
+      props.get("sasl.mechanism").value_or(props.get("sasl.mechanisms").value_or(""));
   run.sec.username = props.get("sasl.username").value_or("");
   run.tls = kafka::tls_settings_of(props);
 

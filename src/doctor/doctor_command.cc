@@ -14,8 +14,9 @@ DoctorCommand::DoctorCommand(CLI::App& parent)
       flags_(*app_) {
   config::add_connection_flags(flags_);
   flags_.add("timeout", "time limit of each check (default 10s)");
-  flags_.add("topic", "also produce one probe message to this topic and read it back, with "
-                      "latencies (writes a small JSON message)");
+  flags_.add("topic",
+             "also produce one probe message to this topic and read it back, with "
+             "latencies (writes a small JSON message)");
   flags_.add_flag("json", "print the report as JSON (for scripts)");
   app_->footer(
       "Checks, in order: 1 bootstrap addresses resolve and accept TCP; 2 TLS handshake, chain "

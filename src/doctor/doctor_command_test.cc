@@ -57,7 +57,8 @@ TEST(DoctorOptions, DefaultsAndFlags) {
   EXPECT_EQ(o->timeout, 10s);
   EXPECT_FALSE(o->topic) << "KAFKA_TOPIC alone must not make doctor write a message";
 
-  auto t = build_doctor_options(settings({{"brokers", "b:1"}, {"timeout", "2500ms"}, {"topic", "p"}}));
+  auto t =
+      build_doctor_options(settings({{"brokers", "b:1"}, {"timeout", "2500ms"}, {"topic", "p"}}));
   ASSERT_TRUE(t) << t.error().message();
   EXPECT_EQ(t->timeout, 2500ms);
   EXPECT_EQ(t->topic, "p");
@@ -72,14 +73,14 @@ TEST(DoctorOptions, DefaultsAndFlags) {
 }
 
 TEST(ConnectionSecurity, TlsVerifiesHostNamesByDefault) {
-  auto o = build_doctor_options(settings(
-      {{"brokers", "b:9093"}, {"security-protocol", "SASL_SSL"}, {"ssl-ca", "/ca.pem"}}));
+  auto o = build_doctor_options(
+      settings({{"brokers", "b:9093"}, {"security-protocol", "SASL_SSL"}, {"ssl-ca", "/ca.pem"}}));
   ASSERT_TRUE(o) << o.error().message();
   EXPECT_EQ(o->kafka.get("ssl.endpoint.identification.algorithm"), "https");
   EXPECT_EQ(o->kafka.get("ssl.ca.location"), "/ca.pem");
 
-  auto off = build_doctor_options(settings({{"brokers", "b:9093"}, {"security-protocol", "ssl"}}, {},
-                                           {"ssl.endpoint.identification.algorithm=none"}));
+  auto off = build_doctor_options(settings({{"brokers", "b:9093"}, {"security-protocol", "ssl"}},
+                                           {}, {"ssl.endpoint.identification.algorithm=none"}));
   ASSERT_TRUE(off);
   EXPECT_EQ(off->kafka.get("ssl.endpoint.identification.algorithm"), "none");  // -X wins
 
@@ -101,8 +102,8 @@ TEST(ConnectionSecurity, CaFromPemTextAndScramByDefault) {
   EXPECT_EQ(o->kafka.get("sasl.mechanism"), "SCRAM-SHA-512");
   EXPECT_EQ(o->password_source, "env KAFKA_SASL_PASSWORD");
 
-  auto plain = build_doctor_options(settings(
-      {{"brokers", "b:9093"}, {"sasl-username", "bob"}, {"sasl-mechanism", "PLAIN"}}));
+  auto plain = build_doctor_options(
+      settings({{"brokers", "b:9093"}, {"sasl-username", "bob"}, {"sasl-mechanism", "PLAIN"}}));
   ASSERT_TRUE(plain);
   EXPECT_EQ(plain->kafka.get("sasl.mechanism"), "PLAIN");
   auto x = build_doctor_options(settings({{"brokers", "b:9093"}, {"sasl-username", "bob"}}, {},
@@ -125,7 +126,8 @@ TEST(Secrets, PasswordFileIsReadAndItsOriginNotItsContentIsShown) {
   EXPECT_EQ(format_text(r).find(kSecret), std::string::npos);
   EXPECT_EQ(format_json(r).find(kSecret), std::string::npos);
 
-  auto missing = build_doctor_options(settings({{"brokers", "b:1"}, {"sasl-password-file", "/nope"}}));
+  auto missing =
+      build_doctor_options(settings({{"brokers", "b:1"}, {"sasl-password-file", "/nope"}}));
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().where, "--sasl-password-file");
 }
@@ -160,7 +162,8 @@ TEST(DoctorRun, NothingListeningIsExit3WithTheReason) {
   EXPECT_LT(p.elapsed(), 10s);
   EXPECT_NE(p.out().find("1. bootstrap FAIL"), std::string::npos) << p.out();
   EXPECT_NE(p.out().find("connection refused"), std::string::npos) << p.out();
-  EXPECT_NE(p.out().find("nothing accepts connections at " + bootstrap), std::string::npos) << p.out();
+  EXPECT_NE(p.out().find("nothing accepts connections at " + bootstrap), std::string::npos)
+      << p.out();
   EXPECT_NE(p.out().find("result: nothing reachable at the bootstrap address (exit 3)"),
             std::string::npos)
       << p.out();
@@ -176,7 +179,8 @@ TEST(DoctorRun, NothingListeningIsExit3WithTheReason) {
 }
 
 TEST(DoctorRun, BadSettingsAreExit2) {
-  ChildProcess p({speedlayer_bin(), "doctor", "--brokers", "127.0.0.1:1", "-X", "no.such.property=1"});
+  ChildProcess p(
+      {speedlayer_bin(), "doctor", "--brokers", "127.0.0.1:1", "-X", "no.such.property=1"});
   ASSERT_EQ(p.wait_for(30s), 2) << p.out() << p.err();
   EXPECT_NE(p.err().find("-X no.such.property"), std::string::npos) << p.err();
   ChildProcess q({speedlayer_bin(), "doctor", "--brokers", "host:notaport"});

@@ -3,15 +3,13 @@
 // (fixture kafka_secure), run as a user runs them: the built binary, settings from flags or
 // the environment, output read from stdout/stderr.
 #include <gtest/gtest.h>
-
-#include <nlohmann/json.hpp>
-
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "broker/secure_broker.h"
@@ -35,9 +33,17 @@ class DoctorIntegration : public ::testing::Test {
   // SASL_SSL settings as flags; `password_file` and `ca` replaceable.
   std::vector<std::string> secure_flags(const std::string& password_file = "",
                                         const std::string& ca = "") const {
-    return {"--brokers", b_.sasl_ssl, "--security-protocol", "sasl_ssl", "--sasl-mechanism",
-            "SCRAM-SHA-512", "--sasl-username", b_.username, "--sasl-password-file",
-            password_file.empty() ? b_.password_file : password_file, "--ssl-ca",
+    return {"--brokers",
+            b_.sasl_ssl,
+            "--security-protocol",
+            "sasl_ssl",
+            "--sasl-mechanism",
+            "SCRAM-SHA-512",
+            "--sasl-username",
+            b_.username,
+            "--sasl-password-file",
+            password_file.empty() ? b_.password_file : password_file,
+            "--ssl-ca",
             ca.empty() ? b_.ca : ca};
   }
   std::string wrong_password_file() const {
@@ -64,8 +70,9 @@ class DoctorIntegration : public ::testing::Test {
   std::unique_ptr<ChildProcess> produce_fails_fast(std::vector<std::string> flags,
                                                    const std::string& why) const {
     std::ofstream(dir_ + "/in.txt") << "x\n";
-    for (const std::string& f : {std::string("--topic"), std::string("t"), std::string("--input"),
-                                 dir_ + "/in.txt", std::string("--dead-letter"), dir_ + "/dlq.jsonl"})
+    for (const std::string& f :
+         {std::string("--topic"), std::string("t"), std::string("--input"), dir_ + "/in.txt",
+          std::string("--dead-letter"), dir_ + "/dlq.jsonl"})
       flags.push_back(f);
     auto p = std::make_unique<ChildProcess>(cmd({"produce"}, flags));
     const int code = p->wait_for(std::chrono::seconds(60)).value_or(-1);
@@ -164,7 +171,8 @@ TEST_F(DoctorIntegration, CertificateNamesAreCheckedAgainstTheHostUsed) {
   EXPECT_TRUE(c.chain_ok) << c.chain_result;
   EXPECT_FALSE(c.name_ok);
   EXPECT_EQ(c.names, (std::vector<std::string>{"IP:127.0.0.1", "DNS:localhost"}));
-  EXPECT_TRUE(contains(kafka::describe(c, "kafka.example.com", tls), "do NOT match kafka.example.com"));
+  EXPECT_TRUE(
+      contains(kafka::describe(c, "kafka.example.com", tls), "do NOT match kafka.example.com"));
   tls.ca_location = b_.untrusted_ca;
   auto untrusted = kafka::check_tls("127.0.0.1", std::stoi(port), "127.0.0.1", tls, 5s);
   ASSERT_TRUE(untrusted.handshake);
@@ -175,11 +183,13 @@ TEST_F(DoctorIntegration, CertificateNamesAreCheckedAgainstTheHostUsed) {
   EXPECT_EQ(kafka::broker_is_kafka4("127.0.0.1", std::stoi(port), "127.0.0.1", true, tls, 5s),
             std::optional<bool>(true));
   std::string plain_port = b_.plaintext.substr(b_.plaintext.rfind(':') + 1);
-  EXPECT_EQ(kafka::broker_is_kafka4("127.0.0.1", std::stoi(plain_port), "127.0.0.1", false, tls, 5s),
-            std::optional<bool>(true));
+  EXPECT_EQ(
+      kafka::broker_is_kafka4("127.0.0.1", std::stoi(plain_port), "127.0.0.1", false, tls, 5s),
+      std::optional<bool>(true));
   auto plain = kafka::check_tls("127.0.0.1", std::stoi(plain_port), "127.0.0.1", tls, 5s);
   EXPECT_FALSE(plain.handshake);
-  EXPECT_TRUE(contains(plain.hint, "does not seem to speak TLS")) << plain.error << " / " << plain.hint;
+  EXPECT_TRUE(contains(plain.hint, "does not seem to speak TLS"))
+      << plain.error << " / " << plain.hint;
 }
 
 TEST_F(DoctorIntegration, ProduceAndConsumeOverSaslSsl) {
@@ -221,17 +231,17 @@ TEST_F(DoctorIntegration, ServeOverSaslSslShowsNoPasswordInLogsOrMetrics) {
   {  // the input topic must exist for the group to get partitions: produce creates it
     std::ofstream(dir_ + "/in.txt") << "hello from a secure client\n";  // no route keyword
     auto produce_flags = secure_flags();
-    append(produce_flags, {"--topic", topic, "--input", dir_ + "/in.txt", "--dead-letter",
-                           dir_ + "/dlq.jsonl"});
+    append(produce_flags,
+           {"--topic", topic, "--input", dir_ + "/in.txt", "--dead-letter", dir_ + "/dlq.jsonl"});
     ChildProcess p(cmd({"produce"}, produce_flags));
     ASSERT_EQ(p.wait_for(60s), 0) << p.err();
   }
   auto flags = secure_flags();
   flags[9 - 1] = "--sasl-password";  // on the command line, the worst place for it
   flags[9] = b_.password;
-  append(flags, {"--topic", topic, "--listen", "127.0.0.1:0", "--group", unique_topic("g"),
-                 "--changelog-topic", unique_topic("changelog"), "--output-topic",
-                 unique_topic("views")});
+  append(flags,
+         {"--topic", topic, "--listen", "127.0.0.1:0", "--group", unique_topic("g"),
+          "--changelog-topic", unique_topic("changelog"), "--output-topic", unique_topic("views")});
   ChildProcess s(cmd({"serve"}, flags), {.env = {{"KAFKA_SASL_PASSWORD", b_.password}}});
   // "speedlayer serve: HTTP on http://127.0.0.1:PORT ..."
   int port = 0;
@@ -346,10 +356,10 @@ TEST_F(DoctorIntegration, AdvertisedAddressWhereNothingListens) {
 
   // produce gives up within --connect-timeout and says why, instead of waiting 5 minutes.
   std::ofstream(dir_ + "/in.txt") << "x\n";
-  ChildProcess p(cmd({"produce", "--brokers", b_.external, "--topic", "t", "--input",
-                      dir_ + "/in.txt", "--connect-timeout", "5s", "--dead-letter",
-                      dir_ + "/dlq.jsonl"},
-                     {}));
+  ChildProcess p(
+      cmd({"produce", "--brokers", b_.external, "--topic", "t", "--input", dir_ + "/in.txt",
+           "--connect-timeout", "5s", "--dead-letter", dir_ + "/dlq.jsonl"},
+          {}));
   auto code = p.wait_for(60s);
   ASSERT_TRUE(code);
   EXPECT_EQ(*code, 3) << p.err();

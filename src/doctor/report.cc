@@ -14,13 +14,18 @@ std::string upper(std::string_view s) {
 
 std::string ms_text(double ms) {
   char buf[32];
-  if (ms >= 1000) std::snprintf(buf, sizeof buf, "%.1f s", ms / 1000);
-  else if (ms >= 100) std::snprintf(buf, sizeof buf, "%.0f ms", ms);
-  else std::snprintf(buf, sizeof buf, "%.1f ms", ms);
+  if (ms >= 1000)
+    std::snprintf(buf, sizeof buf, "%.1f s", ms / 1000);
+  else if (ms >= 100)
+    std::snprintf(buf, sizeof buf, "%.0f ms", ms);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f ms", ms);
   return buf;
 }
 
-double rounded(double ms) { return std::round(ms * 10) / 10; }
+double rounded(double ms) {
+  return std::round(ms * 10) / 10;
+}
 
 }  // namespace
 
@@ -103,7 +108,8 @@ std::string format_text(const Report& r, std::size_t width) {
                   upper(to_string(s.status)).c_str(),
                   s.status == Status::skip && s.ms == 0 ? "" : ms_text(s.ms).c_str());
     out += wrap(std::string(head) + s.summary, width, kIndent) + "\n";
-    for (const auto& d : s.details) out += std::string(kIndent, ' ') + wrap(d, width, kIndent + 2) + "\n";
+    for (const auto& d : s.details)
+      out += std::string(kIndent, ' ') + wrap(d, width, kIndent + 2) + "\n";
     for (const auto& f : s.fixes) {
       out += std::string(kIndent, ' ') + wrap("fix: " + f, width, kIndent + 5) + "\n";
     }

@@ -8,9 +8,8 @@
 //   return doctor::exit_code(r);                           // 0 healthy, 1 problems, 3 nothing
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,9 +27,9 @@ std::string_view to_string(Status s);
 
 struct Step {
   int number = 0;
-  std::string name;   // "bootstrap", "tls", "sasl", "metadata", "probe"
+  std::string name;  // "bootstrap", "tls", "sasl", "metadata", "probe"
   Status status = Status::skip;
-  double ms = 0;      // how long the check took
+  double ms = 0;                     // how long the check took
   std::string summary;               // one line
   std::vector<std::string> details;  // what was seen, one item per line
   std::vector<std::string> fixes;    // what to change
@@ -44,8 +43,8 @@ struct BrokerCheck {
   std::string scope;     // "loopback", "private", "public", ...
   bool reachable = false;
   double connect_ms = 0;
-  std::string tls;       // TLS check of this broker ("" when TLS is not used)
-  std::string problem;   // "" when fine
+  std::string tls;      // TLS check of this broker ("" when TLS is not used)
+  std::string problem;  // "" when fine
 };
 
 struct ProbeResult {

@@ -24,7 +24,8 @@ Report sample() {
                      .summary = "203.0.113.9:31092 accepts TCP",
                      .details = {"203.0.113.9:31092: public address, TCP connected in 3.1 ms"}});
   r.steps.push_back({.number = 2, .name = "tls", .status = Status::ok, .ms = 14, .summary = "ok"});
-  r.steps.push_back({.number = 3, .name = "sasl", .status = Status::ok, .ms = 402, .summary = "ok"});
+  r.steps.push_back(
+      {.number = 3, .name = "sasl", .status = Status::ok, .ms = 402, .summary = "ok"});
   r.steps.push_back({.number = 4,
                      .name = "metadata",
                      .status = Status::fail,
@@ -33,9 +34,14 @@ Report sample() {
                      .details = {"broker 2 at 10.0.0.12:31234: private address, TCP: no answer"},
                      .fixes = {"make broker 2 advertise an address this host can reach"}});
   r.steps.push_back({.number = 5, .name = "probe", .status = Status::skip, .summary = "not run"});
-  r.brokers.push_back({.id = 1, .address = "203.0.113.9:31001", .scope = "public", .reachable = true,
+  r.brokers.push_back({.id = 1,
+                       .address = "203.0.113.9:31001",
+                       .scope = "public",
+                       .reachable = true,
                        .connect_ms = 3});
-  r.brokers.push_back({.id = 2, .address = "10.0.0.12:31234", .scope = "private",
+  r.brokers.push_back({.id = 2,
+                       .address = "10.0.0.12:31234",
+                       .scope = "private",
                        .problem = "cannot connect from here: no answer"});
   return r;
 }

@@ -6,6 +6,8 @@
 // listener on a thread of its own.
 #include <sys/socket.h>
 
+#include <array>
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -19,9 +21,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-
-#include <array>
-#include <atomic>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -39,7 +38,6 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
-
 
 // The answer to a connection over the limit, written without waiting (it fits any socket buffer).
 std::string refusal() {
@@ -149,10 +147,9 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
     // One deadline for the idle wait and the whole request: a client sending a header line now
     // and then cannot hold the connection longer than this.
     stream_.expires_after(limits_.request_timeout);
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             [self = shared_from_this()](const error_code& ec, std::size_t) {
-                               self->on_header(ec);
-                             });
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](const error_code& ec, std::size_t) { self->on_header(ec); });
   }
 
   void on_header(const error_code& ec) {
@@ -277,8 +274,8 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
         "Connection: close\r\n\r\nretry: 2000\n\n";
     offer(std::make_shared<const std::string>(head));
     std::weak_ptr<Connection> weak = weak_from_this();
-    subscription_ = impl_.server.hub_->subscribe(
-        std::move(topics), last_event_id, [weak](const Frame& frame) {
+    subscription_ =
+        impl_.server.hub_->subscribe(std::move(topics), last_event_id, [weak](const Frame& frame) {
           auto self = weak.lock();
           return self && self->offer(frame);
         });
@@ -293,7 +290,8 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
   // A stream client sends nothing more; anything it sends is dropped, its close ends the stream.
   void watch_for_close() {
     stream_.socket().async_read_some(
-        asio::buffer(drain_buffer_), [self = shared_from_this()](const error_code& ec, std::size_t) {
+        asio::buffer(drain_buffer_),
+        [self = shared_from_this()](const error_code& ec, std::size_t) {
           if (ec) return self->close();
           self->watch_for_close();
         });
@@ -498,8 +496,9 @@ Status Server::start() {
       m.refused = &m.own_refused;
       return;
     }
-    m.connections = &registry_->gauge("speedlayer_http_connections",
-                                      "Open HTTP connections, by listener", {{"listener", listener}});
+    m.connections =
+        &registry_->gauge("speedlayer_http_connections", "Open HTTP connections, by listener",
+                          {{"listener", listener}});
     m.refused = &registry_->counter("speedlayer_http_connections_refused_total",
                                     "Connections answered 503 and closed at once because the "
                                     "listener had its maximum open",
@@ -509,9 +508,9 @@ Status Server::start() {
   if (impl.probe) meter(impl.probe->meters, "probe");
   if (registry_ != nullptr) {
     impl.streams_gauge = &registry_->gauge("speedlayer_http_streams", "Open /v1/stream clients");
-    impl.streams_dropped = &registry_->counter(
-        "speedlayer_http_stream_dropped_total",
-        "Stream clients dropped because they did not read fast enough");
+    impl.streams_dropped =
+        &registry_->counter("speedlayer_http_stream_dropped_total",
+                            "Stream clients dropped because they did not read fast enough");
   } else {
     impl.streams_gauge = &impl.own_streams_gauge;
     impl.streams_dropped = &impl.own_streams_dropped;
@@ -564,6 +563,8 @@ Server::Server(ListenAddress api, std::optional<ListenAddress> probe, ServerLimi
 
 Server::Server(std::string host, int port) : Server(ListenAddress{std::move(host), port}) {}
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+}
 
 }  // namespace speedlayer::http

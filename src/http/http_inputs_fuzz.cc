@@ -12,10 +12,9 @@
 // byte that does not start a valid UTF-8 sequence replaced by U+FFFD.
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "core/fuzz_check.h"
 #include "http/server.h"

@@ -2,12 +2,11 @@
 // controls every byte): body, header and connection limits, the request deadline, the probe
 // listener under abuse, and the SSE stream's contract.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
@@ -101,8 +100,8 @@ std::string get(int port, const std::string& path, std::chrono::milliseconds tim
                 const std::string& extra_headers = "") {
   RawClient c(port);
   if (!c.connected()) return "";
-  c.send("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
-         extra_headers + "\r\n");
+  c.send("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + extra_headers +
+         "\r\n");
   c.read_to_close(timeout);
   return c.received();
 }
@@ -156,8 +155,9 @@ TEST_F(LimitsTest, ChunkedUploadOverTheBodyLimitIs413AndMemoryStaysFlat) {
   const std::size_t before = rss_bytes();
   RawClient c(port());
   ASSERT_TRUE(c.connected());
-  ASSERT_TRUE(c.send("POST /v1/expire?before=1 HTTP/1.1\r\nHost: x\r\n"
-                     "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("POST /v1/expire?before=1 HTTP/1.1\r\nHost: x\r\n"
+             "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"));
   // 64 MiB in 64 KiB chunks, as long as the server keeps reading; its answer ends the upload.
   const std::string chunk = "10000\r\n" + std::string(0x10000, 'x') + "\r\n";
   std::size_t sent = 0;
@@ -310,8 +310,8 @@ TEST_F(LimitsTest, AdminNeedsTheBearerTokenJsonAndNoForeignOrigin) {
   EXPECT_EQ(status_line(res), "HTTP/1.1 403 Forbidden");
   EXPECT_NE(res.find("cross-origin request refused"), std::string::npos);
   // Its own origin (the live page) and no origin (curl) are fine.
-  res = post_expire(port(), good + json + "Origin: http://127.0.0.1:" + std::to_string(port()) +
-                                "\r\n");
+  res = post_expire(port(),
+                    good + json + "Origin: http://127.0.0.1:" + std::to_string(port()) + "\r\n");
   EXPECT_EQ(status_line(res), "HTTP/1.1 200 OK") << res;
   res = post_expire(port(), good + "Content-Type: application/json; charset=utf-8\r\n");
   EXPECT_EQ(status_line(res), "HTTP/1.1 200 OK") << res;
@@ -377,7 +377,7 @@ TEST_F(LimitsTest, StreamSendsEventsWithIdsAndResumesAfterLastEventId) {
   ASSERT_TRUE(again.read_until("data: {\"d\":4}\n\n")) << again.received();
   EXPECT_NE(again.received().find("data: {\"d\":3}\n\n"), std::string::npos);
   EXPECT_EQ(again.received().find("data: {\"d\":2}"), std::string::npos);  // nothing twice
-  EXPECT_EQ(again.received().find("{\"s\":"), std::string::npos);         // no snapshot
+  EXPECT_EQ(again.received().find("{\"s\":"), std::string::npos);          // no snapshot
 }
 
 TEST_F(LimitsTest, AStreamClientThatDoesNotReadIsDroppedAndCounted) {
@@ -406,9 +406,10 @@ TEST_F(LimitsTest, AStreamClientThatDoesNotReadIsDroppedAndCounted) {
   // The reader kept up and is still subscribed.
   hub_.publish_topic("T", "last", "{}");
   EXPECT_TRUE(reader.read_until("data: last\n\n", 5000ms))
-      << "closed " << reader.closed() << " received " << reader.received().size()
-      << " dropped " << sample(dropped) << " subscribers " << hub_.subscribers() << " tail "
-      << reader.received().substr(reader.received().size() - std::min<std::size_t>(100, reader.received().size()));
+      << "closed " << reader.closed() << " received " << reader.received().size() << " dropped "
+      << sample(dropped) << " subscribers " << hub_.subscribers() << " tail "
+      << reader.received().substr(reader.received().size() -
+                                  std::min<std::size_t>(100, reader.received().size()));
 }
 
 TEST_F(LimitsTest, StopClosesOpenStreamsPromptly) {

@@ -156,7 +156,9 @@ void Counter::inc(double amount) {
   atomic_add(value_, amount);
 }
 
-void Gauge::inc(double amount) { atomic_add(value_, amount); }
+void Gauge::inc(double amount) {
+  atomic_add(value_, amount);
+}
 
 Histogram::Histogram(std::vector<double> upper_bounds)
     : bounds_(checked_bounds("histogram", std::move(upper_bounds))),
@@ -166,8 +168,8 @@ Histogram::Histogram(std::vector<double> upper_bounds)
 
 void Histogram::observe(double v) {
   if (std::isnan(v)) return;
-  const auto idx = static_cast<std::size_t>(
-      std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
+  const auto idx = static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) -
+                                            bounds_.begin());
   buckets_[idx].fetch_add(1, std::memory_order_relaxed);
   atomic_add(sum_, v);
 }
@@ -206,8 +208,7 @@ Registry::Family& Registry::family(const std::string& name, const std::string& h
                                    const std::vector<double>* bounds) {
   auto it = families_.find(name);
   if (it == families_.end()) {
-    if (!valid_metric_name(name))
-      throw std::invalid_argument("invalid metric name '" + name + "'");
+    if (!valid_metric_name(name)) throw std::invalid_argument("invalid metric name '" + name + "'");
     auto f = std::make_unique<Family>();
     f->name = name;
     f->help = help;
@@ -218,8 +219,8 @@ Registry::Family& Registry::family(const std::string& name, const std::string& h
   }
   Family& f = *it->second;
   if (f.type != type)
-    throw std::invalid_argument("metric " + name + " is a " + type_name(f.type) +
-                                ", not a " + type_name(type));
+    throw std::invalid_argument("metric " + name + " is a " + type_name(f.type) + ", not a " +
+                                type_name(type));
   if (f.help != help)
     throw std::invalid_argument("metric " + name + " registered with another help text");
   if (bounds && checked_bounds(name, *bounds) != f.bounds)
@@ -227,8 +228,7 @@ Registry::Family& Registry::family(const std::string& name, const std::string& h
   return f;
 }
 
-Counter& Registry::counter(const std::string& name, const std::string& help,
-                           const Labels& labels) {
+Counter& Registry::counter(const std::string& name, const std::string& help, const Labels& labels) {
   std::lock_guard lock(mu_);
   Family& f = family(name, help, kCounter, nullptr);
   auto& slot = f.counters[label_key(name, labels, false)];
@@ -263,9 +263,8 @@ void Registry::add_callback(const std::string& name, const std::string& help, in
 void Registry::gauge_callback(const std::string& name, const std::string& help,
                               std::function<double()> fn, const Labels& labels) {
   label_key(name, labels, false);  // validate now, not at scrape time
-  add_callback(name, help, kGauge, [fn = std::move(fn), labels] {
-    return std::vector<Sample>{{labels, fn()}};
-  });
+  add_callback(name, help, kGauge,
+               [fn = std::move(fn), labels] { return std::vector<Sample>{{labels, fn()}}; });
 }
 
 void Registry::gauge_callback(const std::string& name, const std::string& help, SamplesFn fn) {
@@ -275,13 +274,11 @@ void Registry::gauge_callback(const std::string& name, const std::string& help, 
 void Registry::counter_callback(const std::string& name, const std::string& help,
                                 std::function<double()> fn, const Labels& labels) {
   label_key(name, labels, false);
-  add_callback(name, help, kCounter, [fn = std::move(fn), labels] {
-    return std::vector<Sample>{{labels, fn()}};
-  });
+  add_callback(name, help, kCounter,
+               [fn = std::move(fn), labels] { return std::vector<Sample>{{labels, fn()}}; });
 }
 
-void Registry::counter_callback(const std::string& name, const std::string& help,
-                                SamplesFn fn) {
+void Registry::counter_callback(const std::string& name, const std::string& help, SamplesFn fn) {
   add_callback(name, help, kCounter, std::move(fn));
 }
 
@@ -335,8 +332,7 @@ std::string Registry::render() const {
       const std::string bucket = f.name + "_bucket";
       for (std::size_t i = 0; i < s.cumulative.size(); ++i) {
         const std::string le =
-            "le=\"" + (i < s.upper_bounds.size() ? format_value(s.upper_bounds[i]) : "+Inf") +
-            "\"";
+            "le=\"" + (i < s.upper_bounds.size() ? format_value(s.upper_bounds[i]) : "+Inf") + "\"";
         append_line(out, bucket, labels, le, static_cast<double>(s.cumulative[i]));
       }
       append_line(out, f.name + "_sum", labels, {}, s.sum);

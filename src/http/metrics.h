@@ -121,15 +121,14 @@ class Registry {
   // The series of `name` with `labels`, created at zero on first use.
   Counter& counter(const std::string& name, const std::string& help, const Labels& labels = {});
   Gauge& gauge(const std::string& name, const std::string& help, const Labels& labels = {});
-  Histogram& histogram(const std::string& name, const std::string& help,
-                       const Labels& labels = {},
+  Histogram& histogram(const std::string& name, const std::string& help, const Labels& labels = {},
                        const std::vector<double>& upper_bounds = latency_buckets());
 
   // Values computed at every render(), outside the registry's lock (callbacks may take their
   // own locks and may call counter()/gauge() but not render() or remove_callbacks()). A
   // callback that throws contributes no samples (render() then writes a "# ..." comment).
-  void gauge_callback(const std::string& name, const std::string& help,
-                      std::function<double()> fn, const Labels& labels = {});
+  void gauge_callback(const std::string& name, const std::string& help, std::function<double()> fn,
+                      const Labels& labels = {});
   void gauge_callback(const std::string& name, const std::string& help, SamplesFn fn);
   void counter_callback(const std::string& name, const std::string& help,
                         std::function<double()> fn, const Labels& labels = {});

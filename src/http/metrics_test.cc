@@ -126,8 +126,8 @@ TEST(Metrics, CallbacksAreEvaluatedAtScrapeTime) {
     return std::vector<Sample>{{{{"topic", "Sport"}, {"partition", "1"}}, 7},
                                {{{"topic", "Sport"}, {"partition", "0"}}, 3}};
   });
-  r.counter_callback("speedlayer_late_records_total", "Late records",
-                     [] { return 4.0; }, {{"topic", "AI"}});
+  r.counter_callback("speedlayer_late_records_total", "Late records", [] { return 4.0; },
+                     {{"topic", "AI"}});
   open = 2;
   EXPECT_EQ(r.render(),
             "# HELP speedlayer_consumer_lag Consumer lag\n"
@@ -180,7 +180,7 @@ TEST(Metrics, FormatsValues) {
 TEST(Metrics, RejectsProgrammingErrors) {
   Registry r;
   r.counter("c_total", "C");
-  EXPECT_THROW(r.gauge("c_total", "C"), std::invalid_argument);           // another type
+  EXPECT_THROW(r.gauge("c_total", "C"), std::invalid_argument);             // another type
   EXPECT_THROW(r.counter("c_total", "other help"), std::invalid_argument);  // another help
   EXPECT_THROW(r.counter("1bad", "x"), std::invalid_argument);
   EXPECT_THROW(r.counter("bad-name", "x"), std::invalid_argument);

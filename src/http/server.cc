@@ -1,20 +1,19 @@
 #include "http/server.h"
 
-#include "http/internal.h"
-
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include <array>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
-
-#include <array>
 #include <charconv>
 #include <chrono>
 #include <exception>
 #include <stdexcept>
 #include <utility>
 #include <vector>
+
+#include "http/internal.h"
 
 namespace speedlayer::http {
 namespace {
@@ -28,7 +27,7 @@ struct Route {
   const char* method;  // the one method it answers (GET also answers HEAD)
 };
 constexpr Route kRoutes[] = {
-    {"/healthz", "GET"},   {"/readyz", "GET"},    {"/metrics", "GET"},  {"/v1/views", "GET"},
+    {"/healthz", "GET"},   {"/readyz", "GET"},    {"/metrics", "GET"},    {"/v1/views", "GET"},
     {"/v1/topics", "GET"}, {"/v1/stream", "GET"}, {"/v1/expire", "POST"},
 };
 
@@ -68,7 +67,6 @@ std::optional<int> parse_port(std::string_view s) {
   return v;
 }
 
-
 // {"error": what, key: value, ...} with string values.
 std::string error_json(std::string_view what,
                        std::initializer_list<std::pair<std::string_view, std::string_view>> extra) {
@@ -82,21 +80,32 @@ std::string error_json(std::string_view what,
 
 const char* reason_phrase(int status) {
   switch (status) {
-    case 400: return "bad request";
-    case 404: return "not found";
-    case 405: return "method not allowed";
-    case 408: return "request timeout";
-    case 413: return "payload too large";
-    case 414: return "URI too long";
-    case 416: return "range not satisfiable";
-    case 417: return "expectation failed";
-    case 431: return "request header fields too large";
-    case 500: return "internal error";
-    case 503: return "service unavailable";
-    default: return status < 500 ? "bad request" : "server error";
+    case 400:
+      return "bad request";
+    case 404:
+      return "not found";
+    case 405:
+      return "method not allowed";
+    case 408:
+      return "request timeout";
+    case 413:
+      return "payload too large";
+    case 414:
+      return "URI too long";
+    case 416:
+      return "range not satisfiable";
+    case 417:
+      return "expectation failed";
+    case 431:
+      return "request header fields too large";
+    case 500:
+      return "internal error";
+    case 503:
+      return "service unavailable";
+    default:
+      return status < 500 ? "bad request" : "server error";
   }
 }
-
 
 }  // namespace
 
@@ -128,13 +137,27 @@ std::string json_quote(std::string_view s) {
     const unsigned char c = p[i];
     if (c < 0x80) {
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
         default:
           if (c < 0x20 || c == 0x7f) {
             out += "\\u00";
@@ -190,7 +213,7 @@ std::string ListenAddress::to_string() const {
 namespace {
 // The parameter `name` as ms since the epoch: nullopt when absent, an error when not an integer.
 std::expected<std::optional<std::int64_t>, QueryError> millis_param(const QueryParams& params,
-                                                                     const std::string& name) {
+                                                                    const std::string& name) {
   const std::string* text = first_value(params, name);
   if (text == nullptr) return std::nullopt;
   auto ms = parse_int64(*text);
@@ -290,10 +313,10 @@ Result<ListenAddress> parse_listen(std::string_view text, std::string_view flag)
   }
   const auto port = parse_port(port_text);
   if (!port)
-    return fail(ErrorKind::usage,
-                "invalid port '" + std::string(port_text) + "' in " + shown +
-                    " (a number from 0 to 65535)",
-                where, internal::kListenHint);
+    return fail(
+        ErrorKind::usage,
+        "invalid port '" + std::string(port_text) + "' in " + shown + " (a number from 0 to 65535)",
+        where, internal::kListenHint);
   out.port = *port;
   return out;
 }
@@ -425,7 +448,9 @@ std::string printable_url(std::string host, int port) {
 }
 }  // namespace
 
-std::string Server::url() const { return printable_url(api_.host, bound_port_); }
+std::string Server::url() const {
+  return printable_url(api_.host, bound_port_);
+}
 
 std::string Server::probe_url() const {
   return probe_ ? printable_url(probe_->host, bound_probe_port_) : "";
@@ -434,8 +459,9 @@ std::string Server::probe_url() const {
 void Server::count(const char* path, int status) {
   if (registry_ == nullptr) return;
   try {
-    registry_->counter(kRequestsMetric, kRequestsHelp,
-                       {{"path", path}, {"code", std::to_string(status)}})
+    registry_
+        ->counter(kRequestsMetric, kRequestsHelp,
+                  {{"path", path}, {"code", std::to_string(status)}})
         .inc();
   } catch (...) {
     // Counting must never turn a served request into a failure.
@@ -452,8 +478,8 @@ Server::Reply Server::handle(const Request& request) {
     try {
       reply = route(request, target->path, target->params, metric_path);
     } catch (const std::exception& e) {
-      reply = error_reply(500, std::string("internal error: ") + e.what(),
-                          {{"path", target->path}});
+      reply =
+          error_reply(500, std::string("internal error: ") + e.what(), {{"path", target->path}});
     } catch (...) {
       reply = error_reply(500, "internal error", {{"path", target->path}});
     }
@@ -491,8 +517,8 @@ Server::Reply Server::route(const Request& request, const std::string& path,
     return error_reply(404, "no such endpoint", {{"path", path}});
   }
   metric_path = known->path;
-  const bool method_ok = std::string_view(known->method) == "GET" ? get
-                                                                   : request.method == known->method;
+  const bool method_ok =
+      std::string_view(known->method) == "GET" ? get : request.method == known->method;
   if (!method_ok) {
     const std::string allow =
         std::string_view(known->method) == "GET" ? "GET, HEAD" : known->method;
@@ -504,7 +530,8 @@ Server::Reply Server::route(const Request& request, const std::string& path,
 
   if (path == "/healthz") {
     const Health h = healthz_ ? healthz_() : Health{};
-    if (!h.ok) return json_reply(503, "{\"healthy\": false, \"reason\": " + json_quote(h.reason) + "}");
+    if (!h.ok)
+      return json_reply(503, "{\"healthy\": false, \"reason\": " + json_quote(h.reason) + "}");
     Reply r;
     r.content_type = "text/plain; charset=utf-8";
     r.body = "ok";

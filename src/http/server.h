@@ -109,15 +109,15 @@ std::optional<Target> parse_target(std::string_view target);
 
 // The server's bounds; the defaults suit serve in its 256Mi pod.
 struct ServerLimits {
-  std::size_t max_header_bytes = 16 << 10;  // request line and headers: 431 beyond
-  std::size_t max_header_fields = 64;       // 431 beyond
-  std::size_t max_body_bytes = 64 << 10;    // 413 beyond, chunked or not
+  std::size_t max_header_bytes = 16 << 10;            // request line and headers: 431 beyond
+  std::size_t max_header_fields = 64;                 // 431 beyond
+  std::size_t max_body_bytes = 64 << 10;              // 413 beyond, chunked or not
   std::chrono::milliseconds request_timeout{10'000};  // idle keep-alive + one whole request
   std::size_t max_requests_per_connection = 1000;
-  std::size_t max_connections = 2000;       // API listener (streams included)
-  std::size_t max_probe_connections = 32;   // probe listener
-  std::size_t max_streams = 1000;           // GET /v1/stream at once
-  std::size_t stream_buffer_bytes = 1 << 20;  // queued for one stream: dropped beyond
+  std::size_t max_connections = 2000;                      // API listener (streams included)
+  std::size_t max_probe_connections = 32;                  // probe listener
+  std::size_t max_streams = 1000;                          // GET /v1/stream at once
+  std::size_t stream_buffer_bytes = 1 << 20;               // queued for one stream: dropped beyond
   std::chrono::milliseconds stream_write_timeout{10'000};  // one write to a stream client
   std::chrono::milliseconds heartbeat{15'000};             // ": heartbeat" comment
   int api_threads = 2;
@@ -128,9 +128,9 @@ struct Health {
   std::string reason;  // why not, shown in the 503 body
 };
 using HealthFn = std::function<Health()>;
-using ViewsFn = std::function<std::optional<std::string>(
-    const std::string& topic, std::optional<std::int64_t> from_ms,
-    std::optional<std::int64_t> to_ms)>;
+using ViewsFn = std::function<std::optional<std::string>(const std::string& topic,
+                                                         std::optional<std::int64_t> from_ms,
+                                                         std::optional<std::int64_t> to_ms)>;
 using TopicsFn = std::function<std::string()>;
 using ExpireFn = std::function<std::string(std::int64_t before_ms)>;
 // A file of the live page: "/" -> index.html... nullopt: no such file.

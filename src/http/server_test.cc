@@ -236,8 +236,7 @@ TEST_F(ServerTest, ThrowingCallbackIs500Json) {
 }
 
 TEST_F(ServerTest, MetricsServesTheRegistryAndCountsRequests) {
-  registry_.counter("speedlayer_records_consumed_total", "Records consumed",
-                    {{"topic", "Sport"}})
+  registry_.counter("speedlayer_records_consumed_total", "Records consumed", {{"topic", "Sport"}})
       .inc(5);
   auto c = client();
   ASSERT_TRUE(c.Get("/healthz"));

@@ -64,8 +64,8 @@ void StreamHub::fan_out(const Event& event) {
 void StreamHub::append(Event event) {
   history_bytes_ += event.frame->size();
   history_.push_back(std::move(event));
-  while (!history_.empty() && (history_.size() > options_.history_events ||
-                               history_bytes_ > options_.history_bytes)) {
+  while (!history_.empty() &&
+         (history_.size() > options_.history_events || history_bytes_ > options_.history_bytes)) {
     history_bytes_ -= history_.front().frame->size();
     history_.pop_front();
   }
@@ -75,7 +75,8 @@ void StreamHub::publish_topic(const std::string& topic, std::string_view delta,
                               std::string snapshot) {
   std::lock_guard lock(mu_);
   const std::uint64_t seq = ++seq_;
-  Event event{seq, topic, std::make_shared<const std::string>(sse_frame(id_of(seq), "view", delta))};
+  Event event{seq, topic,
+              std::make_shared<const std::string>(sse_frame(id_of(seq), "view", delta))};
   snapshots_[topic] = std::move(snapshot);
   fan_out(event);
   append(std::move(event));

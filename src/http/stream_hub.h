@@ -89,8 +89,8 @@ class StreamHub {
   };
   static bool wants(const Subscriber& s, const std::string& topic);
   std::string id_of(std::uint64_t seq) const;
-  void fan_out(const Event& event);  // mu_ held
-  void append(Event event);          // mu_ held
+  void fan_out(const Event& event);                                              // mu_ held
+  void append(Event event);                                                      // mu_ held
   std::optional<std::uint64_t> resumable(std::string_view last_event_id) const;  // mu_ held
 
   const Options options_;

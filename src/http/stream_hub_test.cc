@@ -92,7 +92,8 @@ TEST(StreamHub, AnIdNotFromThisHubOrTooOldGetsASnapshot) {
   StreamHub::Options small;
   small.history_events = 2;
   StreamHub hub(small);
-  for (int i = 1; i <= 5; ++i) hub.publish_topic("T", "e" + std::to_string(i), "s" + std::to_string(i));
+  for (int i = 1; i <= 5; ++i)
+    hub.publish_topic("T", "e" + std::to_string(i), "s" + std::to_string(i));
   const std::string token = hub.last_id().substr(0, hub.last_id().find('-'));
   for (const std::string& id : {std::string("0123456789abcdef-1"), token + "-1", token + "-99",
                                 token + "-x", std::string("garbage")}) {

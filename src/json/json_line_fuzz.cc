@@ -9,10 +9,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "core/fuzz_check.h"
 #include "json/python_json.h"
@@ -46,8 +45,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto doc = json::parse_json_line(line, "fuzz.jsonl:1");
   SL_FUZZ_CHECK(doc.has_value() == valid,
                 "is_valid_json = " + std::to_string(valid) + " but parse_json_line " +
-                    (doc ? std::string("accepted") : "refused: " + doc.error().message()) +
-                    " " + shown(line));
+                    (doc ? std::string("accepted") : "refused: " + doc.error().message()) + " " +
+                    shown(line));
   if (!doc) {
     const auto& e = doc.error();
     SL_FUZZ_CHECK(e.kind == speedlayer::ErrorKind::invalid_data, e.message());

@@ -10,11 +10,10 @@
 // output held.
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/fuzz_check.h"
 #include "json/python_json.h"
@@ -99,14 +98,29 @@ std::string python_reference(const std::vector<char32_t>& chars) {
   std::string out = "\"";
   for (char32_t c : chars) {
     switch (c) {
-      case '"': out += "\\\""; continue;
-      case '\\': out += "\\\\"; continue;
-      case '\n': out += "\\n"; continue;
-      case '\r': out += "\\r"; continue;
-      case '\t': out += "\\t"; continue;
-      case '\b': out += "\\b"; continue;
-      case '\f': out += "\\f"; continue;
-      default: break;
+      case '"':
+        out += "\\\"";
+        continue;
+      case '\\':
+        out += "\\\\";
+        continue;
+      case '\n':
+        out += "\\n";
+        continue;
+      case '\r':
+        out += "\\r";
+        continue;
+      case '\t':
+        out += "\\t";
+        continue;
+      case '\b':
+        out += "\\b";
+        continue;
+      case '\f':
+        out += "\\f";
+        continue;
+      default:
+        break;
     }
     if (c >= 0x20 && c < 0x7f) {
       out += static_cast<char>(c);
@@ -150,13 +164,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const Decoded d = decode_replacing(s);
   const std::size_t invalid_at = json::find_invalid_utf8(s);
   SL_FUZZ_CHECK(invalid_at == d.first_invalid,
-                "find_invalid_utf8 = " + std::to_string(invalid_at) + ", Python's start = " +
-                    std::to_string(d.first_invalid) + " for " + shown(s));
+                "find_invalid_utf8 = " + std::to_string(invalid_at) +
+                    ", Python's start = " + std::to_string(d.first_invalid) + " for " + shown(s));
 
   const std::string out = json::python_dumps(s);
   const std::string want = python_reference(d.chars);
-  SL_FUZZ_CHECK(out == want, "python_dumps(" + shown(s) + ") = " + shown(out) + ", json.dumps: " +
-                                 shown(want));
+  SL_FUZZ_CHECK(out == want,
+                "python_dumps(" + shown(s) + ") = " + shown(out) + ", json.dumps: " + shown(want));
 
   std::string appended = "x";
   json::append_python_dumps(s, appended);
@@ -166,8 +180,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   nlohmann::json back = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
   SL_FUZZ_CHECK(back.is_string(), "not a JSON string: " + shown(out));
   const std::string& text = back.get_ref<const std::string&>();
-  const std::string expected = invalid_at == std::string_view::npos ? std::string(s)
-                                                                     : to_utf8(d.chars);
+  const std::string expected =
+      invalid_at == std::string_view::npos ? std::string(s) : to_utf8(d.chars);
   SL_FUZZ_CHECK(text == expected, "decoded " + shown(text) + ", expected " + shown(expected));
   return 0;
 }

@@ -21,14 +21,16 @@ inline std::uint64_t load8(const unsigned char* p) {
 }
 
 // Non-zero iff some byte of w is zero (exact as an "any" test).
-constexpr std::uint64_t has_zero_byte(std::uint64_t w) { return (w - kOnes) & ~w & kHigh; }
+constexpr std::uint64_t has_zero_byte(std::uint64_t w) {
+  return (w - kOnes) & ~w & kHigh;
+}
 
 // Non-zero iff some byte of w needs escaping in ensure_ascii output: < 0x20, '"', '\\', >= 0x7f.
 constexpr std::uint64_t needs_escape8(std::uint64_t w) {
-  return ((w - kOnes * 0x20) & ~w & kHigh)     // a byte < 0x20
-         | has_zero_byte(w ^ (kOnes * '"'))    // a '"'
-         | has_zero_byte(w ^ (kOnes * '\\'))   // a '\\'
-         | (((w + kOnes) | w) & kHigh);        // a byte >= 0x7f
+  return ((w - kOnes * 0x20) & ~w & kHigh)    // a byte < 0x20
+         | has_zero_byte(w ^ (kOnes * '"'))   // a '"'
+         | has_zero_byte(w ^ (kOnes * '\\'))  // a '\\'
+         | (((w + kOnes) | w) & kHigh);       // a byte >= 0x7f
 }
 
 // true for bytes json.dumps copies unchanged: ' '..'~' except '"' and '\\'.
@@ -90,7 +92,9 @@ struct Decoded {
   bool ok;
 };
 
-inline bool is_cont(unsigned char b) { return (b & 0xC0) == 0x80; }
+inline bool is_cont(unsigned char b) {
+  return (b & 0xC0) == 0x80;
+}
 
 // Decodes the sequence starting at p[0] (>= 0x80); `avail` >= 1 bytes are readable.
 // Follows Unicode's "maximal subpart" rule, as Python's decoder does.
@@ -116,8 +120,8 @@ inline Decoded decode_multibyte(const unsigned char* p, std::size_t avail) {
     if (avail < 2 || p[1] < lo || p[1] > hi) return bad1;
     if (avail < 3 || !is_cont(p[2])) return {0xFFFD, 2, false};
     if (avail < 4 || !is_cont(p[3])) return {0xFFFD, 3, false};
-    return {static_cast<char32_t>((c0 & 0x07u) << 18 | (p[1] & 0x3Fu) << 12 |
-                                  (p[2] & 0x3Fu) << 6 | (p[3] & 0x3Fu)),
+    return {static_cast<char32_t>((c0 & 0x07u) << 18 | (p[1] & 0x3Fu) << 12 | (p[2] & 0x3Fu) << 6 |
+                                  (p[3] & 0x3Fu)),
             4, true};
   }
   return bad1;  // F5..FF: beyond U+10FFFF
@@ -144,14 +148,29 @@ inline std::size_t append_escape(const unsigned char* p, std::size_t avail, std:
   if (c < 0x80) {
     char short_form = 0;
     switch (c) {
-      case '"': short_form = '"'; break;
-      case '\\': short_form = '\\'; break;
-      case '\n': short_form = 'n'; break;
-      case '\r': short_form = 'r'; break;
-      case '\t': short_form = 't'; break;
-      case '\b': short_form = 'b'; break;
-      case '\f': short_form = 'f'; break;
-      default: break;
+      case '"':
+        short_form = '"';
+        break;
+      case '\\':
+        short_form = '\\';
+        break;
+      case '\n':
+        short_form = 'n';
+        break;
+      case '\r':
+        short_form = 'r';
+        break;
+      case '\t':
+        short_form = 't';
+        break;
+      case '\b':
+        short_form = 'b';
+        break;
+      case '\f':
+        short_form = 'f';
+        break;
+      default:
+        break;
     }
     if (short_form) {
       *d++ = '\\';
@@ -252,19 +271,26 @@ std::size_t find_excess_nesting(std::string_view text, std::size_t max_depth) {
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (in_string) {
-      if (c == '\\') ++i;  // skips the escaped character, even a quote
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;  // skips the escaped character, even a quote
+      else if (c == '"')
+        in_string = false;
       continue;
     }
     switch (c) {
-      case '"': in_string = true; break;
-      case '[': case '{':
+      case '"':
+        in_string = true;
+        break;
+      case '[':
+      case '{':
         if (++depth > max_depth) return i;
         break;
-      case ']': case '}':
+      case ']':
+      case '}':
         if (depth > 0) --depth;
         break;
-      default: break;
+      default:
+        break;
     }
   }
   return std::string_view::npos;
@@ -273,13 +299,14 @@ std::size_t find_excess_nesting(std::string_view text, std::size_t max_depth) {
 namespace {
 // nlohmann's exceptions carry "[json.exception.<kind>.<id>] <reason>": keep the reason.
 std::string_view reason_of(std::string_view what) {
-  if (auto close = what.find("] "); what.starts_with("[json.exception.") &&
-                                    close != std::string_view::npos) {
+  if (auto close = what.find("] ");
+      what.starts_with("[json.exception.") && close != std::string_view::npos) {
     what.remove_prefix(close + 2);
   }
   if (what.starts_with("parse error at line ")) {
     // "parse error at line 1, column 5: <reason>": the byte is reported separately.
-    if (auto colon = what.find(": "); colon != std::string_view::npos) what.remove_prefix(colon + 2);
+    if (auto colon = what.find(": "); colon != std::string_view::npos)
+      what.remove_prefix(colon + 2);
   }
   return what;
 }
@@ -319,8 +346,8 @@ Result<nlohmann::json> parse_json_line(std::string_view line, std::string_view w
     message += clean_reason(reason_of(e.what()), 300);
     return fail(ErrorKind::invalid_data, std::move(message), std::string(where));
   } catch (const std::exception& e) {
-    return fail(ErrorKind::invalid_data,
-                "invalid JSON: " + clean_reason(reason_of(e.what()), 300), std::string(where));
+    return fail(ErrorKind::invalid_data, "invalid JSON: " + clean_reason(reason_of(e.what()), 300),
+                std::string(where));
   }
 }
 

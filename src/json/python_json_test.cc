@@ -46,19 +46,19 @@ TEST(PythonDumps, OtherControlCharsAndDelAsLowercaseU) {
 }
 
 TEST(PythonDumps, NonAsciiAsUEscapes) {
-  EXPECT_EQ(python_dumps("\xc3\xa9"), R"("\u00e9")");                 // é
+  EXPECT_EQ(python_dumps("\xc3\xa9"), R"("\u00e9")");  // é
   EXPECT_EQ(python_dumps("caf\xc3\xa9!"), R"("caf\u00e9!")");
-  EXPECT_EQ(python_dumps("\xc2\x80"), R"("\u0080")");                 // U+0080
-  EXPECT_EQ(python_dumps("\xe2\x80\xa8"), R"("\u2028")");             // LINE SEPARATOR
-  EXPECT_EQ(python_dumps("\xe2\x82\xac"), R"("\u20ac")");             // €
-  EXPECT_EQ(python_dumps("\xef\xbb\xbf"), R"("\ufeff")");             // BOM as a character
+  EXPECT_EQ(python_dumps("\xc2\x80"), R"("\u0080")");      // U+0080
+  EXPECT_EQ(python_dumps("\xe2\x80\xa8"), R"("\u2028")");  // LINE SEPARATOR
+  EXPECT_EQ(python_dumps("\xe2\x82\xac"), R"("\u20ac")");  // €
+  EXPECT_EQ(python_dumps("\xef\xbb\xbf"), R"("\ufeff")");  // BOM as a character
   EXPECT_EQ(python_dumps("\xef\xbf\xbf"), R"("\uffff")");
 }
 
 TEST(PythonDumps, BeyondBmpAsSurrogatePair) {
-  EXPECT_EQ(python_dumps("\xf0\x9f\x98\x80"), R"("\ud83d\ude00")");   // 😀
-  EXPECT_EQ(python_dumps("\xf0\x90\x80\x80"), R"("\ud800\udc00")");   // U+10000
-  EXPECT_EQ(python_dumps("\xf4\x8f\xbf\xbf"), R"("\udbff\udfff")");   // U+10FFFF
+  EXPECT_EQ(python_dumps("\xf0\x9f\x98\x80"), R"("\ud83d\ude00")");  // 😀
+  EXPECT_EQ(python_dumps("\xf0\x90\x80\x80"), R"("\ud800\udc00")");  // U+10000
+  EXPECT_EQ(python_dumps("\xf4\x8f\xbf\xbf"), R"("\udbff\udfff")");  // U+10FFFF
   EXPECT_EQ(python_dumps("hi \xf0\x9f\x98\x80\xf0\x9f\x98\x80!"),
             R"("hi \ud83d\ude00\ud83d\ude00!")");
 }
@@ -73,8 +73,9 @@ TEST(PythonDumps, AppendsToExistingOutput) {
 TEST(PythonDumps, EscapeAtEveryPositionOfALongLine) {
   // Exercises the 8-byte fast path: the special byte lands in every lane and in the tail.
   const std::pair<std::string, std::string> cases[] = {
-      {"\"", R"(\")"},      {"\\", R"(\\)"},         {"\n", R"(\n)"},
-      {"\x01", R"(\u0001)"}, {"\x7f", R"(\u007f)"},     {"\0"s, R"(\u0000)"},
+      {"\"", R"(\")"},           {"\\", R"(\\)"},
+      {"\n", R"(\n)"},           {"\x01", R"(\u0001)"},
+      {"\x7f", R"(\u007f)"},     {"\0"s, R"(\u0000)"},
       {"\xc3\xa9", R"(\u00e9)"}, {"\xf0\x9f\x98\x80", R"(\ud83d\ude00)"},
   };
   for (const auto& [special, escaped] : cases) {
@@ -91,7 +92,7 @@ TEST(PythonDumps, EscapeAtEveryPositionOfALongLine) {
 TEST(PythonDumps, InvalidInputBecomesReplacementCharacter) {
   // Outside the precondition, but must be safe: matches bytes.decode("utf-8", "replace").
   EXPECT_EQ(python_dumps("a\xff"), R"("a\ufffd")");
-  EXPECT_EQ(python_dumps("\xe2\x82"), R"("\ufffd")");           // truncated: one maximal subpart
+  EXPECT_EQ(python_dumps("\xe2\x82"), R"("\ufffd")");  // truncated: one maximal subpart
   EXPECT_EQ(python_dumps("\xed\xa0\x80"), R"("\ufffd\ufffd\ufffd")");  // surrogate
   EXPECT_EQ(python_dumps("\xf0\x9f\x98"), R"("\ufffd")");
 }
@@ -108,42 +109,42 @@ TEST(FindInvalidUtf8, ValidInputs) {
 }
 
 TEST(FindInvalidUtf8, OverlongForms) {
-  EXPECT_EQ(find_invalid_utf8("ab\xc0\xaf"), 2u);             // '/' in 2 bytes
+  EXPECT_EQ(find_invalid_utf8("ab\xc0\xaf"), 2u);  // '/' in 2 bytes
   EXPECT_EQ(find_invalid_utf8("\xc1\xbf"), 0u);
-  EXPECT_EQ(find_invalid_utf8("abc\xe0\x80\xaf"), 3u);        // '/' in 3 bytes
-  EXPECT_EQ(find_invalid_utf8("\xe0\x9f\xbf"), 0u);           // U+07FF in 3 bytes
-  EXPECT_EQ(find_invalid_utf8("x\xf0\x80\x80\xaf"), 1u);      // '/' in 4 bytes
-  EXPECT_EQ(find_invalid_utf8("\xf0\x8f\xbf\xbf"), 0u);       // U+FFFF in 4 bytes
+  EXPECT_EQ(find_invalid_utf8("abc\xe0\x80\xaf"), 3u);    // '/' in 3 bytes
+  EXPECT_EQ(find_invalid_utf8("\xe0\x9f\xbf"), 0u);       // U+07FF in 3 bytes
+  EXPECT_EQ(find_invalid_utf8("x\xf0\x80\x80\xaf"), 1u);  // '/' in 4 bytes
+  EXPECT_EQ(find_invalid_utf8("\xf0\x8f\xbf\xbf"), 0u);   // U+FFFF in 4 bytes
 }
 
 TEST(FindInvalidUtf8, Surrogates) {
-  EXPECT_EQ(find_invalid_utf8("ok \xed\xa0\x80"), 3u);        // U+D800
-  EXPECT_EQ(find_invalid_utf8("\xed\xbf\xbf"), 0u);           // U+DFFF
+  EXPECT_EQ(find_invalid_utf8("ok \xed\xa0\x80"), 3u);           // U+D800
+  EXPECT_EQ(find_invalid_utf8("\xed\xbf\xbf"), 0u);              // U+DFFF
   EXPECT_EQ(find_invalid_utf8("\xed\xa0\xbd\xed\xb8\x80"), 0u);  // CESU-8 style pair for 😀
 }
 
 TEST(FindInvalidUtf8, BeyondU10FFFF) {
-  EXPECT_EQ(find_invalid_utf8("\xf4\x90\x80\x80"), 0u);       // U+110000
+  EXPECT_EQ(find_invalid_utf8("\xf4\x90\x80\x80"), 0u);  // U+110000
   EXPECT_EQ(find_invalid_utf8("ab\xf5\x80\x80\x80"), 2u);
-  EXPECT_EQ(find_invalid_utf8("\xf8\x88\x80\x80\x80"), 0u);   // old 5-byte form
+  EXPECT_EQ(find_invalid_utf8("\xf8\x88\x80\x80\x80"), 0u);  // old 5-byte form
   EXPECT_EQ(find_invalid_utf8("\xff"), 0u);
   EXPECT_EQ(find_invalid_utf8("\xfe"), 0u);
 }
 
 TEST(FindInvalidUtf8, TruncatedSequences) {
-  EXPECT_EQ(find_invalid_utf8("abc\xc3"), 3u);                // at end of input
+  EXPECT_EQ(find_invalid_utf8("abc\xc3"), 3u);  // at end of input
   EXPECT_EQ(find_invalid_utf8("\xe2\x82"), 0u);
   EXPECT_EQ(find_invalid_utf8("12345678\xf0\x9f\x98"), 8u);
-  EXPECT_EQ(find_invalid_utf8("\xc3(abc"), 0u);               // followed by ASCII
+  EXPECT_EQ(find_invalid_utf8("\xc3(abc"), 0u);  // followed by ASCII
   EXPECT_EQ(find_invalid_utf8("\xe2\x82(abc"), 0u);
   EXPECT_EQ(find_invalid_utf8("\xf0\x9f\x98 "), 0u);
-  EXPECT_EQ(find_invalid_utf8("\xc3\xc3\xa9"), 0u);           // followed by another lead
+  EXPECT_EQ(find_invalid_utf8("\xc3\xc3\xa9"), 0u);  // followed by another lead
 }
 
 TEST(FindInvalidUtf8, StrayContinuationBytes) {
   EXPECT_EQ(find_invalid_utf8("\x80"), 0u);
   EXPECT_EQ(find_invalid_utf8("abcdefghijk\xbf"), 11u);
-  EXPECT_EQ(find_invalid_utf8("\xc3\xa9\xa9"), 2u);           // one too many
+  EXPECT_EQ(find_invalid_utf8("\xc3\xa9\xa9"), 2u);  // one too many
   EXPECT_EQ(find_invalid_utf8("\xf0\x9f\x98\x80\x80"), 4u);
 }
 
@@ -174,13 +175,13 @@ TEST(DecodeForDisplay, AnythingElseIsRawBytes) {
   EXPECT_EQ(decode_for_display(""), "");
   EXPECT_EQ(decode_for_display("Hello"), "Hello");
   EXPECT_EQ(decode_for_display("hello world"), "hello world");
-  EXPECT_EQ(decode_for_display("{\"a\":1"), "{\"a\":1");           // truncated JSON
-  EXPECT_EQ(decode_for_display("\"a\" \"b\""), "\"a\" \"b\"");    // two values
+  EXPECT_EQ(decode_for_display("{\"a\":1"), "{\"a\":1");        // truncated JSON
+  EXPECT_EQ(decode_for_display("\"a\" \"b\""), "\"a\" \"b\"");  // two values
   EXPECT_EQ(decode_for_display("007"), "007");
   EXPECT_EQ(decode_for_display("NaN"), "NaN");
   const std::string binary = "\x00\xff\xfe\x01 binary"s;
   EXPECT_EQ(decode_for_display(binary), binary);
-  EXPECT_EQ(decode_for_display("\"\xff\""), "\"\xff\"");          // invalid UTF-8 in a string
+  EXPECT_EQ(decode_for_display("\"\xff\""), "\"\xff\"");  // invalid UTF-8 in a string
 }
 
 // ---- parse_json_line --------------------------------------------------------------------------
@@ -309,30 +310,37 @@ void append_utf8(char32_t cp, std::string& out) {
 
 // Random code point from one of the classes json.dumps treats differently.
 char32_t random_code_point(std::mt19937& rng) {
-  static constexpr char32_t kEdges[] = {0x00,   0x08,   0x09,   0x0a,    0x0c,    0x0d,
-                                        0x1f,   0x20,   0x22,   0x2f,    0x5c,    0x7e,
-                                        0x7f,   0x80,   0x85,   0xa0,    0xff,    0x7ff,
-                                        0x800,  0xd7ff, 0xe000, 0xfeff,  0xfffd,  0xffff,
-                                        0x2028, 0x2029, 0x10000, 0x1f600, 0x10ffff};
+  static constexpr char32_t kEdges[] = {
+      0x00,   0x08,   0x09,   0x0a,   0x0c,   0x0d,   0x1f,    0x20,    0x22,    0x2f,
+      0x5c,   0x7e,   0x7f,   0x80,   0x85,   0xa0,   0xff,    0x7ff,   0x800,   0xd7ff,
+      0xe000, 0xfeff, 0xfffd, 0xffff, 0x2028, 0x2029, 0x10000, 0x1f600, 0x10ffff};
   auto in = [&](char32_t lo, char32_t hi) {
     return lo + static_cast<char32_t>(rng() % (hi - lo + 1));
   };
   switch (rng() % 8) {
     case 0:
-    case 1: return in(0x20, 0x7e);      // printable ASCII (most common)
-    case 2: return in(0x00, 0x1f);      // control characters
-    case 3: return in(0x80, 0x7ff);     // 2-byte UTF-8
-    case 4: {                           // 3-byte UTF-8, no surrogates
+    case 1:
+      return in(0x20, 0x7e);  // printable ASCII (most common)
+    case 2:
+      return in(0x00, 0x1f);  // control characters
+    case 3:
+      return in(0x80, 0x7ff);  // 2-byte UTF-8
+    case 4: {                  // 3-byte UTF-8, no surrogates
       char32_t cp = in(0x800, 0xffff - 0x800);
       return cp >= 0xd800 ? cp + 0x800 : cp;
     }
-    case 5: return in(0x10000, 0x10ffff);  // 4-byte UTF-8, surrogate pair in JSON
-    case 6: return kEdges[rng() % std::size(kEdges)];
-    default: return "\"\\\x7f/"[rng() % 4];
+    case 5:
+      return in(0x10000, 0x10ffff);  // 4-byte UTF-8, surrogate pair in JSON
+    case 6:
+      return kEdges[rng() % std::size(kEdges)];
+    default:
+      return "\"\\\x7f/"[rng() % 4];
   }
 }
 
-bool have_python3() { return std::system("command -v python3 >/dev/null 2>&1") == 0; }
+bool have_python3() {
+  return std::system("command -v python3 >/dev/null 2>&1") == 0;
+}
 
 // Runs `script` with python3, feeding one hex-encoded input per line on stdin; returns one output
 // line per input.
@@ -384,11 +392,30 @@ constexpr const char* kFindInvalidScript =
 TEST(PythonCrossCheck, DumpsMatchesPythonByteForByte) {
   if (!have_python3()) GTEST_SKIP() << "python3 not found";
   std::vector<std::string> inputs = {
-      "", "Hello", "say \"hi\"", "back\\slash", "tab\there", "line1\nline2\r\n", "\b\f",
-      "\x01", "\x7f", "\xc3\xa9", "\xf0\x9f\x98\x80", "a\0b"s, "\xe2\x80\xa8\xe2\x80\xa9",
-      "\xef\xbb\xbf BOM", "\xf4\x8f\xbf\xbf", "</script>", std::string(200, 'a') + "\xc3\xa9",
+      "",
+      "Hello",
+      "say \"hi\"",
+      "back\\slash",
+      "tab\there",
+      "line1\nline2\r\n",
+      "\b\f",
+      "\x01",
+      "\x7f",
+      "\xc3\xa9",
+      "\xf0\x9f\x98\x80",
+      "a\0b"s,
+      "\xe2\x80\xa8\xe2\x80\xa9",
+      "\xef\xbb\xbf BOM",
+      "\xf4\x8f\xbf\xbf",
+      "</script>",
+      std::string(200, 'a') + "\xc3\xa9",
       // Outside the precondition: compared with bytes.decode("utf-8", "replace").
-      "bad \xff", "\xe2\x82", "\xed\xa0\x80", "\xc0\xaf", "\xf0\x9f\x98 x", "\xf4\x90\x80\x80",
+      "bad \xff",
+      "\xe2\x82",
+      "\xed\xa0\x80",
+      "\xc0\xaf",
+      "\xf0\x9f\x98 x",
+      "\xf4\x90\x80\x80",
   };
   std::string every_byte_char;  // U+0000..U+00FF
   for (char32_t cp = 0; cp < 0x100; ++cp) append_utf8(cp, every_byte_char);
@@ -416,8 +443,8 @@ TEST(PythonCrossCheck, DumpsMatchesPythonByteForByte) {
 TEST(PythonCrossCheck, FindInvalidUtf8MatchesPythonDecodeError) {
   if (!have_python3()) GTEST_SKIP() << "python3 not found";
   static constexpr unsigned char kInteresting[] = {
-      0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf,
-      0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xf8, 0xfe, 0xff};
+      0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0,
+      0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xf8, 0xfe, 0xff};
   std::mt19937 rng(7);
   std::vector<std::string> inputs;
   for (int i = 0; i < 5000; ++i) {
@@ -428,8 +455,12 @@ TEST(PythonCrossCheck, FindInvalidUtf8MatchesPythonDecodeError) {
         case 0:
           s.push_back(static_cast<char>(kInteresting[rng() % std::size(kInteresting)]));
           break;
-        case 1: s.append(rng() % 10, 'a'); break;
-        default: append_utf8(random_code_point(rng), s); break;
+        case 1:
+          s.append(rng() % 10, 'a');
+          break;
+        default:
+          append_utf8(random_code_point(rng), s);
+          break;
       }
     }
     inputs.push_back(std::move(s));
@@ -450,8 +481,9 @@ TEST(PythonCrossCheck, FindInvalidUtf8MatchesPythonDecodeError) {
 }
 
 TEST(MinifyJson, KeepsKeyOrderNumbersAndEscapes) {
-  EXPECT_EQ(minify_json(R"( { "z" : 1.50 , "a" : [ 1 , 2e3 ] , "s" : "a \" b\\" , "u": "\u00e9 x" } )"),
-            R"({"z":1.50,"a":[1,2e3],"s":"a \" b\\","u":"\u00e9 x"})");
+  EXPECT_EQ(
+      minify_json(R"( { "z" : 1.50 , "a" : [ 1 , 2e3 ] , "s" : "a \" b\\" , "u": "\u00e9 x" } )"),
+      R"({"z":1.50,"a":[1,2e3],"s":"a \" b\\","u":"\u00e9 x"})");
   EXPECT_EQ(minify_json("\"keep  inner\tspace\""), "\"keep  inner\tspace\"");
   EXPECT_EQ(minify_json(" true "), "true");
 }

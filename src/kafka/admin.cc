@@ -15,7 +15,9 @@ namespace {
 // says why, arrive instead of nothing.
 constexpr int kQueueGraceMs = 1000;
 
-std::string where_topic(const std::string& topic) { return "topic " + topic; }
+std::string where_topic(const std::string& topic) {
+  return "topic " + topic;
+}
 
 // Errors that mean no broker answered (in time), as opposed to a broker refusing.
 bool no_answer(rd_kafka_resp_err_t err) {
@@ -57,10 +59,10 @@ Result<std::optional<int>> find_topic(rd_kafka_t* rk, const std::string& topic, 
     if (!t.topic || topic != t.topic) continue;
     if (t.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) return std::optional<int>();
     if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return fail(ErrorKind::kafka, "cannot read metadata of the topic: " + error_name(t.err),
-                  where_topic(topic),
-                  t.err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ? "grant Describe on it"
-                                                                        : "");
+      return fail(
+          ErrorKind::kafka, "cannot read metadata of the topic: " + error_name(t.err),
+          where_topic(topic),
+          t.err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ? "grant Describe on it" : "");
     }
     return std::optional<int>(t.partition_cnt);
   }
@@ -133,8 +135,7 @@ Status ensure_topic(rd_kafka_t* rk, const std::string& topic, int partitions,
   if (!nt) return fail(ErrorKind::usage, err, where_topic(topic));
   for (const auto& [name, value] : configs) {
     if (auto e = rd_kafka_NewTopic_set_config(nt.get(), name.c_str(), value.c_str()); e) {
-      return fail(ErrorKind::usage, "bad topic config " + name + "=" + value + ": " +
-                                        error_name(e),
+      return fail(ErrorKind::usage, "bad topic config " + name + "=" + value + ": " + error_name(e),
                   where_topic(topic));
     }
   }
@@ -154,8 +155,8 @@ Status ensure_topic(rd_kafka_t* rk, const std::string& topic, int partitions,
 
   const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev->get());
   size_t n = 0;
-  const rd_kafka_topic_result_t** results = res ? rd_kafka_CreateTopics_result_topics(res, &n)
-                                                : nullptr;
+  const rd_kafka_topic_result_t** results =
+      res ? rd_kafka_CreateTopics_result_topics(res, &n) : nullptr;
   for (size_t i = 0; i < n; ++i) {
     rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) continue;
@@ -179,8 +180,9 @@ Status ensure_topic(rd_kafka_t* rk, const std::string& topic, int partitions,
     if (shown && shown->has_value()) return {};
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  return fail(ErrorKind::unreachable, "topic created but not in the cluster's metadata within " +
-                                          std::to_string(timeout_ms) + " ms",
+  return fail(ErrorKind::unreachable,
+              "topic created but not in the cluster's metadata within " +
+                  std::to_string(timeout_ms) + " ms",
               where_topic(topic));
 }
 
@@ -211,8 +213,8 @@ Result<std::map<std::string, std::string>> describe_topic_configs(rd_kafka_t* rk
   }
   if (rd_kafka_resp_err_t e = rd_kafka_ConfigResource_error(resources[0]); e) {
     const char* msg = rd_kafka_ConfigResource_error_string(resources[0]);
-    std::string what = "cannot describe topic configs: " +
-                       (msg && *msg ? std::string(msg) : error_name(e));
+    std::string what =
+        "cannot describe topic configs: " + (msg && *msg ? std::string(msg) : error_name(e));
     std::string hint = e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? "the topic does not exist"
                        : e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
                            ? "grant DescribeConfigs on the topic"

@@ -1,13 +1,12 @@
 // kafka/admin.h and kafka/transactions.h against the real broker of the kafka_single fixture:
 // what librdkafka's mock cluster cannot do (CreateTopics, DescribeConfigs, storing offsets
 // sent in a transaction).
-#include "kafka/admin.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "broker/test_broker.h"
+#include "kafka/admin.h"
 #include "kafka/consumer.h"
 #include "kafka/producer.h"
 #include "kafka/transactions.h"
@@ -44,8 +43,8 @@ class KafkaAdminIntegrationTest : public ::testing::Test {
 
 TEST_F(KafkaAdminIntegrationTest, EnsureTopicCreatesWithConfigsThenIsIdempotent) {
   const std::string topic = speedlayer::testing::unique_topic("kafka-admin-create");
-  const std::vector<std::pair<std::string, std::string>> configs{
-      {"cleanup.policy", "compact"}, {"max.message.bytes", "2097152"}};
+  const std::vector<std::pair<std::string, std::string>> configs{{"cleanup.policy", "compact"},
+                                                                 {"max.message.bytes", "2097152"}};
   auto created = ensure_topic(rk(), topic, 3, configs, kTimeoutMs);
   ASSERT_TRUE(created) << created.error().message();
   // Again, with other settings: an existing topic is left as it is.

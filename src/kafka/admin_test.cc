@@ -12,8 +12,8 @@
 #include "kafka/consumer.h"
 #include "kafka/mock_cluster.h"
 #include "kafka/producer.h"
-#include "kafka/transactions.h"
 #include "kafka/test_deliveries.h"
+#include "kafka/transactions.h"
 
 namespace speedlayer::kafka {
 namespace {
@@ -253,8 +253,8 @@ TEST_F(KafkaAdminTest, CommitTimeoutIsRetriableAndResumes) {
   ASSERT_TRUE(txn.begin());
   ASSERT_EQ(p->produce("out", "k", "v", 1), RD_KAFKA_RESP_ERR_NO_ERROR);
   // The coordinator (broker 1) answers the next EndTxn after 2 s.
-  ASSERT_TRUE(cluster_->push_broker_request_errors(1, kApiEndTxn,
-                                                   {{RD_KAFKA_RESP_ERR_NO_ERROR, 2'000}}));
+  ASSERT_TRUE(
+      cluster_->push_broker_request_errors(1, kApiEndTxn, {{RD_KAFKA_RESP_ERR_NO_ERROR, 2'000}}));
   auto st = txn.commit(300);
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().code, RD_KAFKA_RESP_ERR__TIMED_OUT);
@@ -279,8 +279,8 @@ TEST_F(KafkaAdminTest, ConsumerPausesSeeksResumesAndReadsCommittedOffsets) {
   ASSERT_TRUE(c);
   GroupMetadataPtr group = c->group_metadata();
   ASSERT_TRUE(group);
-  const std::vector<TopicPartition> all{{"existing", 0}, {"existing", 1}, {"existing", 2},
-                                        {"existing", 3}};
+  const std::vector<TopicPartition> all{
+      {"existing", 0}, {"existing", 1}, {"existing", 2}, {"existing", 3}};
   auto none = c->committed(all, 10'000);
   ASSERT_TRUE(none) << none.error().message();
   ASSERT_EQ(none->size(), 4u);

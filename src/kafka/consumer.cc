@@ -34,9 +34,10 @@ std::string_view to_string(StartFrom from) {
 }
 
 Result<std::unique_ptr<Consumer>> Consumer::create(const Properties& input,
-                                                    const ConsumerOptions& options) {
+                                                   const ConsumerOptions& options) {
   if (!input.get("group.id")) {
-    return fail(ErrorKind::internal, "a Kafka consumer needs group.id", "Kafka client configuration",
+    return fail(ErrorKind::internal, "a Kafka consumer needs group.id",
+                "Kafka client configuration",
                 "set group.id (a unique throwaway id when no group semantics are wanted)");
   }
   Properties props = input;
@@ -383,8 +384,8 @@ void Consumer::on_error_cb(rd_kafka_t* rk, int err, const char* reason, void* op
   }
 }
 
-void Consumer::on_commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err,
-                            rd_kafka_topic_partition_list_t*, void* opaque) {
+void Consumer::on_commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*,
+                            void* opaque) {
   auto* self = static_cast<Consumer*>(opaque);
   if (!self || !self->events_) return;
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;

@@ -73,11 +73,11 @@ Result<std::map<TopicPartition, std::int64_t>> Consumer::committed(
     const bool timeout = no_answer(err);
     return fail(timeout ? ErrorKind::unreachable : ErrorKind::kafka,
                 "cannot read committed offsets: " + error_name(err), "consumer group",
-                timeout ? "the group coordinator did not answer within " +
-                              std::to_string(timeout_ms) +
-                              " ms (with read_committed, a pending transaction on these "
-                              "offsets also delays the answer)"
-                        : "");
+                timeout
+                    ? "the group coordinator did not answer within " + std::to_string(timeout_ms) +
+                          " ms (with read_committed, a pending transaction on these "
+                          "offsets also delays the answer)"
+                    : "");
   }
   if (auto st = first_partition_error(*list, "read the committed offset"); !st) {
     return std::unexpected(st.error());

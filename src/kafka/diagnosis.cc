@@ -10,8 +10,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <condition_variable>
 #include <cstring>
 #include <memory>
@@ -149,10 +149,12 @@ Result<std::vector<Endpoint>> parse_bootstrap(std::string_view list, std::string
   std::size_t start = 0;
   while (start <= list.size()) {
     auto comma = list.find(',', start);
-    std::string entry = trim(list.substr(start, comma == std::string_view::npos ? list.npos : comma - start));
+    std::string entry =
+        trim(list.substr(start, comma == std::string_view::npos ? list.npos : comma - start));
     start = comma == std::string_view::npos ? list.size() + 1 : comma + 1;
     if (entry.empty()) continue;
-    if (auto scheme = entry.find("://"); scheme != std::string::npos) entry = entry.substr(scheme + 3);
+    if (auto scheme = entry.find("://"); scheme != std::string::npos)
+      entry = entry.substr(scheme + 3);
     Endpoint ep;
     std::string port_text;
     if (!entry.empty() && entry[0] == '[') {
@@ -350,8 +352,10 @@ TcpProbe probe_tcp(const Endpoint& endpoint, std::chrono::milliseconds timeout) 
       return p;
     }
     std::string text = connect_error_text(err, timeout);
-    if (p.error.empty()) p.error = text;
-    else if (p.error.find(text) == std::string::npos) p.error += "; " + ip_text(ai->ai_addr) + ": " + text;
+    if (p.error.empty())
+      p.error = text;
+    else if (p.error.find(text) == std::string::npos)
+      p.error += "; " + ip_text(ai->ai_addr) + ": " + text;
   }
   if (p.error.empty()) p.error = connect_error_text(ETIMEDOUT, timeout);
   return p;
@@ -404,8 +408,10 @@ std::string describe(const TcpProbe& p) {
     ips += (ips.empty() ? "" : ", ") + a + " (" + std::string(to_string(classify_ip(a))) + ")";
   }
   bool literal = classify_ip(p.endpoint.host) != AddressScope::not_an_ip;
-  if (!literal) out += "resolves to " + ips + " in " + fixed(p.resolve_ms, 1) + " ms, ";
-  else out += std::string(to_string(classify_ip(p.endpoint.host))) + " address, ";
+  if (!literal)
+    out += "resolves to " + ips + " in " + fixed(p.resolve_ms, 1) + " ms, ";
+  else
+    out += std::string(to_string(classify_ip(p.endpoint.host))) + " address, ";
   if (p.connected) {
     out += "TCP connected";
     if (!literal && p.addresses.size() > 1) out += " to " + p.connected_ip;
@@ -448,14 +454,16 @@ std::string advertised_listeners_fix(const std::vector<AdvertisedBroker>& unreac
   std::string first_id = unreachable.empty() ? "<id>" : std::to_string(unreachable.front().id);
   return "make broker" + std::string(plural ? "s " : " ") + ids +
          " advertise an address this host can reach. With Strimzi, in the Kafka resource's "
-         "external listener: `configuration.brokers: [{broker: " + first_id +
-         ", advertisedHost: <address reachable from here>}]` (" +
+         "external listener: `configuration.brokers: [{broker: " +
+         first_id + ", advertisedHost: <address reachable from here>}]` (" +
          "`broker` is the KRaft node id shown here, not a list index; add advertisedPort when "
-         "the port differs); put the bootstrap host (" + std::string(bootstrap_host) +
+         "the port differs); put the bootstrap host (" +
+         std::string(bootstrap_host) +
          ") in `configuration.bootstrap.alternativeNames` so that TLS hostname verification "
          "accepts it; and open the firewall for every broker's nodePort (`kubectl get svc -n "
          "<namespace>` lists them), not only the bootstrap's. Without Strimzi: fix "
-         "advertised.listeners of broker" + std::string(plural ? "s " : " ") + ids + ".";
+         "advertised.listeners of broker" +
+         std::string(plural ? "s " : " ") + ids + ".";
 }
 
 // ---------------------------------------------------------------------------------------
@@ -472,7 +480,8 @@ void ClientErrorLog::record(rd_kafka_resp_err_t code, std::string_view text) noe
         break;
       case FailureClass::transport:
         if (code != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) transport_ = e;
-        if (auto b = learned_broker_in_error(text); b && learned_.size() < 1024 &&
+        if (auto b = learned_broker_in_error(text);
+            b && learned_.size() < 1024 &&
             std::none_of(learned_.begin(), learned_.end(),
                          [&](const AdvertisedBroker& k) { return k.id == b->id; })) {
           learned_.push_back(std::move(*b));
@@ -529,7 +538,9 @@ SecuritySummary security_of(rd_kafka_t* rk) {
   return s;
 }
 
-bool librdkafka_has_scram_nonce_bug() { return rd_kafka_version() < 0x02060100; }
+bool librdkafka_has_scram_nonce_bug() {
+  return rd_kafka_version() < 0x02060100;
+}
 
 std::string authentication_hint(const SecuritySummary& s, std::optional<bool> kafka4) {
   bool scram_bug = librdkafka_has_scram_nonce_bug() && lower(s.mechanism).rfind("scram", 0) == 0;
@@ -546,13 +557,16 @@ std::string authentication_hint(const SecuritySummary& s, std::optional<bool> ka
           "(--sasl-password-file, KAFKA_SASL_PASSWORD_FILE or KAFKA_SASL_PASSWORD); that the user "
           "exists on the cluster (Strimzi: a KafkaUser with authentication type scram-sha-512, "
           "whose password is in the Secret of the same name, key `password`); and that "
-          "--sasl-mechanism (" + (s.mechanism.empty() ? std::string("unset") : s.mechanism) +
+          "--sasl-mechanism (" +
+          (s.mechanism.empty() ? std::string("unset") : s.mechanism) +
           ") is one the listener enables";
   if (scram_bug && !kafka4) {
-    hint += ". If all of that is right and the broker runs Apache Kafka 4.0 or later: this "
-            "program's librdkafka " + version +
-            " has a SCRAM bug Kafka 4 rejects as invalid credentials (fixed in librdkafka "
-            "2.6.1, confluentinc/librdkafka#4895)";
+    hint +=
+        ". If all of that is right and the broker runs Apache Kafka 4.0 or later: this "
+        "program's librdkafka " +
+        version +
+        " has a SCRAM bug Kafka 4 rejects as invalid credentials (fixed in librdkafka "
+        "2.6.1, confluentinc/librdkafka#4895)";
   }
   return hint;
 }
@@ -621,17 +635,17 @@ Error tls_error(rd_kafka_t* rk, const ClientErrorLog::Entry& e, std::string_view
 
 Error unreachable_error(rd_kafka_t* rk, int timeout_ms, const ClientErrorLog& errors,
                         rd_kafka_resp_err_t last_request_error, std::string_view bootstrap) {
-  std::string why = errors.transport()   ? errors.transport().text
-                    : errors.last()      ? errors.last().text
-                                         : rd_kafka_err2str(last_request_error);
+  std::string why = errors.transport() ? errors.transport().text
+                    : errors.last()    ? errors.last().text
+                                       : rd_kafka_err2str(last_request_error);
   std::string what = "no Kafka broker answered within " + seconds_text(timeout_ms) + ": " + why;
   std::string hint =
       "check --brokers/KAFKA_BROKERS, that the brokers run and that this host can reach them; "
       "`speedlayer doctor` tells which step fails";
   auto endpoints = parse_bootstrap(bootstrap);
   if (endpoints && !endpoints->empty()) {
-    auto probes = probe_tcp_all(*endpoints, std::chrono::milliseconds(
-                                                std::clamp(timeout_ms / 4, 200, 2000)));
+    auto probes =
+        probe_tcp_all(*endpoints, std::chrono::milliseconds(std::clamp(timeout_ms / 4, 200, 2000)));
     std::string seen;
     bool all_connected = true;
     for (const auto& p : probes) {
@@ -641,11 +655,13 @@ Error unreachable_error(rd_kafka_t* rk, int timeout_ms, const ClientErrorLog& er
     what += ". Bootstrap check: " + seen;
     if (all_connected) {
       auto sec = rk ? security_of(rk) : SecuritySummary{};
-      hint = "the bootstrap address accepts TCP but gave no Kafka answer: check that "
-             "--security-protocol (" + sec.protocol +
-             ") matches the listener (a TLS listener needs ssl or sasl_ssl, a plaintext one "
-             "plaintext or sasl_plaintext) and that this is a Kafka port; `speedlayer doctor` "
-             "tells which step fails";
+      hint =
+          "the bootstrap address accepts TCP but gave no Kafka answer: check that "
+          "--security-protocol (" +
+          sec.protocol +
+          ") matches the listener (a TLS listener needs ssl or sasl_ssl, a plaintext one "
+          "plaintext or sasl_plaintext) and that this is a Kafka port; `speedlayer doctor` "
+          "tells which step fails";
     }
   }
   return Error{ErrorKind::unreachable, what, "bootstrap servers " + std::string(bootstrap), hint};
@@ -707,10 +723,9 @@ Status wait_until_usable(rd_kafka_t* rk, int timeout_ms, std::string_view bootst
     // and the loop above never saw one. The connection errors still name the learned broker.
     auto learned = learned_broker_in_error(errors.transport().text);
     auto bootstrap_endpoints = parse_bootstrap(bootstrap);
-    const bool is_bootstrap =
-        learned && bootstrap_endpoints &&
-        std::find(bootstrap_endpoints->begin(), bootstrap_endpoints->end(), learned->endpoint) !=
-            bootstrap_endpoints->end();
+    const bool is_bootstrap = learned && bootstrap_endpoints &&
+                              std::find(bootstrap_endpoints->begin(), bootstrap_endpoints->end(),
+                                        learned->endpoint) != bootstrap_endpoints->end();
     if (learned && !is_bootstrap) {
       TcpProbe probe = probe_tcp(learned->endpoint, std::chrono::milliseconds(1000));
       if (!probe.connected) {

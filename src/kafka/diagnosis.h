@@ -11,7 +11,8 @@
 //   // Inside a client: wait until a broker answers AND every advertised broker accepts TCP;
 //   // authentication and TLS failures end the wait at once (exit 2), unreachable brokers at
 //   // the deadline (exit 3).
-//   auto up = kafka::wait_until_usable(rk, 30'000, bootstrap, errors, [&] { rd_kafka_poll(rk, 0); });
+//   auto up = kafka::wait_until_usable(rk, 30'000, bootstrap, errors, [&] { rd_kafka_poll(rk, 0);
+//   });
 #pragma once
 
 #include <chrono>

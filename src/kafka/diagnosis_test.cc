@@ -153,10 +153,8 @@ TEST(ProbeTcp, ConnectsToAListenerAndNamesARefusal) {
 TEST(ProbeTcp, AllAtOnceStaysWithinTheTimeout) {
   Listener l;
   auto started = std::chrono::steady_clock::now();
-  auto probes = probe_tcp_all({{"127.0.0.1", l.port},
-                               {"127.0.0.1", closed_port()},
-                               {"no-such-host.invalid", 9092}},
-                              500ms);
+  auto probes = probe_tcp_all(
+      {{"127.0.0.1", l.port}, {"127.0.0.1", closed_port()}, {"no-such-host.invalid", 9092}}, 500ms);
   auto took = std::chrono::steady_clock::now() - started;
   EXPECT_LT(took, 1500ms);
   ASSERT_EQ(probes.size(), 3u);

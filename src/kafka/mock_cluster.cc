@@ -6,8 +6,8 @@ namespace speedlayer::kafka {
 
 Result<std::unique_ptr<MockCluster>> MockCluster::create(int brokers) {
   if (brokers < 1) {
-    return fail(ErrorKind::usage, "a mock cluster needs at least one broker, got " +
-                                      std::to_string(brokers),
+    return fail(ErrorKind::usage,
+                "a mock cluster needs at least one broker, got " + std::to_string(brokers),
                 "mock cluster");
   }
   std::unique_ptr<MockCluster> cluster(new MockCluster());
@@ -80,7 +80,7 @@ Status MockCluster::push_broker_request_errors(
   // The C API takes (err, rtt_ms) pairs as varargs; push them one at a time, in order.
   for (const auto& [err, rtt_ms] : errors) {
     auto status = check(rd_kafka_mock_broker_push_request_error_rtts(mock_.get(), broker_id,
-                                                                      api_key, 1, err, rtt_ms),
+                                                                     api_key, 1, err, rtt_ms),
                         "cannot push a request error to broker " + std::to_string(broker_id));
     if (!status) return status;
   }

@@ -105,8 +105,7 @@ TEST(MockCluster, ProduceThenConsumeBack) {
   EXPECT_EQ(std::multiset<std::string>(got.begin(), got.end()),
             std::multiset<std::string>(sent.begin(), sent.end()));
   EXPECT_EQ(recorder.assigned.size(), 2u);
-  EXPECT_EQ((*consumer)->assignment(),
-            (std::vector<TopicPartition>{{"Sport", 0}, {"Sport", 1}}));
+  EXPECT_EQ((*consumer)->assignment(), (std::vector<TopicPartition>{{"Sport", 0}, {"Sport", 1}}));
 
   // Everything read: lag 0 on both partitions, from the broker and from the cache.
   auto lag = (*consumer)->lag(/*query_broker=*/true, 5000);

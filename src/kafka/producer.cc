@@ -1,12 +1,13 @@
 #include "kafka/producer.h"
 
-
 namespace speedlayer::kafka {
 
-std::string error_name(rd_kafka_resp_err_t error) { return rd_kafka_err2str(error); }
+std::string error_name(rd_kafka_resp_err_t error) {
+  return rd_kafka_err2str(error);
+}
 
 Result<std::unique_ptr<Producer>> Producer::create(const Properties& props,
-                                                    ProducerEvents* events) {
+                                                   ProducerEvents* events) {
   auto conf = make_conf(props);
   if (!conf) return std::unexpected(conf.error());
   std::unique_ptr<Producer> producer(new Producer());
@@ -49,16 +50,14 @@ rd_kafka_resp_err_t Producer::produce(std::string_view topic, std::int32_t parti
   if (!rkt) return rd_kafka_last_error();
   int rc = rd_kafka_produce(rkt, partition, RD_KAFKA_MSG_F_COPY,
                             value.data() ? const_cast<char*>(value.data()) : nullptr,
-                            value.data() ? value.size() : 0,
-                            key.empty() ? nullptr : key.data(), key.size(),
-                            reinterpret_cast<void*>(static_cast<std::uintptr_t>(tag)));
+                            value.data() ? value.size() : 0, key.empty() ? nullptr : key.data(),
+                            key.size(), reinterpret_cast<void*>(static_cast<std::uintptr_t>(tag)));
   return rc == 0 ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_last_error();
 }
 
 rd_kafka_resp_err_t Producer::produce(
-    std::string_view topic, std::string_view key, std::string_view value,
-    std::int64_t timestamp_ms, const std::vector<std::pair<std::string, std::string>>& headers,
-    std::uint64_t tag) {
+    std::string_view topic, std::string_view key, std::string_view value, std::int64_t timestamp_ms,
+    const std::vector<std::pair<std::string, std::string>>& headers, std::uint64_t tag) {
   HeadersPtr hdrs(rd_kafka_headers_new(headers.size()));
   for (const auto& [name, v] : headers)
     rd_kafka_header_add(hdrs.get(), name.data(), static_cast<ssize_t>(name.size()), v.data(),
@@ -70,8 +69,7 @@ rd_kafka_resp_err_t Producer::produce(
       RD_KAFKA_V_VALUE(value.data() ? const_cast<char*>(value.data()) : nullptr,
                        value.data() ? value.size() : 0),
       RD_KAFKA_V_TIMESTAMP(timestamp_ms > 0 ? timestamp_ms : 0), RD_KAFKA_V_HEADERS(hdrs.get()),
-      RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::uintptr_t>(tag))),
-      RD_KAFKA_V_END);
+      RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::uintptr_t>(tag))), RD_KAFKA_V_END);
   // On success librdkafka owns the headers; on failure they are still ours.
   if (e == RD_KAFKA_RESP_ERR_NO_ERROR) (void)hdrs.release();
   return e;
@@ -100,8 +98,7 @@ void Producer::on_delivery_cb(rd_kafka_t*, const rd_kafka_message_t* msg, void* 
   if (msg->key) report.key = {static_cast<const char*>(msg->key), msg->key_len};
   if (msg->payload) report.value = {static_cast<const char*>(msg->payload), msg->len};
   report.tag = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(msg->_private));
-  report.possibly_persisted =
-      rd_kafka_message_status(msg) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
+  report.possibly_persisted = rd_kafka_message_status(msg) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
   self->events_->on_delivery(report);
 }
 

@@ -53,17 +53,18 @@ class Producer {
   Producer& operator=(const Producer&) = delete;
 
   // Enqueues one message (copied). A `value` whose data() is null is sent as a null value (a
-  // tombstone in a compacted topic), unlike an empty one. Returns RD_KAFKA_RESP_ERR__QUEUE_FULL when the local queue is
-  // at its limit: the caller polls and retries (back-pressure, never a drop).
-  rd_kafka_resp_err_t produce(std::string_view topic, std::string_view key,
-                              std::string_view value, std::uint64_t tag);
+  // tombstone in a compacted topic), unlike an empty one. Returns RD_KAFKA_RESP_ERR__QUEUE_FULL
+  // when the local queue is at its limit: the caller polls and retries (back-pressure, never a
+  // drop).
+  rd_kafka_resp_err_t produce(std::string_view topic, std::string_view key, std::string_view value,
+                              std::uint64_t tag);
   // The same into partition `partition` (RD_KAFKA_PARTITION_UA: the partitioner chooses).
-  rd_kafka_resp_err_t produce(std::string_view topic, std::int32_t partition,
-                              std::string_view key, std::string_view value, std::uint64_t tag);
+  rd_kafka_resp_err_t produce(std::string_view topic, std::int32_t partition, std::string_view key,
+                              std::string_view value, std::uint64_t tag);
   // The same with a record timestamp (ms; <= 0: now) and headers (name, value), e.g. to
   // forward a consumed record with what happened to it.
-  rd_kafka_resp_err_t produce(std::string_view topic, std::string_view key,
-                              std::string_view value, std::int64_t timestamp_ms,
+  rd_kafka_resp_err_t produce(std::string_view topic, std::string_view key, std::string_view value,
+                              std::int64_t timestamp_ms,
                               const std::vector<std::pair<std::string, std::string>>& headers,
                               std::uint64_t tag);
   int poll(int timeout_ms) { return rd_kafka_poll(rk_.get(), timeout_ms); }

@@ -1,8 +1,7 @@
 #include "kafka/properties.h"
 
-#include <cctype>
-
 #include <algorithm>
+#include <cctype>
 
 namespace speedlayer::kafka {
 
@@ -22,8 +21,8 @@ void Properties::set_default(std::string name, std::string value, std::string or
 }
 
 const Property* Properties::find(std::string_view name) const {
-  auto it = std::find_if(props_.begin(), props_.end(),
-                         [&](const Property& p) { return p.name == name; });
+  auto it =
+      std::find_if(props_.begin(), props_.end(), [&](const Property& p) { return p.name == name; });
   return it == props_.end() ? nullptr : &*it;
 }
 
@@ -35,7 +34,7 @@ std::optional<std::string> Properties::get(std::string_view name) const {
 namespace {
 // Words that make a property name secret, longest spelling first at each start so that the
 // shown prefix ends after the whole word ("password", not "pass").
-constexpr std::string_view kSecretWords[] = {"password", "passwd", "pass",   "pwd", "secret",
+constexpr std::string_view kSecretWords[] = {"password", "passwd", "pass",       "pwd",  "secret",
                                              "key",      "token",  "credential", "cred", "jaas"};
 
 // Where the first secret word in `text` ends (case-insensitive), or npos.
@@ -107,8 +106,8 @@ Result<Property> parse_property_assignment(std::string_view text, std::string_vi
       shown = std::string(text.substr(0, end));
       if (end < text.size()) shown += "<hidden>";
     }
-    return fail(ErrorKind::usage, "expected key=value, got '" + shown + "'",
-                std::string(origin), "for example -X linger.ms=5");
+    return fail(ErrorKind::usage, "expected key=value, got '" + shown + "'", std::string(origin),
+                "for example -X linger.ms=5");
   }
   return Property{std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)),
                   std::string(origin) + " " + std::string(text.substr(0, eq))};

@@ -108,21 +108,24 @@ std::string time_text(const ASN1_TIME* t) {
 
 std::vector<std::string> alt_names(X509* cert) {
   std::vector<std::string> out;
-  std::unique_ptr<GENERAL_NAMES, NamesFree> names(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  std::unique_ptr<GENERAL_NAMES, NamesFree> names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   if (!names) return out;
   for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
     const GENERAL_NAME* n = sk_GENERAL_NAME_value(names.get(), i);
     if (n->type == GEN_DNS) {
       const unsigned char* s = ASN1_STRING_get0_data(n->d.dNSName);
-      out.push_back("DNS:" + std::string(reinterpret_cast<const char*>(s),
-                                         static_cast<std::size_t>(ASN1_STRING_length(n->d.dNSName))));
+      out.push_back("DNS:" +
+                    std::string(reinterpret_cast<const char*>(s),
+                                static_cast<std::size_t>(ASN1_STRING_length(n->d.dNSName))));
     } else if (n->type == GEN_IPADD) {
       const unsigned char* s = ASN1_STRING_get0_data(n->d.iPAddress);
       int len = ASN1_STRING_length(n->d.iPAddress);
       char text[INET6_ADDRSTRLEN] = {};
-      if (len == 4) inet_ntop(AF_INET, s, text, sizeof text);
-      else if (len == 16) inet_ntop(AF_INET6, s, text, sizeof text);
+      if (len == 4)
+        inet_ntop(AF_INET, s, text, sizeof text);
+      else if (len == 16)
+        inet_ntop(AF_INET6, s, text, sizeof text);
       out.push_back(std::string("IP:") + (text[0] ? text : "?"));
     }
   }
@@ -159,7 +162,7 @@ std::string load_ca(SSL_CTX* ctx, const TlsSettings& s) {
     }
     return "";
   }
-  struct stat st {};
+  struct stat st{};
   if (::stat(s.ca_location.c_str(), &st) != 0) {
     return "cannot read CA file " + s.ca_location + ": " + std::strerror(errno);
   }
@@ -178,7 +181,8 @@ std::string handshake_hint(const std::string& error) {
     return "this port does not seem to speak TLS (a plaintext listener?): use "
            "--security-protocol plaintext or sasl_plaintext for it, or the listener's TLS port";
   }
-  if (has("certificate required") || has("alert handshake failure") || has("alert bad certificate")) {
+  if (has("certificate required") || has("alert handshake failure") ||
+      has("alert bad certificate")) {
     return "the broker may require a client certificate (mutual TLS; Strimzi authentication "
            "type tls): pass ssl.certificate.location and ssl.key.location with -X";
   }
@@ -240,8 +244,9 @@ TlsCheck check_tls(const std::string& ip, int port, const std::string& host,
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   if (auto err = load_ca(ctx.get(), settings); !err.empty()) {
     c.error = err;
-    c.hint = "pass the cluster's CA certificate (PEM) with --ssl-ca FILE, KAFKA_SSL_CA_LOCATION "
-             "or KAFKA_SSL_CA_PEM";
+    c.hint =
+        "pass the cluster's CA certificate (PEM) with --ssl-ca FILE, KAFKA_SSL_CA_LOCATION "
+        "or KAFKA_SSL_CA_PEM";
     return finish();
   }
   if (!settings.certificate_location.empty() && !settings.key_location.empty()) {
@@ -249,7 +254,8 @@ TlsCheck check_tls(const std::string& ip, int port, const std::string& host,
     SSL_CTX_set_default_passwd_cb_userdata(ctx.get(),
                                            const_cast<std::string*>(&settings.key_password));
     if (SSL_CTX_use_certificate_chain_file(ctx.get(), settings.certificate_location.c_str()) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx.get(), settings.key_location.c_str(), SSL_FILETYPE_PEM) != 1) {
+        SSL_CTX_use_PrivateKey_file(ctx.get(), settings.key_location.c_str(), SSL_FILETYPE_PEM) !=
+            1) {
       c.error = "cannot load the client certificate " + settings.certificate_location +
                 " or its key: " + openssl_errors();
       c.hint = "check ssl.certificate.location, ssl.key.location and ssl.key.password";
@@ -298,7 +304,8 @@ TlsCheck check_tls(const std::string& ip, int port, const std::string& host,
   }
   c.handshake = true;
   c.protocol = SSL_get_version(ssl.get());
-  if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl.get())) c.cipher = SSL_CIPHER_get_name(cipher);
+  if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl.get()))
+    c.cipher = SSL_CIPHER_get_name(cipher);
   std::unique_ptr<X509, X509Free> cert(SSL_get1_peer_certificate(ssl.get()));
   if (!cert) {
     c.chain_result = "the broker sent no certificate";
@@ -308,7 +315,8 @@ TlsCheck check_tls(const std::string& ip, int port, const std::string& host,
   c.issuer = name_text(X509_get_issuer_name(cert.get()));
   c.not_after = time_text(X509_get0_notAfter(cert.get()));
   int days = 0, secs = 0;
-  if (ASN1_TIME_diff(&days, &secs, nullptr, X509_get0_notAfter(cert.get())) == 1) c.days_left = days;
+  if (ASN1_TIME_diff(&days, &secs, nullptr, X509_get0_notAfter(cert.get())) == 1)
+    c.days_left = days;
   c.names = alt_names(cert.get());
   long verify = SSL_get_verify_result(ssl.get());
   c.chain_ok = verify == X509_V_OK;
@@ -325,8 +333,9 @@ std::string describe(const TlsCheck& c, const std::string& host, const TlsSettin
   std::string names;
   for (const auto& n : c.names) names += (names.empty() ? "" : ", ") + n;
   if (names.empty()) names = "no subjectAltName (subject " + c.subject + ")";
-  std::string out = c.chain_ok ? "chain verified against " + settings.ca_source()
-                               : "chain NOT trusted by " + settings.ca_source() + ": " + c.chain_result;
+  std::string out = c.chain_ok
+                        ? "chain verified against " + settings.ca_source()
+                        : "chain NOT trusted by " + settings.ca_source() + ": " + c.chain_result;
   out += c.name_ok ? "; certificate names (" + names + ") match " + host
                    : "; certificate names (" + names + ") do NOT match " + host;
   return out;
@@ -385,12 +394,16 @@ std::optional<bool> broker_is_kafka4(const std::string& ip, int port, const std:
     while (done < data.size()) {
       if (tls) {
         int r = SSL_write(ssl.get(), data.data() + done, static_cast<int>(data.size() - done));
-        if (r > 0) done += static_cast<std::size_t>(r);
-        else if (!ssl_retry(r)) return false;
+        if (r > 0)
+          done += static_cast<std::size_t>(r);
+        else if (!ssl_retry(r))
+          return false;
       } else {
         ssize_t r = ::send(fd.fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-        if (r > 0) done += static_cast<std::size_t>(r);
-        else if ((r < 0 && errno != EAGAIN) || !wait(POLLOUT)) return false;
+        if (r > 0)
+          done += static_cast<std::size_t>(r);
+        else if ((r < 0 && errno != EAGAIN) || !wait(POLLOUT))
+          return false;
       }
     }
     return true;
@@ -401,12 +414,16 @@ std::optional<bool> broker_is_kafka4(const std::string& ip, int port, const std:
     while (done < n) {
       if (tls) {
         int r = SSL_read(ssl.get(), out.data() + done, static_cast<int>(n - done));
-        if (r > 0) done += static_cast<std::size_t>(r);
-        else if (!ssl_retry(r)) return false;
+        if (r > 0)
+          done += static_cast<std::size_t>(r);
+        else if (!ssl_retry(r))
+          return false;
       } else {
         ssize_t r = ::recv(fd.fd, out.data() + done, n - done, 0);
-        if (r > 0) done += static_cast<std::size_t>(r);
-        else if (r == 0 || (r < 0 && errno != EAGAIN) || !wait(POLLIN)) return false;
+        if (r > 0)
+          done += static_cast<std::size_t>(r);
+        else if (r == 0 || (r < 0 && errno != EAGAIN) || !wait(POLLIN))
+          return false;
       }
     }
     return true;
@@ -424,8 +441,9 @@ std::optional<bool> broker_is_kafka4(const std::string& ip, int port, const std:
                                      static_cast<unsigned char>(in[at + 1]));
   };
   auto rd32 = [&](const std::string& in, std::size_t at) {
-    return static_cast<std::int32_t>((static_cast<std::uint32_t>(static_cast<std::uint16_t>(rd16(in, at))) << 16) |
-                                     static_cast<std::uint16_t>(rd16(in, at + 2)));
+    return static_cast<std::int32_t>(
+        (static_cast<std::uint32_t>(static_cast<std::uint16_t>(rd16(in, at))) << 16) |
+        static_cast<std::uint16_t>(rd16(in, at + 2)));
   };
   // ApiVersionsRequest v0: api_key 18, version 0, correlation id, client id.
   const std::string client_id = "speedlayer-doctor";

@@ -19,10 +19,11 @@ namespace speedlayer::kafka {
 
 // The TLS part of a client configuration (librdkafka property names in comments).
 struct TlsSettings {
-  std::string ca_location;  // ssl.ca.location: a PEM file, a directory, or "probe"
-  std::string ca_pem;       // ssl.ca.pem: the CA certificate(s) themselves
-  bool verify_chain = true;     // enable.ssl.certificate.verification
-  bool verify_hostname = true;  // ssl.endpoint.identification.algorithm=https (librdkafka 2.x default)
+  std::string ca_location;   // ssl.ca.location: a PEM file, a directory, or "probe"
+  std::string ca_pem;        // ssl.ca.pem: the CA certificate(s) themselves
+  bool verify_chain = true;  // enable.ssl.certificate.verification
+  bool verify_hostname =
+      true;  // ssl.endpoint.identification.algorithm=https (librdkafka 2.x default)
   std::string certificate_location;  // ssl.certificate.location (client certificate, mTLS)
   std::string key_location;          // ssl.key.location
   std::string key_password;          // ssl.key.password (never printed)
@@ -40,10 +41,10 @@ struct TlsCheck {
   std::string hint;        // what to change when the handshake failed
   std::string protocol;    // "TLSv1.3"
   std::string cipher;
-  std::string subject;     // "CN=localhost"
+  std::string subject;  // "CN=localhost"
   std::string issuer;
-  std::string not_after;   // "Dec 27 22:49:52 2026 GMT"
-  long days_left = 0;      // until not_after (negative: expired)
+  std::string not_after;           // "Dec 27 22:49:52 2026 GMT"
+  long days_left = 0;              // until not_after (negative: expired)
   std::vector<std::string> names;  // subjectAltName entries: "DNS:localhost", "IP:127.0.0.1"
   bool chain_ok = false;
   std::string chain_result;  // OpenSSL's verdict: "ok", "self-signed certificate in chain", ...

@@ -1,13 +1,13 @@
 #include "kafka/topic_reader.h"
 
-#include <chrono>
 #include <unistd.h>
+
+#include <chrono>
 
 namespace speedlayer::kafka {
 
 Result<std::unique_ptr<TopicReader>> TopicReader::create(const Properties& props,
-                                                                  const std::string& topic,
-                                                                  int timeout_ms) {
+                                                         const std::string& topic, int timeout_ms) {
   Properties p = props;
   // A group id is required by librdkafka's consumer, but no group is joined (assign only)
   // and nothing is committed.
@@ -33,13 +33,12 @@ Result<std::unique_ptr<TopicReader>> TopicReader::create(const Properties& props
   const rd_kafka_metadata_t* md = nullptr;
   auto e = rd_kafka_metadata(rk, 0, rkt.get(), &md, timeout_ms);
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return fail(ErrorKind::unreachable, "cannot read metadata of " + topic + ": " + rd_kafka_err2str(e),
-                "topic " + topic);
+    return fail(ErrorKind::unreachable,
+                "cannot read metadata of " + topic + ": " + rd_kafka_err2str(e), "topic " + topic);
   }
   MetadataPtr owned(md);
   if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
-    return fail(ErrorKind::kafka, "topic " + topic + " has no partitions",
-                "topic " + topic);
+    return fail(ErrorKind::kafka, "topic " + topic + " has no partitions", "topic " + topic);
   }
   for (int i = 0; i < md->topics[0].partition_cnt; ++i) {
     reader->position_[md->topics[0].partitions[i].id] = 0;
@@ -53,8 +52,7 @@ Result<std::unique_ptr<TopicReader>> TopicReader::create(const Properties& props
 // restore take 0.5 s per changelog partition (bench/README.md).
 Status TopicReader::start_fetching() {
   if (fetching_) return {};
-  PartitionListPtr list(
-      rd_kafka_topic_partition_list_new(static_cast<int>(position_.size())));
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(position_.size())));
   for (const auto& [partition, pos] : position_) {
     rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), partition)->offset =
         RD_KAFKA_OFFSET_BEGINNING;

@@ -29,8 +29,7 @@ class TopicReader {
   // `props`: connection settings; group.id, isolation and offsets are set here. Fails when
   // the topic's metadata cannot be read within `timeout_ms` or it has no partitions.
   static Result<std::unique_ptr<TopicReader>> create(const Properties& props,
-                                                         const std::string& topic,
-                                                         int timeout_ms);
+                                                     const std::string& topic, int timeout_ms);
   // Reads until every partition reached its end (the last stable offset) as of this call;
   // fails after `timeout_ms` (e.g. a transaction left open holds the last stable offset).
   Status read_to_end(const RecordFn& f, int timeout_ms);

@@ -68,9 +68,10 @@ TEST(TopicReader, ReadsEveryPartitionToItsEndThenFollowsNewRecords) {
   std::map<int, Records> sent;
   for (int p = 0; p < 3; ++p) {
     for (int i = 0; i < 5 + p; ++i) {
-      sent[p].push_back({"p" + std::to_string(p) + "-" + std::to_string(i), "v" + std::to_string(i)});
+      sent[p].push_back(
+          {"p" + std::to_string(p) + "-" + std::to_string(i), "v" + std::to_string(i)});
     }
-    sent[p].push_back({"p" + std::to_string(p) + "-0", std::nullopt});  // a tombstone
+    sent[p].push_back({"p" + std::to_string(p) + "-0", std::nullopt});       // a tombstone
     sent[p].push_back({"p" + std::to_string(p) + "-empty", std::string()});  // not one
     produce_to(**cluster, "state", p, sent[p]);
   }

@@ -23,10 +23,9 @@ TxnStatus local_error(rd_kafka_resp_err_t code, std::string message) {
 }  // namespace
 
 Error TxnError::to_error(const std::string& transactional_id) const {
-  const bool timeout = code == RD_KAFKA_RESP_ERR__TIMED_OUT ||
-                       code == RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE ||
-                       code == RD_KAFKA_RESP_ERR__TRANSPORT ||
-                       code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN;
+  const bool timeout =
+      code == RD_KAFKA_RESP_ERR__TIMED_OUT || code == RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE ||
+      code == RD_KAFKA_RESP_ERR__TRANSPORT || code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN;
   std::string hint;
   if (fatal) {
     hint = code == RD_KAFKA_RESP_ERR__FENCED
@@ -38,10 +37,10 @@ Error TxnError::to_error(const std::string& transactional_id) const {
     hint = timeout ? "the operation continues in the background; call it again"
                    : "call the operation again";
   }
-  return Error{timeout ? ErrorKind::unreachable : ErrorKind::kafka, message,
-               transactional_id.empty() ? "transactional producer"
-                                        : "transactional.id " + transactional_id,
-               std::move(hint)};
+  return Error{
+      timeout ? ErrorKind::unreachable : ErrorKind::kafka, message,
+      transactional_id.empty() ? "transactional producer" : "transactional.id " + transactional_id,
+      std::move(hint)};
 }
 
 Transactions::Transactions(rd_kafka_t* rk)
@@ -76,8 +75,7 @@ TxnStatus Transactions::send_offsets(
     const rd_kafka_consumer_group_metadata_t* group, int timeout_ms) {
   if (!rk_) return local_error(RD_KAFKA_RESP_ERR__INVALID_ARG, "send offsets: no producer");
   if (!group) {
-    return local_error(RD_KAFKA_RESP_ERR__INVALID_ARG,
-                       "send offsets: no consumer group metadata");
+    return local_error(RD_KAFKA_RESP_ERR__INVALID_ARG, "send offsets: no consumer group metadata");
   }
   PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
   for (const auto& [tp, offset] : offsets) {

@@ -43,9 +43,9 @@ namespace speedlayer::kafka {
 
 struct TxnError {
   rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
-  std::string message;  // "<operation>: <librdkafka's text>", e.g. "commit transaction: ..."
-  bool fatal = false;           // the producer is unusable: destroy it
-  bool retriable = false;       // the same call may be repeated
+  std::string message;     // "<operation>: <librdkafka's text>", e.g. "commit transaction: ..."
+  bool fatal = false;      // the producer is unusable: destroy it
+  bool retriable = false;  // the same call may be repeated
   bool requires_abort = false;  // abort() the transaction before anything else
 
   // As a speedlayer::Error: ErrorKind::unreachable for timeouts and lost connections, else

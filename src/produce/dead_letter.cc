@@ -22,7 +22,8 @@ std::string base64(std::string_view in) {
   std::size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
     unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                 (static_cast<unsigned char>(in[i + 1]) << 8) | static_cast<unsigned char>(in[i + 2]);
+                 (static_cast<unsigned char>(in[i + 1]) << 8) |
+                 static_cast<unsigned char>(in[i + 2]);
     out += kTable[v >> 18];
     out += kTable[(v >> 12) & 63];
     out += kTable[(v >> 6) & 63];
@@ -101,9 +102,12 @@ bool DeadLetter::write_line(const std::string& record) {
     const int saved = errno;
     if (done > 0) {
       const off_t end = ::lseek(fd_, 0, SEEK_CUR);
-      if (end >= static_cast<off_t>(done) && ::ftruncate(fd_, end - static_cast<off_t>(done)) != 0) {
-        std::fprintf(stderr, "speedlayer: dead-letter file %s: cannot remove a partly written "
-                             "line: %s\n", path_.c_str(), std::strerror(errno));
+      if (end >= static_cast<off_t>(done) &&
+          ::ftruncate(fd_, end - static_cast<off_t>(done)) != 0) {
+        std::fprintf(stderr,
+                     "speedlayer: dead-letter file %s: cannot remove a partly written "
+                     "line: %s\n",
+                     path_.c_str(), std::strerror(errno));
       }
     }
     std::fprintf(stderr, "speedlayer: cannot write dead-letter file %s: %s\n", path_.c_str(),
@@ -142,8 +146,8 @@ void DeadLetter::emit(const std::string& record) {
 void DeadLetter::emit_to_file(const std::string& record) {
   if (fd_ < 0 && !open_failed_) {
     // O_NONBLOCK: a FIFO at the path without a reader fails at once instead of hanging.
-    fd_ = ::open(path_.c_str(),
-                 O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+                 0600);
     if (fd_ < 0) {
       open_failed_ = true;
       const int err = errno;

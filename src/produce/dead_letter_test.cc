@@ -1,9 +1,7 @@
 #include "produce/dead_letter.h"
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -12,6 +10,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 namespace speedlayer::produce {
@@ -26,7 +25,8 @@ std::vector<nlohmann::json> records(const std::string& path) {
 }
 
 TEST(DeadLetter, WritesOneJsonObjectPerRecordWithReasonAndLine) {
-  auto path = std::filesystem::temp_directory_path() / ("dlq-" + std::to_string(::getpid()) + ".jsonl");
+  auto path =
+      std::filesystem::temp_directory_path() / ("dlq-" + std::to_string(::getpid()) + ".jsonl");
   std::filesystem::remove(path);
   {
     DeadLetter dlq(path.string(), "in.txt");
@@ -50,7 +50,9 @@ TEST(DeadLetter, WritesOneJsonObjectPerRecordWithReasonAndLine) {
 
 TEST(DeadLetter, NothingIsCreatedUntilARecordIsWritten) {
   auto path = std::filesystem::temp_directory_path() / ("dlq-none-" + std::to_string(::getpid()));
-  { DeadLetter dlq(path.string(), "stdin"); }
+  {
+    DeadLetter dlq(path.string(), "stdin");
+  }
   EXPECT_FALSE(std::filesystem::exists(path));
 }
 
@@ -66,8 +68,8 @@ TEST(DeadLetter, UnwritableFileFallsBackToStderrAndStillCounts) {
 }
 
 std::filesystem::path temp_path(const std::string& name) {
-  auto path = std::filesystem::temp_directory_path() /
-              (name + "-" + std::to_string(::getpid()) + ".jsonl");
+  auto path =
+      std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()) + ".jsonl");
   std::filesystem::remove(path);
   return path;
 }
@@ -81,7 +83,7 @@ TEST(DeadLetter, FileIsPrivateEvenUnderAPermissiveUmask) {
     dlq.write_invalid(1, "bad", "secret payload");
   }
   ::umask(old);
-  struct stat st {};
+  struct stat st{};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   std::filesystem::remove(path);
@@ -145,7 +147,8 @@ TEST(DeadLetter, AShortWriteLeavesNoTornLineAndTheRecordGoesToStderr) {
   ::close(pipe_fds[1]);
   std::string err;
   char buf[4096];
-  for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;) err.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;)
+    err.append(buf, static_cast<std::size_t>(n));
   ::close(pipe_fds[0]);
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);

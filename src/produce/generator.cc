@@ -6,25 +6,29 @@ namespace speedlayer::produce {
 namespace {
 
 constexpr std::array<std::string_view, 8> kSportSubjects = {
-    "Messi", "The football team", "Our basketball coach", "The striker",
-    "A rookie guard", "The goalkeeper", "The league leader", "Her football club"};
-constexpr std::array<std::string_view, 6> kSportActions = {
-    "scored twice in the final", "won the derby on penalties", "signed a new contract",
-    "broke the assist record", "trained before the basketball playoffs",
-    "celebrated with the fans"};
+    "Messi",          "The football team", "Our basketball coach", "The striker",
+    "A rookie guard", "The goalkeeper",    "The league leader",    "Her football club"};
+constexpr std::array<std::string_view, 6> kSportActions = {"scored twice in the final",
+                                                           "won the derby on penalties",
+                                                           "signed a new contract",
+                                                           "broke the assist record",
+                                                           "trained before the basketball playoffs",
+                                                           "celebrated with the fans"};
 constexpr std::array<std::string_view, 7> kAiSubjects = {
-    "The new AI model", "An ML pipeline", "Our NLP service", "A CV system",
+    "The new AI model", "An ML pipeline",     "Our NLP service", "A CV system",
     "The research lab", "An open ML library", "The AI assistant"};
-constexpr std::array<std::string_view, 6> kAiActions = {
-    "beat the benchmark", "now labels images in real time", "was trained on more data",
-    "cut inference latency in half", "answers questions about contracts",
-    "shipped to production"};
-constexpr std::array<std::string_view, 6> kOtherSubjects = {
-    "The weather service", "A local bakery", "The city council", "Our train",
-    "The museum", "A new cafe"};
+constexpr std::array<std::string_view, 6> kAiActions = {"beat the benchmark",
+                                                        "now labels images in real time",
+                                                        "was trained on more data",
+                                                        "cut inference latency in half",
+                                                        "answers questions about contracts",
+                                                        "shipped to production"};
+constexpr std::array<std::string_view, 6> kOtherSubjects = {"The weather service", "A local bakery",
+                                                            "The city council",    "Our train",
+                                                            "The museum",          "A new cafe"};
 constexpr std::array<std::string_view, 6> kOtherActions = {
-    "expects rain tomorrow", "opened a second shop", "approved the budget",
-    "is ten minutes late", "extended its opening hours", "hired two baristas"};
+    "expects rain tomorrow", "opened a second shop",       "approved the budget",
+    "is ten minutes late",   "extended its opening hours", "hired two baristas"};
 
 template <std::size_t N>
 std::string_view pick(std::mt19937_64& rng, const std::array<std::string_view, N>& list) {

@@ -1,7 +1,6 @@
 #include "produce/line_reader.h"
 
 #include <poll.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,7 +12,9 @@ namespace speedlayer::produce {
 
 LineReader::LineReader(int fd, std::size_t max_line, const std::atomic<bool>* stop,
                        std::function<bool()> on_idle)
-    : fd_(fd), max_line_(std::max<std::size_t>(max_line, 1)), stop_(stop),
+    : fd_(fd),
+      max_line_(std::max<std::size_t>(max_line, 1)),
+      stop_(stop),
       on_idle_(std::move(on_idle)) {
   buf_.resize(std::max<std::size_t>(256 * 1024, max_line_ + 2));
 }

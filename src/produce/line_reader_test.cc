@@ -16,7 +16,9 @@ struct Pipe {
     if (fds[0] >= 0) ::close(fds[0]);
     if (fds[1] >= 0) ::close(fds[1]);
   }
-  void write(const std::string& s) { EXPECT_EQ(::write(fds[1], s.data(), s.size()), static_cast<ssize_t>(s.size())); }
+  void write(const std::string& s) {
+    EXPECT_EQ(::write(fds[1], s.data(), s.size()), static_cast<ssize_t>(s.size()));
+  }
   void close_writer() {
     ::close(fds[1]);
     fds[1] = -1;

@@ -17,31 +17,39 @@ ProduceCommand::ProduceCommand(CLI::App& parent)
       flags_(*app_) {
   config::add_connection_flags(flags_);
   flags_.add("topic", "default topic for unrouted messages (env KAFKA_TOPIC; default my-topic)");
-  flags_.add("routes", "routing rules YAML file (env SPEEDLAYER_ROUTES; default: built-in "
-                       "Sport/AI rules, as config/routes.yaml)");
+  flags_.add("routes",
+             "routing rules YAML file (env SPEEDLAYER_ROUTES; default: built-in "
+             "Sport/AI rules, as config/routes.yaml)");
   flags_.add("input", "read messages from FILE, one per line (default: standard input)");
-  flags_.add("format", "text: each line sent as a JSON string (Python json.dumps); json: each "
-                       "line is a JSON value, sent compact (default text)");
+  flags_.add("format",
+             "text: each line sent as a JSON string (Python json.dumps); json: each "
+             "line is a JSON value, sent compact (default text)");
   flags_.add("key-field", "json format: field used as the message key");
   flags_.add("route-field", "json format: field whose text is routed on (default: whole line)");
   flags_.add_flag("generate", "send a synthetic stream of sport and AI sentences");
   flags_.add("rate", "with --generate: messages per second (default unlimited)");
   flags_.add("count", "with --generate: stop after N messages (default: forever)");
   flags_.add_flag("strict", "unmatched messages go to the dead-letter file, not the default topic");
-  flags_.add_flag("sync", "wait for each message's confirmation and print topic, partition, offset");
+  flags_.add_flag("sync",
+                  "wait for each message's confirmation and print topic, partition, offset");
   flags_.add("timeout-ms", "with --sync: confirmation timeout per message (default 10000)");
-  flags_.add("dead-letter", "file for undeliverable or invalid messages, JSON lines "
-                            "(default speedlayer-dead-letter.jsonl)");
-  flags_.add("dead-letter-topic", "send dead letters to this topic (the same JSON records, one per "
-                                  "message); the --dead-letter file keeps only those the topic "
-                                  "refuses or does not confirm");
-  flags_.add("memory-limit", "memory to size buffers for, e.g. 128Mi (default: the container's "
-                             "cgroup limit, else 256Mi)");
+  flags_.add("dead-letter",
+             "file for undeliverable or invalid messages, JSON lines "
+             "(default speedlayer-dead-letter.jsonl)");
+  flags_.add("dead-letter-topic",
+             "send dead letters to this topic (the same JSON records, one per "
+             "message); the --dead-letter file keeps only those the topic "
+             "refuses or does not confirm");
+  flags_.add("memory-limit",
+             "memory to size buffers for, e.g. 128Mi (default: the container's "
+             "cgroup limit, else 256Mi)");
   flags_.add("flush-timeout", "how long to wait for deliveries at shutdown (default 10s)");
-  flags_.add("connect-timeout", "give up with exit 3 when no broker answers for this long "
-                                "(default 30s)");
-  flags_.add_flag("progress", "print a progress line every second on stderr (default: when "
-                              "stderr is a terminal)");
+  flags_.add("connect-timeout",
+             "give up with exit 3 when no broker answers for this long "
+             "(default 30s)");
+  flags_.add_flag("progress",
+                  "print a progress line every second on stderr (default: when "
+                  "stderr is a terminal)");
 }
 
 Result<ProduceOptions> build_produce_options(const config::Settings& settings) {

@@ -44,7 +44,8 @@ TEST(ProduceOptions, KafkaTopicOverridesRoutesDefaultAndFlagBeatsEnv) {
   ASSERT_TRUE(o);
   EXPECT_EQ(o->bootstrap, "flag:1");
   EXPECT_EQ(o->routes.default_topic, "from-flag");
-  auto e = build_produce_options(flags({}, {{"KAFKA_BROKERS", "env:1"}, {"KAFKA_TOPIC", "from-env"}}));
+  auto e =
+      build_produce_options(flags({}, {{"KAFKA_BROKERS", "env:1"}, {"KAFKA_TOPIC", "from-env"}}));
   EXPECT_EQ(e->routes.default_topic, "from-env");
 }
 
@@ -55,8 +56,8 @@ TEST(ProduceOptions, MemoryLimitBoundsLibrdkafkaQueue) {
   EXPECT_LT(kbytes * 1024, 64ull << 20);
   EXPECT_LE(std::stoull(*o->kafka.get("queue.buffering.max.messages")), 100000u);
   // An explicit -X wins over the computed budget.
-  auto x = build_produce_options(
-      flags({{"brokers", "b:1"}, {"memory-limit", "128Mi"}}, {}, {"queue.buffering.max.kbytes=999"}));
+  auto x = build_produce_options(flags({{"brokers", "b:1"}, {"memory-limit", "128Mi"}}, {},
+                                       {"queue.buffering.max.kbytes=999"}));
   EXPECT_EQ(x->kafka.get("queue.buffering.max.kbytes"), "999");
 }
 
@@ -92,9 +93,11 @@ TEST(ProduceOptions, MissingBrokersNamesFlagAndEnv) {
 }
 
 TEST(ProduceOptions, RoutesFromEnvironment) {
-  auto path = std::filesystem::temp_directory_path() / ("routes-" + std::to_string(::getpid()) + ".yaml");
+  auto path =
+      std::filesystem::temp_directory_path() / ("routes-" + std::to_string(::getpid()) + ".yaml");
   std::ofstream(path) << "default_topic: fallback\nroutes:\n  - topic: T\n    keywords: [x]\n";
-  auto o = build_produce_options(flags({{"brokers", "b:1"}}, {{"SPEEDLAYER_ROUTES", path.string()}}));
+  auto o =
+      build_produce_options(flags({{"brokers", "b:1"}}, {{"SPEEDLAYER_ROUTES", path.string()}}));
   ASSERT_TRUE(o) << o.error().message();
   EXPECT_EQ(o->routes.default_topic, "fallback");
   EXPECT_EQ(o->routes.routes.at(0).topic, "T");

@@ -81,7 +81,8 @@ TEST(ProduceFault, LeaderKilledMidInputEveryLineArrivesExactlyOnceInOrder) {
   ASSERT_TRUE(input.write_numbered(kAcrossKill + 1, kLines, words)) << p.err();
   // Every line confirmed while the old leader is still down (replication 3, min.insync 2).
   EXPECT_EQ(wait_for_delivered(p, kLines, 300s), kLines)
-      << "not every line was confirmed while the leader was down\n" << p.err();
+      << "not every line was confirmed while the leader was down\n"
+      << p.err();
   ASSERT_FALSE(p.wait_for(0ms)) << "the producer exited with its input still open\n" << p.err();
   // The fault was real: partition 0 was led by another node while those lines went in.
   EXPECT_NE(leader_of_partition0(brokers, topic), leader) << "the killed node still leads";
@@ -198,8 +199,8 @@ TEST(ProduceFault, OnlyBrokerDeadForGoodExits3AndDeadLettersWhatWasNotConfirmed)
 
   // What the producer counted as delivered is in the topic once the broker is back.
   ASSERT_EQ(run_broker_script({"start-node", "--dir", broker.dir, "--node", "1"}), 0);
-  auto records = read_topic_with_kcat(broker.bootstrap, topic,
-                                      static_cast<std::size_t>(summary["delivered"]));
+  auto records =
+      read_topic_with_kcat(broker.bootstrap, topic, static_cast<std::size_t>(summary["delivered"]));
   EXPECT_EQ(records.size(), static_cast<std::size_t>(kBeforeDeath));
   for (const auto& r : records) {
     const int n = line_number_of(r.value);

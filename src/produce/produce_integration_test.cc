@@ -36,11 +36,12 @@ class ProduceIntegration : public ::testing::Test {
 
 TEST_F(ProduceIntegration, RoutedInputArrivesExactlyOncePerTopicInOrder) {
   std::string sport = unique_topic("Sport"), ai = unique_topic("AI"), other = unique_topic("other");
-  std::ofstream(dir_ + "/routes.yaml") << "routes:\n  - topic: " << sport
-                                       << "\n    keywords: [basketball, football, messi]\n"
-                                       << "  - topic: " << ai << "\n    keywords: [AI, ML, NLP, CV]\n";
-  const char* kinds[] = {"Messi scored again", "new ML model", "weather is fine",
-                         "AI meets football", "messiah is not messi-less?", "the CV, the NLP"};
+  std::ofstream(dir_ + "/routes.yaml")
+      << "routes:\n  - topic: " << sport << "\n    keywords: [basketball, football, messi]\n"
+      << "  - topic: " << ai << "\n    keywords: [AI, ML, NLP, CV]\n";
+  const char* kinds[] = {
+      "Messi scored again",         "new ML model",   "weather is fine", "AI meets football",
+      "messiah is not messi-less?", "the CV, the NLP"};
   // Expected topic per kind: first rule in file order wins ("AI meets football" -> Sport).
   std::vector<std::string> expected_topic = {sport, ai, other, sport, sport, ai};
   std::vector<std::string> lines;
@@ -51,9 +52,9 @@ TEST_F(ProduceIntegration, RoutedInputArrivesExactlyOncePerTopicInOrder) {
   }
   write_lines(dir_ + "/in.txt", lines);
 
-  ChildProcess p({speedlayer_bin(), "produce", "--brokers", brokers_, "--topic", other,
-                  "--routes", dir_ + "/routes.yaml", "--input", dir_ + "/in.txt",
-                  "--dead-letter", dir_ + "/dlq.jsonl"});
+  ChildProcess p({speedlayer_bin(), "produce", "--brokers", brokers_, "--topic", other, "--routes",
+                  dir_ + "/routes.yaml", "--input", dir_ + "/in.txt", "--dead-letter",
+                  dir_ + "/dlq.jsonl"});
   ASSERT_EQ(p.wait_for(120s), 0) << p.err();
   auto summary = parse_summary(p.err());
   EXPECT_EQ(summary["read"], 3000);
@@ -98,7 +99,8 @@ TEST_F(ProduceIntegration, SyncPrintsTopicPartitionOffsetForEachMessage) {
 TEST_F(ProduceIntegration, SigtermMidInputLosesNothing) {
   std::string topic = unique_topic("sigterm");
   std::vector<std::string> lines;
-  for (int i = 1; i <= 1'500'000; ++i) lines.push_back(numbered_line(i, "some words about nothing"));
+  for (int i = 1; i <= 1'500'000; ++i)
+    lines.push_back(numbered_line(i, "some words about nothing"));
   // Stdin is a pipe the test keeps open until after the signal, so the signal surely lands
   // mid-input however fast produce is (with a file, it once finished all 1.5M lines first).
   const std::string fifo = dir_ + "/input.fifo";
@@ -131,12 +133,13 @@ TEST_F(ProduceIntegration, SigtermMidInputLosesNothing) {
     while (!signalled.load()) std::this_thread::sleep_for(10ms);
     ::close(fd);
   });
-  ChildProcess p({speedlayer_bin(), "produce", "--brokers", brokers_, "--topic", topic,
-                  "--routes", no_routes_, "--progress", "--dead-letter", dir_ + "/dlq.jsonl"},
+  ChildProcess p({speedlayer_bin(), "produce", "--brokers", brokers_, "--topic", topic, "--routes",
+                  no_routes_, "--progress", "--dead-letter", dir_ + "/dlq.jsonl"},
                  {.stdin_path = fifo});
   // Wait until deliveries flow, then stop it.
   auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (p.err().find("delivered") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+  while (p.err().find("delivered") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
     if (p.wait_for(50ms)) break;
   }
   EXPECT_FALSE(p.wait_for(0ms)) << "produce ended before the signal with its input still open\n"
@@ -154,7 +157,8 @@ TEST_F(ProduceIntegration, SigtermMidInputLosesNothing) {
   EXPECT_EQ(*code, summary["dead-lettered"] == 0 ? 0 : 1);
 
   // What the topic holds is exactly lines 1..delivered (no loss, no duplicate).
-  auto records = read_topic_with_kcat(brokers_, topic, static_cast<std::size_t>(summary["delivered"]));
+  auto records =
+      read_topic_with_kcat(brokers_, topic, static_cast<std::size_t>(summary["delivered"]));
   EXPECT_EQ(static_cast<long long>(records.size()), summary["delivered"]);
   std::vector<int> got;
   for (const auto& r : records) got.push_back(line_number_of(r.value));
@@ -167,7 +171,8 @@ TEST_F(ProduceIntegration, SigtermMidInputLosesNothing) {
       top = std::max<long long>(top, r.offset);
     }
     for (const auto& [partition, ct] : per_partition)
-      std::printf("partition %d: %lld records, highest offset %lld\n", partition, ct.first, ct.second);
+      std::printf("partition %d: %lld records, highest offset %lld\n", partition, ct.first,
+                  ct.second);
     std::set<int> have(got.begin(), got.end());
     for (int i = 1; i <= summary["read"] && i < 2'000'000; ++i)
       if (!have.count(i)) std::printf("line %d missing\n", i);
@@ -184,10 +189,9 @@ TEST_F(ProduceIntegration, InvalidInputIsDeadLetteredWithItsLineNumber) {
   write_lines(dir_ + "/in.json",
               {R"({"text": "messi", "id": 1})", R"({"text": "broken" )", "\"ok\"",
                "{\"text\": \"" + huge + "\"}", R"({"text": "AI", "id": 5})"});
-  ChildProcess p({speedlayer_bin(), "produce", "--brokers", brokers_, "--topic", topic,
-                  "--routes", no_routes_, "--format", "json", "--key-field", "id", "--input",
-                  dir_ + "/in.json", "--dead-letter", dir_ + "/dlq.jsonl", "-X",
-                  "message.max.bytes=2000"});
+  ChildProcess p({speedlayer_bin(), "produce", "--brokers", brokers_, "--topic", topic, "--routes",
+                  no_routes_, "--format", "json", "--key-field", "id", "--input", dir_ + "/in.json",
+                  "--dead-letter", dir_ + "/dlq.jsonl", "-X", "message.max.bytes=2000"});
   ASSERT_EQ(p.wait_for(60s), 1) << p.err();
   auto summary = parse_summary(p.err());
   EXPECT_EQ(summary["read"], 5);
@@ -195,12 +199,14 @@ TEST_F(ProduceIntegration, InvalidInputIsDeadLetteredWithItsLineNumber) {
   EXPECT_EQ(summary["invalid"], 2);
   // The error message names the input and line.
   EXPECT_NE(p.err().find(dir_ + "/in.json:line 2: invalid JSON"), std::string::npos) << p.err();
-  EXPECT_NE(p.err().find(":line 4: line of 5012 bytes exceeds the limit of 2000"), std::string::npos)
+  EXPECT_NE(p.err().find(":line 4: line of 5012 bytes exceeds the limit of 2000"),
+            std::string::npos)
       << p.err();
   auto dead = read_lines(dir_ + "/dlq.jsonl");
   ASSERT_EQ(dead.size(), 2u);
   EXPECT_NE(dead[0].find("\"line\":2"), std::string::npos) << dead[0];
-  EXPECT_NE(dead[0].find("\"input\":\"{\\\"text\\\": \\\"broken\\\" \""), std::string::npos) << dead[0];
+  EXPECT_NE(dead[0].find("\"input\":\"{\\\"text\\\": \\\"broken\\\" \""), std::string::npos)
+      << dead[0];
   EXPECT_NE(dead[1].find("\"line\":4"), std::string::npos);
   auto records = read_topic_with_kcat(brokers_, topic);
   std::set<std::string> values;
@@ -213,9 +219,8 @@ TEST_F(ProduceIntegration, InvalidInputIsDeadLetteredWithItsLineNumber) {
 TEST_F(ProduceIntegration, InvalidUtf8InTextModeIsDeadLetteredAsBase64) {
   std::string topic = unique_topic("utf8");
   write_lines(dir_ + "/in.txt", {"fine", "bad \xff byte", "also fine"});
-  ChildProcess p({speedlayer_bin(), "produce", "--brokers", brokers_, "--topic", topic,
-                  "--routes", no_routes_, "--input", dir_ + "/in.txt", "--dead-letter",
-                  dir_ + "/dlq.jsonl"});
+  ChildProcess p({speedlayer_bin(), "produce", "--brokers", brokers_, "--topic", topic, "--routes",
+                  no_routes_, "--input", dir_ + "/in.txt", "--dead-letter", dir_ + "/dlq.jsonl"});
   ASSERT_EQ(p.wait_for(60s), 1) << p.err();
   auto dead = read_lines(dir_ + "/dlq.jsonl");
   ASSERT_EQ(dead.size(), 1u);
@@ -227,7 +232,8 @@ TEST_F(ProduceIntegration, InvalidUtf8InTextModeIsDeadLetteredAsBase64) {
 
 TEST_F(ProduceIntegration, StrictSendsUnmatchedToDeadLetter) {
   std::string topic = unique_topic("strict");
-  std::ofstream(dir_ + "/routes.yaml") << "routes:\n  - topic: " << topic << "\n    keywords: [messi]\n";
+  std::ofstream(dir_ + "/routes.yaml")
+      << "routes:\n  - topic: " << topic << "\n    keywords: [messi]\n";
   write_lines(dir_ + "/in.txt", {"messi", "nobody"});
   ChildProcess p({speedlayer_bin(), "produce", "--brokers", brokers_, "--strict", "--routes",
                   dir_ + "/routes.yaml", "--input", dir_ + "/in.txt", "--dead-letter",
@@ -244,9 +250,9 @@ TEST_F(ProduceIntegration, DeadLetterTopicTakesTheRecordsTheFileOnlyWhatItRefuse
   const std::string dead_topic = unique_topic("dlt");
   ASSERT_EQ(create_topic("single", dead_topic, 1, 1), 0);
   write_lines(dir_ + "/in.txt", {"fine", "bad \xff byte", "also fine"});
-  ChildProcess p({speedlayer_bin(), "produce", "--brokers", brokers_, "--topic", topic,
-                  "--routes", no_routes_, "--input", dir_ + "/in.txt", "--dead-letter",
-                  dir_ + "/dlq.jsonl", "--dead-letter-topic", dead_topic});
+  ChildProcess p({speedlayer_bin(), "produce", "--brokers", brokers_, "--topic", topic, "--routes",
+                  no_routes_, "--input", dir_ + "/in.txt", "--dead-letter", dir_ + "/dlq.jsonl",
+                  "--dead-letter-topic", dead_topic});
   ASSERT_EQ(p.wait_for(60s), 1) << p.err();
   EXPECT_EQ(parse_summary(p.err())["dead-lettered"], 1);
   EXPECT_NE(p.err().find("1 record(s) confirmed in dead-letter topic " + dead_topic),
@@ -264,9 +270,9 @@ TEST_F(ProduceIntegration, DeadLetterTopicTakesTheRecordsTheFileOnlyWhatItRefuse
   EXPECT_EQ(read_topic_with_kcat(brokers_, topic).size(), 2u);
 
   // A dead-letter topic that cannot take them: the records land in the file, nothing is lost.
-  ChildProcess q({speedlayer_bin(), "produce", "--brokers", brokers_, "--topic", topic,
-                  "--routes", no_routes_, "--input", dir_ + "/in.txt", "--dead-letter",
-                  dir_ + "/dlq.jsonl", "--dead-letter-topic", "no such topic!"});
+  ChildProcess q({speedlayer_bin(), "produce", "--brokers", brokers_, "--topic", topic, "--routes",
+                  no_routes_, "--input", dir_ + "/in.txt", "--dead-letter", dir_ + "/dlq.jsonl",
+                  "--dead-letter-topic", "no such topic!"});
   ASSERT_EQ(q.wait_for(60s), 1) << q.err();
   auto in_file = read_lines(dir_ + "/dlq.jsonl");
   ASSERT_EQ(in_file.size(), 1u) << q.err();
@@ -275,8 +281,8 @@ TEST_F(ProduceIntegration, DeadLetterTopicTakesTheRecordsTheFileOnlyWhatItRefuse
 
 TEST_F(ProduceIntegration, UnreachableBrokerExits3WithinThirtySeconds) {
   // Nothing listens on port 1; the default --connect-timeout (30 s) applies.
-  ChildProcess p({speedlayer_bin(), "produce", "--brokers", "127.0.0.1:1", "--generate",
-                  "--count", "10"});
+  ChildProcess p(
+      {speedlayer_bin(), "produce", "--brokers", "127.0.0.1:1", "--generate", "--count", "10"});
   auto code = p.wait_for(45s);
   ASSERT_TRUE(code) << "still running after 45 s";
   EXPECT_EQ(*code, 3) << p.err();
@@ -305,9 +311,11 @@ TEST_F(ProduceIntegration, PodStyleRunFromEnvironmentOnly) {
   // As the Deployment runs it: configuration only from the environment, no terminal, no stdin.
   std::string topic = unique_topic("pod");
   ChildProcess p({speedlayer_bin(), "produce", "--generate", "--count", "500"},
-                 {.env = {{"KAFKA_BROKERS", brokers_}, {"KAFKA_TOPIC", topic},
+                 {.env = {{"KAFKA_BROKERS", brokers_},
+                          {"KAFKA_TOPIC", topic},
                           {"SPEEDLAYER_ROUTES", no_routes_}},
-                  .clear_env = true, .work_dir = dir_});
+                  .clear_env = true,
+                  .work_dir = dir_});
   ASSERT_EQ(p.wait_for(60s), 0) << p.err();
   EXPECT_EQ(read_topic_with_kcat(brokers_, topic).size(), 500u);
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/speedlayer-dead-letter.jsonl"));

@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
-
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -79,7 +78,8 @@ TEST(ProduceMemory, StaysUnder128MiBWhileTheBrokerStalls) {
   write_lines(1, kBeforeStall);
   // The first progress line (once a second) says deliveries flow; the input is still open.
   auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (p.err().find("delivered") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+  while (p.err().find("delivered") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
     ASSERT_FALSE(p.wait_for(20ms)) << p.err();
   }
   ASSERT_NE(p.err().find("delivered"), std::string::npos) << p.err();

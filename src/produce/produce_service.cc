@@ -39,8 +39,8 @@ std::string with_commas(std::uint64_t n) {
 // arrive on this thread (inside poll/flush).
 class ProduceRun final : public kafka::ProducerEvents {
  public:
-  ProduceRun(const ProduceOptions& options, const std::atomic<bool>& stop,
-             ProduceSummary& summary, DeadLetter& dead_letter, routing::Matcher& matcher)
+  ProduceRun(const ProduceOptions& options, const std::atomic<bool>& stop, ProduceSummary& summary,
+             DeadLetter& dead_letter, routing::Matcher& matcher)
       : o_(options), stop_(stop), s_(summary), dlq_(dead_letter), matcher_(matcher) {}
 
   ExitCode run(kafka::Producer& producer);
@@ -163,17 +163,16 @@ void ProduceRun::report_failure(std::uint64_t line_no, std::string_view topic,
   // The first failures are named one by one; after that only the summary counts them.
   constexpr std::uint64_t kNamed = 20;
   if (++failures_printed_ > kNamed) return;
-  std::string where = o_.generate ? "generated message " : (o_.input_path ? *o_.input_path : "stdin");
-  const std::string to = dlq_.last_record_forwarded()
-                             ? "dead-letter topic " + dlq_.forward_name()
+  std::string where =
+      o_.generate ? "generated message " : (o_.input_path ? *o_.input_path : "stdin");
+  const std::string to = dlq_.last_record_forwarded() ? "dead-letter topic " + dlq_.forward_name()
                          : dlq_.last_record_in_file()
                              ? "dead-letter " + dlq_.path()
                              : std::string("stderr (dead-letter file not writable)");
-  std::fprintf(o_.err, "speedlayer produce: %s%s%llu: %.*s%s%.*s -> %s\n",
-               where.c_str(), o_.generate ? "" : ":line ",
-               static_cast<unsigned long long>(line_no), static_cast<int>(reason.size()),
-               reason.data(), topic.empty() ? "" : ", topic ", static_cast<int>(topic.size()),
-               topic.data(), to.c_str());
+  std::fprintf(o_.err, "speedlayer produce: %s%s%llu: %.*s%s%.*s -> %s\n", where.c_str(),
+               o_.generate ? "" : ":line ", static_cast<unsigned long long>(line_no),
+               static_cast<int>(reason.size()), reason.data(), topic.empty() ? "" : ", topic ",
+               static_cast<int>(topic.size()), topic.data(), to.c_str());
   if (failures_printed_ == kNamed) {
     std::fprintf(o_.err, "speedlayer produce: further failures are only counted (see %s)\n",
                  dlq_.path().c_str());
@@ -215,8 +214,10 @@ bool ProduceRun::prepare(std::uint64_t line_no, std::string_view line) {
       };
       if (!o_.key_field.empty()) field_text(o_.key_field, key_);
       if (!o_.route_field.empty()) {
-        if (field_text(o_.route_field, route_buf)) route_text = route_buf;
-        else route_text = {};
+        if (field_text(o_.route_field, route_buf))
+          route_text = route_buf;
+        else
+          route_text = {};
       }
     }
     // Sent compact, otherwise byte for byte as given (key order, numbers, escapes).
@@ -237,7 +238,8 @@ bool ProduceRun::prepare(std::uint64_t line_no, std::string_view line) {
     report_failure(line_no, "", "no route matched (--strict)");
     return false;
   }
-  topic_ = rule < 0 ? o_.routes.default_topic : o_.routes.routes[static_cast<std::size_t>(rule)].topic;
+  topic_ =
+      rule < 0 ? o_.routes.default_topic : o_.routes.routes[static_cast<std::size_t>(rule)].topic;
   return true;
 }
 
@@ -253,8 +255,8 @@ void ProduceRun::send(kafka::Producer& producer, std::uint64_t line_no) {
       // Back-pressure: wait for deliveries to free the queue; never drop.
       producer.poll(10);
       check_health(producer);
-      bool give_up = unreachable_ || fatal_ ||
-                     (stop_seen_ && Clock::now() - *stop_seen_ > o_.flush_timeout);
+      bool give_up =
+          unreachable_ || fatal_ || (stop_seen_ && Clock::now() - *stop_seen_ > o_.flush_timeout);
       if (!give_up) continue;
       err = unreachable_ ? RD_KAFKA_RESP_ERR__TRANSPORT : RD_KAFKA_RESP_ERR__QUEUE_FULL;
     }
@@ -295,8 +297,7 @@ void ProduceRun::progress(kafka::Producer& producer, bool force) {
   double dt = std::chrono::duration<double>(now - last_progress_).count();
   if (!force && dt < 1.0) return;
   double rate = dt > 0 ? (s_.delivered - last_progress_delivered_) / dt : 0;
-  std::fprintf(o_.err,
-               "produce: %s msg/s, in flight %d, read %s, delivered %s, dead-lettered %s\n",
+  std::fprintf(o_.err, "produce: %s msg/s, in flight %d, read %s, delivered %s, dead-lettered %s\n",
                with_commas(static_cast<std::uint64_t>(rate)).c_str(), producer.in_flight(),
                with_commas(s_.read).c_str(), with_commas(s_.delivered).c_str(),
                with_commas(s_.dead_lettered).c_str());
@@ -421,13 +422,13 @@ ExitCode ProduceRun::run(kafka::Producer& producer) {
 
 std::string format_summary(const ProduceSummary& s) {
   char rate[64];
-  std::snprintf(rate, sizeof rate, "%.2f s (%s msg/s)", s.seconds,
-                with_commas(static_cast<std::uint64_t>(s.seconds > 0 ? s.delivered / s.seconds : 0))
-                    .c_str());
+  std::snprintf(
+      rate, sizeof rate, "%.2f s (%s msg/s)", s.seconds,
+      with_commas(static_cast<std::uint64_t>(s.seconds > 0 ? s.delivered / s.seconds : 0)).c_str());
   std::string out = "produce: read " + with_commas(s.read) + ", delivered " +
-                    with_commas(s.delivered) + ", failed " + with_commas(s.failed) +
-                    ", invalid " + with_commas(s.invalid) + ", dead-lettered " +
-                    with_commas(s.dead_lettered) + " in " + rate;
+                    with_commas(s.delivered) + ", failed " + with_commas(s.failed) + ", invalid " +
+                    with_commas(s.invalid) + ", dead-lettered " + with_commas(s.dead_lettered) +
+                    " in " + rate;
   if (!s.per_topic.empty()) {
     out += "; per topic:";
     for (const auto& [topic, n] : s.per_topic) out += " " + topic + "=" + with_commas(n);
@@ -473,8 +474,8 @@ ExitCode run_produce(const ProduceOptions& options, const std::atomic<bool>& sto
     std::fprintf(options.err, "speedlayer produce: %s\n", producer.error().message().c_str());
     return exit_code_for(producer.error().kind);
   }
-  auto reachable = (*producer)->wait_for_cluster(
-      static_cast<int>(options.connect_timeout.count()), options.bootstrap);
+  auto reachable = (*producer)->wait_for_cluster(static_cast<int>(options.connect_timeout.count()),
+                                                 options.bootstrap);
   if (!reachable) {
     // Unreachable -> 3; wrong credentials or TLS settings are configuration -> 2.
     summary.unreachable = reachable.error().kind == ErrorKind::unreachable;

@@ -36,12 +36,12 @@ struct ProduceOptions {
 
   std::optional<std::string> input_path;  // nullopt: standard input
   bool generate = false;
-  double rate = 0;                    // generator messages per second, 0 = unlimited
-  std::optional<std::uint64_t> count; // generator: stop after N
+  double rate = 0;                     // generator messages per second, 0 = unlimited
+  std::optional<std::uint64_t> count;  // generator: stop after N
 
-  bool sync = false;  // wait for each message's confirmation and print it
-  std::chrono::milliseconds timeout{10'000};        // --sync per-message timeout
-  std::chrono::milliseconds flush_timeout{10'000};  // at shutdown
+  bool sync = false;                          // wait for each message's confirmation and print it
+  std::chrono::milliseconds timeout{10'000};  // --sync per-message timeout
+  std::chrono::milliseconds flush_timeout{10'000};    // at shutdown
   std::chrono::milliseconds connect_timeout{30'000};  // cluster unreachable bound
   std::string dead_letter_path = "speedlayer-dead-letter.jsonl";
   // Dead letters go to this topic first (same records, one per message); the file keeps what the
@@ -55,11 +55,11 @@ struct ProduceOptions {
 };
 
 struct ProduceSummary {
-  std::uint64_t read = 0;           // input records taken from the source
-  std::uint64_t delivered = 0;      // confirmed by the cluster
-  std::uint64_t failed = 0;         // sent but not confirmed (dead-lettered)
-  std::uint64_t invalid = 0;        // rejected before sending (dead-lettered)
-  std::uint64_t dead_lettered = 0;  // failed + invalid + unmatched under --strict
+  std::uint64_t read = 0;                   // input records taken from the source
+  std::uint64_t delivered = 0;              // confirmed by the cluster
+  std::uint64_t failed = 0;                 // sent but not confirmed (dead-lettered)
+  std::uint64_t invalid = 0;                // rejected before sending (dead-lettered)
+  std::uint64_t dead_lettered = 0;          // failed + invalid + unmatched under --strict
   std::uint64_t dead_letters_in_topic = 0;  // of those, confirmed in --dead-letter-topic
   std::map<std::string, std::uint64_t, std::less<>> per_topic;  // delivered per topic
   double seconds = 0;

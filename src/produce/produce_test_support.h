@@ -62,8 +62,9 @@ inline std::vector<Record> read_topic_once_with_kcat(const std::string& brokers,
 // right after the producer exited came back one record short of what the producer had
 // acknowledged, not reproduced since. A re-read that finds every record tells an early stop
 // of the reader from a loss; a real loss stays short and fails the caller's check.
-inline std::vector<Record> read_topic_with_kcat(const std::string& brokers, const std::string& topic,
-                                                std::optional<std::size_t> at_least = std::nullopt) {
+inline std::vector<Record> read_topic_with_kcat(
+    const std::string& brokers, const std::string& topic,
+    std::optional<std::size_t> at_least = std::nullopt) {
   auto records = read_topic_once_with_kcat(brokers, topic);
   for (int retry = 1; retry <= 2 && at_least && records.size() < *at_least; ++retry) {
     std::printf("kcat read %zu of at least %zu records of %s; reading again\n", records.size(),
@@ -96,8 +97,9 @@ inline std::string write_lines(const std::string& path, const std::vector<std::s
 inline std::map<std::string, long long> parse_summary(const std::string& stderr_text) {
   std::map<std::string, long long> fields;
   std::smatch m;
-  std::regex re("produce: read ([0-9,]+), delivered ([0-9,]+), failed ([0-9,]+), invalid ([0-9,]+), "
-                "dead-lettered ([0-9,]+)");
+  std::regex re(
+      "produce: read ([0-9,]+), delivered ([0-9,]+), failed ([0-9,]+), invalid ([0-9,]+), "
+      "dead-lettered ([0-9,]+)");
   if (!std::regex_search(stderr_text, m, re)) return fields;
   auto num = [](std::string s) {
     s.erase(std::remove(s.begin(), s.end(), ','), s.end());

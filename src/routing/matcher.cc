@@ -3,8 +3,8 @@
 #include <hs/hs.h>
 
 #include <algorithm>
-#include <atomic>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <climits>
 #include <cstdint>
@@ -31,12 +31,14 @@ namespace {
 constexpr std::array<bool, 256> kWordChar = [] {
   std::array<bool, 256> t{};
   for (int c = 0; c < 256; ++c)
-    t[static_cast<std::size_t>(c)] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                                     (c >= '0' && c <= '9') || c == '_';
+    t[static_cast<std::size_t>(c)] =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
   return t;
 }();
 
-bool is_word_char(unsigned char c) { return kWordChar[c]; }
+bool is_word_char(unsigned char c) {
+  return kWordChar[c];
+}
 
 bool all_word_chars(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
@@ -157,8 +159,7 @@ struct WordSlot {
     const __m128i letter =
         _mm_cmplt_epi8(_mm_add_epi8(_mm_or_si128(x, fold), letter_shift), letter_limit);
     const __m128i digit = _mm_cmplt_epi8(_mm_add_epi8(x, digit_shift), digit_limit);
-    const __m128i word =
-        _mm_or_si128(_mm_or_si128(letter, digit), _mm_cmpeq_epi8(x, underscore));
+    const __m128i word = _mm_or_si128(_mm_or_si128(letter, digit), _mm_cmpeq_epi8(x, underscore));
     mask |= static_cast<std::uint64_t>(static_cast<std::uint16_t>(_mm_movemask_epi8(word)))
             << (16 * k);
   }
@@ -215,8 +216,8 @@ struct Matcher::Rules {
   // and `filter_shift_` are `filter.data()` and `filter_shift`, held in registers by the caller.
   [[gnu::always_inline]] void take_run(const unsigned char* p, std::size_t readable,
                                        std::size_t start, std::size_t end,
-                                       const std::uint64_t* filter_bits,
-                                       unsigned int filter_shift_, unsigned int& best) const {
+                                       const std::uint64_t* filter_bits, unsigned int filter_shift_,
+                                       unsigned int& best) const {
     const std::size_t len = end - start;
     const std::uint64_t head = run_head(p, readable, start, len);
     const std::uint64_t bit = filter_hash(head, len) >> filter_shift_;
@@ -267,7 +268,8 @@ unsigned int Matcher::Rules::find_word(std::uint64_t head, const unsigned char* 
       const unsigned char* t = run;
       const char* k = pool.data() + s.pool;
       bool same = true;
-      for (std::size_t j = 8; j < len - 8 && same; ++j) same = static_cast<char>(t[j] | 0x20) == k[j];
+      for (std::size_t j = 8; j < len - 8 && same; ++j)
+        same = static_cast<char>(t[j] | 0x20) == k[j];
       if (!same) continue;
     }
     return s.route;
@@ -288,7 +290,7 @@ unsigned int Matcher::Rules::scan_runs(const unsigned char* p, std::size_t size,
   const std::uint64_t* const fbits = filter.data();
   const unsigned int fshift = filter_shift;
   unsigned int best = UINT_MAX;
-  bool in_run = false;      // a run started in an earlier block and has not ended yet
+  bool in_run = false;  // a run started in an earlier block and has not ended yet
   std::size_t run_start = 0;
   std::uint64_t carry = 0;  // whether the byte before this block is a word character
   for (std::size_t base = 0; base < size; base += 64) {
@@ -319,7 +321,8 @@ unsigned int Matcher::Rules::scan_runs(const unsigned char* p, std::size_t size,
       if (best == 0) return 0;
     }
   }
-  if (in_run) take_run(p, readable, run_start, size, fbits, fshift, best);  // a run up to a block's end
+  if (in_run)
+    take_run(p, readable, run_start, size, fbits, fshift, best);  // a run up to a block's end
   return best;
 }
 
@@ -390,8 +393,12 @@ std::string keyword_pattern(std::string_view keyword) {
   return out;
 }
 
-void Matcher::DatabaseDeleter::operator()(hs_database* db) const { hs_free_database(db); }
-void Matcher::ScratchDeleter::operator()(hs_scratch* scratch) const { hs_free_scratch(scratch); }
+void Matcher::DatabaseDeleter::operator()(hs_database* db) const {
+  hs_free_database(db);
+}
+void Matcher::ScratchDeleter::operator()(hs_scratch* scratch) const {
+  hs_free_scratch(scratch);
+}
 
 Matcher::Matcher(Matcher&&) noexcept = default;
 Matcher& Matcher::operator=(Matcher&&) noexcept = default;
@@ -487,10 +494,9 @@ Result<Matcher> Matcher::compile(const RouteTable& table) {
     // keyword (kMaxKeywordBytes) crashes that compiler.
     hs_database_t* db = nullptr;
     hs_compile_error_t* err = nullptr;
-    const hs_error_t rc =
-        hs_compile_lit_multi(expressions.data(), flags.data(), ids.data(), lengths.data(),
-                             static_cast<unsigned int>(expressions.size()), HS_MODE_BLOCK,
-                             nullptr, &db, &err);
+    const hs_error_t rc = hs_compile_lit_multi(
+        expressions.data(), flags.data(), ids.data(), lengths.data(),
+        static_cast<unsigned int>(expressions.size()), HS_MODE_BLOCK, nullptr, &db, &err);
     if (rc != HS_SUCCESS) {
       std::string message = err != nullptr && err->message != nullptr ? err->message : "unknown";
       const int index = err != nullptr ? err->expression : -1;
@@ -503,17 +509,17 @@ Result<Matcher> Matcher::compile(const RouteTable& table) {
                         route.topic + "': " + message,
                     where_of(route, r), "change or remove the keyword");
       }
-      return fail(ErrorKind::usage, "cannot compile the routing rules: " + message,
-                  "routing rules", "use fewer or simpler keywords");
+      return fail(ErrorKind::usage, "cannot compile the routing rules: " + message, "routing rules",
+                  "use fewer or simpler keywords");
     }
     m.db_.reset(db);
 
     hs_scratch_t* scratch = nullptr;
     if (hs_error_t src = hs_alloc_scratch(db, &scratch); src != HS_SUCCESS)
-      return fail(ErrorKind::internal,
-                  "cannot allocate routing scratch space (hyperscan error " +
-                      std::to_string(src) + ")",
-                  "routing rules");
+      return fail(
+          ErrorKind::internal,
+          "cannot allocate routing scratch space (hyperscan error " + std::to_string(src) + ")",
+          "routing rules");
     m.scratch_.reset(scratch);
   }
   m.rules_ = std::move(rules);
@@ -544,10 +550,10 @@ Result<Matcher> Matcher::clone() const {
 
   hs_scratch_t* scratch = nullptr;
   if (hs_error_t src = hs_clone_scratch(scratch_.get(), &scratch); src != HS_SUCCESS)
-    return fail(ErrorKind::internal,
-                "cannot allocate routing scratch space (hyperscan error " + std::to_string(src) +
-                    ")",
-                "routing rules");
+    return fail(
+        ErrorKind::internal,
+        "cannot allocate routing scratch space (hyperscan error " + std::to_string(src) + ")",
+        "routing rules");
   m.scratch_.reset(scratch);
   return m;
 }

@@ -104,7 +104,7 @@ class Matcher {
   Matcher() = default;
 
   RouteTable table_;
-  std::size_t pattern_count_ = 0;  // keywords in table_, duplicates included
+  std::size_t pattern_count_ = 0;       // keywords in table_, duplicates included
   std::shared_ptr<const Rules> rules_;  // null when there are no keywords
   // Keywords with a non-word byte, as Hyperscan literals; null when there are none.
   std::unique_ptr<hs_database, DatabaseDeleter> db_;
@@ -113,9 +113,9 @@ class Matcher {
 };
 
 // The regular expression (Hyperscan syntax, to compile with HS_FLAG_CASELESS) equivalent to how
-// match() finds one ASCII keyword in ASCII text: the keyword with every byte that is not [A-Za-z0-9_] written as \xHH
-// (so `c++` and `a.b` are literal), between whole-word boundaries: \b next to a word character
-// of the keyword, \B next to a non-word one (Hyperscan has no lookbehind).
+// match() finds one ASCII keyword in ASCII text: the keyword with every byte that is not
+// [A-Za-z0-9_] written as \xHH (so `c++` and `a.b` are literal), between whole-word boundaries: \b
+// next to a word character of the keyword, \B next to a non-word one (Hyperscan has no lookbehind).
 // `c++` -> `\bc\x2b\x2b\B`. match() does not use it (it scans literals and checks the
 // boundaries itself, which is several times faster); the tests compare the two.
 std::string keyword_pattern(std::string_view keyword);

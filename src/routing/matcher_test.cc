@@ -1,7 +1,5 @@
 #include "routing/matcher.h"
 
-#include "text/words.h"
-
 #include <gtest/gtest.h>
 #include <hs/hs.h>
 
@@ -14,6 +12,8 @@
 #include <random>
 #include <thread>
 #include <type_traits>
+
+#include "text/words.h"
 
 namespace speedlayer::routing {
 namespace {
@@ -52,7 +52,7 @@ TEST_F(FoundingRules, WholeWordsOnly) {
   EXPECT_EQ(m.match("messiah"), -1);
   EXPECT_EQ(m.match("amessi"), -1);
   EXPECT_EQ(m.match("footballer and basketballs"), -1);
-  EXPECT_EQ(m.match("MAIL"), -1);     // AI inside a word
+  EXPECT_EQ(m.match("MAIL"), -1);      // AI inside a word
   EXPECT_EQ(m.match("HTML CVS"), -1);  // ML, CV inside words
 }
 
@@ -65,8 +65,8 @@ TEST_F(FoundingRules, CaseInsensitive) {
 }
 
 TEST_F(FoundingRules, PunctuationDelimitsWords) {
-  for (const char* text : {"messi!", "messi,", "\"messi\"", "#messi", "messi's goal", "@messi:",
-                           "{\"text\":\"messi\"}", "x\tmessi\ny", "messi.", "-messi-"}) {
+  for (const char* text : {"messi!", "messi,", "\"messi\"", "#messi", "messi's goal",
+                           "@messi:", "{\"text\":\"messi\"}", "x\tmessi\ny", "messi.", "-messi-"}) {
     EXPECT_EQ(m.match(text), 0) << text;
   }
 }
@@ -128,7 +128,7 @@ TEST(Matcher, KeywordsWithSymbolsAreLiteralAndWhole) {
 
 TEST(Matcher, RegexMetacharactersAreLiteral) {
   const std::vector<std::string> keywords = {"(x)", "[a-z]", "a|b", "^start", "end$", "back\\slash",
-                                             ".*", "{2}", "?", "x+y", "$5", "a/b"};
+                                             ".*",  "{2}",   "?",   "x+y",    "$5",   "a/b"};
   std::vector<Route> routes;
   for (const auto& k : keywords) routes.push_back(Route{k == "?" ? "q" : "t", {k}});
   Matcher m = MustCompile(Table(routes));
@@ -342,9 +342,11 @@ std::string RandomCase(std::string s, std::mt19937& rng) {
 // outside ASCII; a NUL.
 std::string RandomKeyword(std::mt19937& rng) {
   static const std::vector<std::string> kSymbolic = {
-      "c++", "c#", "a.b", ".net", "#ai", "++", "-", "a b", "ab-", "_a", "a_", "\xc3\xa9t\xc3\xa9",
-      "x\xffy", "\xff", "a\x00b", "(a)", "a|b", "$5", "b.", "ab ab", "F\u00daT", "\u8db3\u7403",
-      "STRA\u00dfE", "\u03c3a", "a\u0301"};
+      "c++",    "c#",    "a.b",      ".net",         "#ai",         "++",
+      "-",      "a b",   "ab-",      "_a",           "a_",          "\xc3\xa9t\xc3\xa9",
+      "x\xffy", "\xff",  "a\x00b",   "(a)",          "a|b",         "$5",
+      "b.",     "ab ab", "F\u00daT", "\u8db3\u7403", "STRA\u00dfE", "\u03c3a",
+      "a\u0301"};
   if (rng() % 5 == 0) {
     std::string k = kSymbolic[rng() % kSymbolic.size()];
     // Unescape the few \xHH written above.
@@ -383,18 +385,19 @@ RouteTable RandomTable(std::mt19937& rng) {
 // keywords of the table in any case, pieces of them, and bytes around them that do or do not
 // end a word.
 std::string RandomText(const RouteTable& table, std::mt19937& rng) {
-  static const std::string kBytes = std::string("ab_1AB9 .+#-\t\n(),\"'") + "\x80\xc3\xa9\xff" +
-                                    std::string(1, '\0') + "\x7f";
+  static const std::string kBytes =
+      std::string("ab_1AB9 .+#-\t\n(),\"'") + "\x80\xc3\xa9\xff" + std::string(1, '\0') + "\x7f";
   std::vector<std::string> keywords;
-  for (const auto& r : table.routes) keywords.insert(keywords.end(), r.keywords.begin(), r.keywords.end());
+  for (const auto& r : table.routes)
+    keywords.insert(keywords.end(), r.keywords.begin(), r.keywords.end());
   const std::size_t target = rng() % 4 == 0 ? 60 + rng() % 10 : rng() % 301;
   std::string text;
   while (text.size() < target) {
     const unsigned pick = rng() % 20;
     if (pick == 19) {
       static const std::vector<std::string> kUnicode = {
-          "\u00e9", "\u00fa", "\u00da", "\u0301", "\u8db3", "\u7403", "\u03a3", "\u03c2",
-          "ss", "\u00df", "\u2019", "\u00a0", "\u200d", "\U0001F600"};
+          "\u00e9", "\u00fa", "\u00da", "\u0301", "\u8db3", "\u7403", "\u03a3",
+          "\u03c2", "ss",     "\u00df", "\u2019", "\u00a0", "\u200d", "\U0001F600"};
       text += kUnicode[rng() % kUnicode.size()];
     } else if (pick < 3 && !keywords.empty()) {
       std::string k = keywords[rng() % keywords.size()];
@@ -474,10 +477,17 @@ TEST(MatcherDifferential, ManyKeywordsSameAsTheRegexMatcher) {
     for (int w = 0; w < words; ++w) {
       std::string word = all[rng() % all.size()];
       switch (rng() % 4) {
-        case 0: word += "x"; break;                 // near miss
-        case 1: word = word.substr(1); break;       // near miss (or another keyword)
-        case 2: word = RandomCase(word, rng); break;
-        default: break;
+        case 0:
+          word += "x";
+          break;  // near miss
+        case 1:
+          word = word.substr(1);
+          break;  // near miss (or another keyword)
+        case 2:
+          word = RandomCase(word, rng);
+          break;
+        default:
+          break;
       }
       text += word;
       text += " .,;-+_"[rng() % 7];
@@ -512,7 +522,7 @@ TEST(Matcher, RunsAcrossTheScannersBlocks) {
 TEST(Matcher, LongKeywordsCompareEveryByte) {
   // Past 16 bytes the matcher compares the middle of a run too.
   for (const std::string keyword : {"abcdefgh_middle_12345678", "abcdefghijklmnopq",
-                                     "abcdefghijklmnop", "abcdefghi", "abcdefgh", "abcdefg"}) {
+                                    "abcdefghijklmnop", "abcdefghi", "abcdefgh", "abcdefg"}) {
     Matcher m = MustCompile(Table({{"A", {keyword}}}));
     EXPECT_EQ(m.match("x " + keyword + " y"), 0) << keyword;
     std::string upper = keyword;
@@ -534,7 +544,9 @@ TEST(Matcher, UnderscoreIsNotTheDelByte) {
   Matcher m = MustCompile(Table({{"A", {"a_b"}}, {"B", {"x"}}}));
   EXPECT_EQ(m.match("a_b"), 0);
   EXPECT_EQ(m.match("A_B"), 0);
-  EXPECT_EQ(m.match("a\x7f" "b"), -1);
+  EXPECT_EQ(m.match("a\x7f"
+                    "b"),
+            -1);
   EXPECT_EQ(m.match("a\x7fx"), 1);
 }
 
@@ -571,20 +583,21 @@ TEST(Matcher, HyperscanScanFailureFallsBackToAPlainSearch) {
   EXPECT_EQ(m.match("nothing here"), -1);
 }
 
-
 // ---- Unicode words (issue 15's "Why"): keywords and texts folded, words by text/words.h ----
 
 TEST(MatcherUnicode, TheIssuesCases) {
-  Matcher m = MustCompile(Table({{"Sport", {"f\u00fatbol", "messi", "\u0444\u0443\u0442\u0431\u043e\u043b"}}},
-                                "default"));
+  Matcher m = MustCompile(Table(
+      {{"Sport", {"f\u00fatbol", "messi", "\u0444\u0443\u0442\u0431\u043e\u043b"}}}, "default"));
   EXPECT_EQ(m.topic_for("F\u00daTBOL hoy"), "Sport");
   EXPECT_EQ(m.topic_for("F\u00fatbol hoy"), "Sport");
   EXPECT_EQ(m.topic_for("f\u00fatbol"), "Sport");
   EXPECT_EQ(m.topic_for("Fu\u0301tbol (decomposed)"), "Sport");
-  EXPECT_EQ(m.topic_for("\u0424\u0423\u0422\u0411\u041e\u041b \u0441\u0435\u0433\u043e\u0434\u043d\u044f"), "Sport");
+  EXPECT_EQ(m.topic_for(
+                "\u0424\u0423\u0422\u0411\u041e\u041b \u0441\u0435\u0433\u043e\u0434\u043d\u044f"),
+            "Sport");
   EXPECT_EQ(m.topic_for("Messi\u00f1 aqu\u00ed"), "default");
   EXPECT_EQ(m.topic_for("Messi aqu\u00ed"), "Sport");
-  EXPECT_EQ(m.topic_for("futbol"), "default");  // no accent folding: another word
+  EXPECT_EQ(m.topic_for("futbol"), "default");           // no accent folding: another word
   EXPECT_EQ(m.topic_for("Messi\u2019s goal"), "Sport");  // apostrophes separate
   EXPECT_EQ(m.topic_for("\u00abMessi\u00bb"), "Sport");
   EXPECT_EQ(m.topic_for("\u00e9Messi"), "default");
@@ -601,9 +614,8 @@ TEST(MatcherUnicode, SharpSAndCaseFolding) {
 }
 
 TEST(MatcherUnicode, GreekTurkishCyrillic) {
-  Matcher m = MustCompile(Table({{"gr", {"\u03bf\u03b4\u03bf\u03c2"}},
-                                 {"tr", {"\u0130stanbul"}},
-                                 {"tr2", {"isparta"}}}));
+  Matcher m = MustCompile(Table(
+      {{"gr", {"\u03bf\u03b4\u03bf\u03c2"}}, {"tr", {"\u0130stanbul"}}, {"tr2", {"isparta"}}}));
   EXPECT_EQ(m.match("\u039f\u0394\u039f\u03a3"), 0);  // final sigma folds to sigma
   EXPECT_EQ(m.match("\u0130STANBUL"), 1);
   EXPECT_EQ(m.match("istanbul"), -1);  // \u0130 folds to i + U+0307, not i
@@ -612,8 +624,8 @@ TEST(MatcherUnicode, GreekTurkishCyrillic) {
 }
 
 TEST(MatcherUnicode, ScriptsWithoutSpaces) {
-  Matcher m = MustCompile(Table({{"Sport", {"\u8db3\u7403", "\u30b5\u30c3\u30ab\u30fc"}},
-                                 {"One", {"\u7403"}}}));
+  Matcher m = MustCompile(
+      Table({{"Sport", {"\u8db3\u7403", "\u30b5\u30c3\u30ab\u30fc"}}, {"One", {"\u7403"}}}));
   EXPECT_EQ(m.match("\u6211\u559c\u6b22\u8db3\u7403"), 0);  // a keyword of two characters
   EXPECT_EQ(m.match("\u4eca\u65e5\u306f\u30b5\u30c3\u30ab\u30fc\u3092"), 0);
   EXPECT_EQ(m.match("\u7bee\u7403"), 1);  // one character is a word
@@ -635,8 +647,10 @@ TEST(MatcherUnicode, ManyNonAsciiKeywords) {
   std::vector<Route> routes(50);
   auto keyword = [](int i) {
     std::string k = i % 2 ? "\u0444\u0443\u0442" : "f\u00fat";
-    for (char c : std::to_string(i)) k += "\u00e0\u00e9\u00ed\u00f3\u00fa\u00f1\u00e7\u00fc\u00f6\u00e4"
-                                              [static_cast<std::size_t>(c - '0') * 2];
+    for (char c : std::to_string(i))
+      k += "\u00e0\u00e9\u00ed\u00f3\u00fa\u00f1\u00e7\u00fc\u00f6\u00e4"[static_cast<std::size_t>(
+                                                                              c - '0') *
+                                                                          2];
     return k;
   };
   (void)keyword;
@@ -647,7 +661,8 @@ TEST(MatcherUnicode, ManyNonAsciiKeywords) {
   }
   Matcher m = MustCompile(Table(routes));
   for (int i = 0; i < 5000; i += 7) {
-    const std::string k = text::fold(routes[static_cast<std::size_t>(i / 100)].keywords[static_cast<std::size_t>(i % 100)]);
+    const std::string k = text::fold(
+        routes[static_cast<std::size_t>(i / 100)].keywords[static_cast<std::size_t>(i % 100)]);
     std::string upper = (i % 2 ? "\u0424\u0423\u0422" : "F\u00daT") + std::to_string(i) + "\u00d1";
     ASSERT_EQ(m.match("hoy " + upper + "!"), i / 100) << upper;
     ASSERT_EQ(m.match("hoy " + k + "x"), -1) << k;

@@ -2,8 +2,6 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "core/files.h"
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -12,6 +10,8 @@
 #include <memory>
 #include <set>
 #include <vector>
+
+#include "core/files.h"
 
 namespace speedlayer::routing {
 namespace {
@@ -96,8 +96,8 @@ class Parser {
                      "remove it or write a word");
       for (char c : word) {
         if (c == ' ' || (c >= '\t' && c <= '\r'))  // space, \t \n \v \f \r
-          return error(kw, "keyword '" + word + "' of route '" + route.topic +
-                               "' contains whitespace",
+          return error(kw,
+                       "keyword '" + word + "' of route '" + route.topic + "' contains whitespace",
                        "keywords match single whole words; list each word separately");
       }
       route.keywords.push_back(word);
@@ -112,9 +112,9 @@ class Parser {
       return error(node, std::string(key) + " must be a topic name, not a list or mapping");
     const std::string& name = node.Scalar();
     if (std::string problem = topic_name_problem(name); !problem.empty())
-      return error(node, "invalid Kafka topic name '" + name + "' for " + std::string(key) +
-                             ": " + problem,
-                   "topic names are 1-249 characters of letters, digits, '.', '_' and '-'");
+      return error(
+          node, "invalid Kafka topic name '" + name + "' for " + std::string(key) + ": " + problem,
+          "topic names are 1-249 characters of letters, digits, '.', '_' and '-'");
     return name;
   }
 

@@ -1,11 +1,11 @@
 #include "routing/routes.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 
 namespace speedlayer::routing {
 namespace {
@@ -95,8 +95,7 @@ TEST(ParseRoutes, EmptyOrNonMappingDocument) {
 TEST(ParseRoutes, RoutesMissingOrNotAList) {
   ExpectError("default_topic: t\n", 1, "'routes' is missing");
   ExpectError("default_topic: t\nroutes: Sport\n", 2, "must be a list");
-  ExpectError("default_topic: t\nroutes:\n  topic: Sport\n  keywords: [a]\n", 3,
-              "must be a list");
+  ExpectError("default_topic: t\nroutes:\n  topic: Sport\n  keywords: [a]\n", 3, "must be a list");
 }
 
 TEST(ParseRoutes, RouteNotAMapping) {
@@ -129,14 +128,16 @@ TEST(ParseRoutes, BadKeywords) {
 
 TEST(ParseRoutes, EmptyValuesPointAtTheirOwnLine) {
   // yaml-cpp places an empty value at the next token; the error still names the key's line.
-  ExpectError("routes:\n  - topic: a\n    keywords:\n      - x\n      -\n      # note\n\n"
-              "      - y\n",
-              5, "empty keyword");
+  ExpectError(
+      "routes:\n  - topic: a\n    keywords:\n      - x\n      -\n      # note\n\n"
+      "      - y\n",
+      5, "empty keyword");
   ExpectError("routes:\n  - {topic: , keywords: [x]}\n", 2, "topic is empty");
   ExpectError("routes:\n  - topic: a\n    keywords: [x, ~]\n", 3, "empty keyword");
-  ExpectError("routes:\n  - topic: a\n    keywords: [x]\n  - topic:   # later\n\n"
-              "    keywords: [y]\n",
-              4, "topic is empty");
+  ExpectError(
+      "routes:\n  - topic: a\n    keywords: [x]\n  - topic:   # later\n\n"
+      "    keywords: [y]\n",
+      4, "topic is empty");
 }
 
 TEST(ParseRoutes, InvalidTopicNames) {
@@ -149,8 +150,8 @@ TEST(ParseRoutes, InvalidTopicNames) {
   ExpectError("routes:\n  - topic: [a, b]\n    keywords: [x]\n", 2, "must be a topic name");
   ExpectError("routes:\n  - topic: " + std::string(250, 'a') + "\n    keywords: [x]\n", 2,
               "250 characters long");
-  EXPECT_TRUE(parse_routes("routes:\n  - topic: " + std::string(249, 'a') + "\n    keywords: [x]\n",
-                           "f"));
+  EXPECT_TRUE(
+      parse_routes("routes:\n  - topic: " + std::string(249, 'a') + "\n    keywords: [x]\n", "f"));
   ExpectError("default_topic: \"my topic\"\nroutes: []\n", 1, "for default_topic");
   ExpectError("routes: []\ndefault_topic: caf\xc3\xa9\n", 2, "character 0xc3 is not allowed");
 }

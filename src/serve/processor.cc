@@ -52,8 +52,8 @@ ServeOptions with_defaults(ServeOptions o) {
   // sets them from the flags; the demo takes these).
   if (!o.window.filters) o.window.filters = text::default_filters();
   if (o.transactional_id.empty())
-    o.transactional_id = "speedlayer-serve-" + o.group + "-" + host_name() + "-" +
-                         std::to_string(::getpid());
+    o.transactional_id =
+        "speedlayer-serve-" + o.group + "-" + host_name() + "-" + std::to_string(::getpid());
   return o;
 }
 
@@ -106,7 +106,8 @@ Status Processor::start() {
   if (needed > kClientDefaultMessageMaxBytes)
     pp.set_default("message.max.bytes", std::to_string(needed));
   client_message_max_bytes_ = kClientDefaultMessageMaxBytes;
-  if (auto v = pp.get("message.max.bytes")) client_message_max_bytes_ = std::strtoull(v->c_str(), nullptr, 10);
+  if (auto v = pp.get("message.max.bytes"))
+    client_message_max_bytes_ = std::strtoull(v->c_str(), nullptr, 10);
   auto producer = kafka::Producer::create(pp, this);
   if (!producer) return std::unexpected(producer.error());
   producer_ = std::move(*producer);
@@ -118,29 +119,31 @@ Status Processor::start() {
       std::to_string(std::max<std::uint64_t>(kBrokerDefaultMaxMessageBytes, needed));
   // Compaction never touches a log's active segment: 64 MiB segments (not 1 GiB) let it
   // bound a slow changelog within days, not months.
-  if (auto st = kafka::ensure_topic(producer_->handle(), o_.changelog_topic, o_.changelog_partitions,
-                                    {{"cleanup.policy", "compact"},
-                                     {"max.message.bytes", max_bytes},
-                                     {"segment.bytes", "67108864"}},
-                                    connect_ms);
+  if (auto st =
+          kafka::ensure_topic(producer_->handle(), o_.changelog_topic, o_.changelog_partitions,
+                              {{"cleanup.policy", "compact"},
+                               {"max.message.bytes", max_bytes},
+                               {"segment.bytes", "67108864"}},
+                              connect_ms);
       !st) {
     return st;
   }
-  if (auto st = kafka::ensure_topic(producer_->handle(), o_.output_topic, 3,
-                                    {{"cleanup.policy", "delete"}, {"max.message.bytes", max_bytes}},
-                                    connect_ms);
+  if (auto st = kafka::ensure_topic(
+          producer_->handle(), o_.output_topic, 3,
+          {{"cleanup.policy", "delete"}, {"max.message.bytes", max_bytes}}, connect_ms);
       !st) {
     return st;
   }
   if (!o_.late_topic.empty()) {
-    if (auto st = kafka::ensure_topic(producer_->handle(), o_.late_topic, 3,
-                                      {{"cleanup.policy", "delete"}, {"max.message.bytes", max_bytes}},
-                                      connect_ms);
+    if (auto st = kafka::ensure_topic(
+            producer_->handle(), o_.late_topic, 3,
+            {{"cleanup.policy", "delete"}, {"max.message.bytes", max_bytes}}, connect_ms);
         !st) {
       return st;
     }
   }
-  auto partitions = kafka::topic_partition_count(producer_->handle(), o_.changelog_topic, connect_ms);
+  auto partitions =
+      kafka::topic_partition_count(producer_->handle(), o_.changelog_topic, connect_ms);
   if (!partitions) return std::unexpected(partitions.error());
   changelog_partitions_ = std::max(1, *partitions);
   if (auto st = check_record_limits(connect_ms); !st) return st;
@@ -183,7 +186,8 @@ Status Processor::check_record_limits(int timeout_ms) {
   if (client_limit < needed) {
     return fail(ErrorKind::usage,
                 "serve's records can reach " + std::to_string(needed) +
-                    " bytes but the producer's message.max.bytes is " + std::to_string(client_limit),
+                    " bytes but the producer's message.max.bytes is " +
+                    std::to_string(client_limit),
                 "-X message.max.bytes", "raise it, or lower " + sizes);
   }
   auto check_topic = [&](const std::string& topic, std::uint64_t topic_needed) -> Status {
@@ -200,12 +204,13 @@ Status Processor::check_record_limits(int timeout_ms) {
     if (auto it = configs->find("max.message.bytes"); it != configs->end())
       limit = std::strtoull(it->second.c_str(), nullptr, 10);
     if (limit < topic_needed) {
-      return fail(ErrorKind::usage,
-                  "serve's records for topic " + topic + " can reach " +
-                      std::to_string(topic_needed) + " bytes but the topic accepts at most " +
-                      std::to_string(limit) + " (max.message.bytes)",
-                  "topic " + topic,
-                  "raise the topic's max.message.bytes (e.g. in its KafkaTopic), or lower " + sizes);
+      return fail(
+          ErrorKind::usage,
+          "serve's records for topic " + topic + " can reach " + std::to_string(topic_needed) +
+              " bytes but the topic accepts at most " + std::to_string(limit) +
+              " (max.message.bytes)",
+          "topic " + topic,
+          "raise the topic's max.message.bytes (e.g. in its KafkaTopic), or lower " + sizes);
     }
     return {};
   };
@@ -312,7 +317,7 @@ Status Processor::restore_pending() {
   // 2. The partials of those offsets: the changelog read to its end (committed data only).
   views::ViewStore restored(o_.window, o_.group);
   auto reader = kafka::TopicReader::create(o_.kafka, o_.changelog_topic,
-                                        static_cast<int>(o_.connect_timeout.count()));
+                                           static_cast<int>(o_.connect_timeout.count()));
   if (!reader) return std::unexpected(reader.error());
   std::uint64_t bad_records = 0;
   auto st = (*reader)->read_to_end(
@@ -333,7 +338,8 @@ Status Processor::restore_pending() {
   for (const auto& tp : tps) {
     const std::int64_t offset = (*committed)[tp];
     Owned owned;
-    owned.agg = std::make_unique<views::PartitionAggregator>(tp.topic, tp.partition, o_.window, keys_);
+    owned.agg =
+        std::make_unique<views::PartitionAggregator>(tp.topic, tp.partition, o_.window, keys_);
     const bool has_state = restored.restore_into(*owned.agg);
     if (!has_state && offset >= 0) {
       // Offsets are committed only with the state they account for: offsets without state
@@ -382,8 +388,7 @@ void Processor::apply_memory_budget() {
     const auto size = static_cast<std::uint64_t>(std::max<views::Millis>(o_.window.size_ms, 1));
     const std::uint64_t open_per_partition =
         (static_cast<std::uint64_t>(o_.window.size_ms + o_.window.grace_ms) + size - 1) / size + 1;
-    const std::uint64_t fit =
-        budget / kBytesPerTerm / (owned_.size() * open_per_partition);
+    const std::uint64_t fit = budget / kBytesPerTerm / (owned_.size() * open_per_partition);
     capacity = static_cast<std::size_t>(std::clamp<std::uint64_t>(
         fit, std::min<std::uint64_t>(o_.window.effective_closed_terms(), o_.window.max_terms),
         o_.window.max_terms));
@@ -393,8 +398,7 @@ void Processor::apply_memory_budget() {
                  "speedlayer serve: memory limit %s: keeping at most %zu distinct terms per open "
                  "window and partition (%zu partitions; --max-terms %zu); counts beyond it are "
                  "estimates with error bounds\n",
-                 format_bytes(memory_limit_).c_str(), capacity, owned_.size(),
-                 o_.window.max_terms);
+                 format_bytes(memory_limit_).c_str(), capacity, owned_.size(), o_.window.max_terms);
   }
   term_capacity_ = capacity;
   for (auto& [tp, owned] : owned_) owned.agg->set_max_terms(capacity);
@@ -410,7 +414,8 @@ void Processor::note_change() {
 // Called with live_mu_ held.
 void Processor::process(const rd_kafka_message_t& msg, views::Millis now, LastPartition& last) {
   if (msg.rkt != last.rkt || msg.partition != last.partition) {
-    auto it = owned_.find(kafka::TopicPartition{std::string(kafka::message_topic(msg)), msg.partition});
+    auto it =
+        owned_.find(kafka::TopicPartition{std::string(kafka::message_topic(msg)), msg.partition});
     last = {msg.rkt, msg.partition, it == owned_.end() ? nullptr : &it->second};
     if (last.owned) last.owned->agg->mark_active(now);
   }
@@ -522,9 +527,9 @@ Status Processor::start_commit() {
         {"speedlayer.stream_time", std::to_string(r.stream_time)}};
     std::string_view value = r.null_value ? std::string_view() : std::string_view(r.value);
     if (r.key.size() + r.value.size() + kRecordOverheadBytes > client_message_max_bytes_) {
-      headers.emplace_back("speedlayer.value_dropped",
-                           "too large for message.max.bytes: " + std::to_string(r.value.size()) +
-                               " bytes");
+      headers.emplace_back(
+          "speedlayer.value_dropped",
+          "too large for message.max.bytes: " + std::to_string(r.value.size()) + " bytes");
       value = std::string_view();
     }
     const std::string_view key = r.null_key ? std::string_view() : std::string_view(r.key);
@@ -550,9 +555,10 @@ Status Processor::start_commit() {
     for (const LateRecord& r : owned.late) send_late(tp, r);
     for (views::Millis start : owned.to_emit) {
       if (const views::Partial* p = agg.window(start)) {
-        send(o_.output_topic, RD_KAFKA_PARTITION_UA, views::output_key(tp.topic, start, tp.partition),
-             views::encode_output(tp.topic, tp.partition, start, *p, o_.window,
-                                  o_.output_all_terms, o_.group));
+        send(o_.output_topic, RD_KAFKA_PARTITION_UA,
+             views::output_key(tp.topic, start, tp.partition),
+             views::encode_output(tp.topic, tp.partition, start, *p, o_.window, o_.output_all_terms,
+                                  o_.group));
       }
     }
     if (owned.progressed && owned.next_offset >= 0) offsets.emplace_back(tp, owned.next_offset);
@@ -570,7 +576,7 @@ Status Processor::start_commit() {
   std::atomic<bool>* delivery_failed = &delivery_failed_;
   // The commit thread touches only the producer (thread-safe) and what it was given.
   in_flight_ = std::async(std::launch::async, [txn, offsets = std::move(offsets), group, duration,
-                                                started, delivery_failed]() mutable {
+                                               started, delivery_failed]() mutable {
     CommitOutcome out;
     auto failed = [&](const kafka::TxnError& e, const char* reason) {
       out.kind = e.fatal ? CommitOutcome::Kind::fatal : CommitOutcome::Kind::abortable;
@@ -597,7 +603,8 @@ Status Processor::start_commit() {
 
 Status Processor::finish_commit(bool wait) {
   if (!in_flight_) return {};
-  if (!wait && in_flight_->wait_for(std::chrono::seconds(0)) != std::future_status::ready) return {};
+  if (!wait && in_flight_->wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+    return {};
   CommitOutcome out = in_flight_->get();
   in_flight_.reset();
   switch (out.kind) {
@@ -643,9 +650,9 @@ Status Processor::recover_from_abort(const std::string& reason, const std::strin
     return fail(ErrorKind::kafka, "cannot abort transaction: " + aborted.error().message, "serve");
   }
   if (++consecutive_aborts_ >= kMaxConsecutiveAborts) {
-    const std::string message = std::to_string(consecutive_aborts_) +
-                                " transactions in a row aborted, each after a restore; the last: " +
-                                reason + ": " + why;
+    const std::string message =
+        std::to_string(consecutive_aborts_) +
+        " transactions in a row aborted, each after a restore; the last: " + reason + ": " + why;
     set_fatal(message);
     return fail(ErrorKind::kafka, message, "serve",
                 "a failure that repeats after a restore; see the reason above");
@@ -679,8 +686,7 @@ Status Processor::step() {
   consumer_->poll_batch(timeout, batch_, 5000);
   std::erase_if(batch_, [this](const kafka::MessagePtr& msg) {
     if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) return false;
-    if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-      note_error(kafka::message_error(*msg));
+    if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) note_error(kafka::message_error(*msg));
     return true;
   });
   if (!batch_.empty()) {
@@ -719,7 +725,8 @@ void Processor::shutdown() {
   if (!consumer_) return;
   housekeeping();
   if (auto st = commit_now(); !st) {
-    std::fprintf(stderr, "speedlayer serve: last commit failed: %s\n", st.error().message().c_str());
+    std::fprintf(stderr, "speedlayer serve: last commit failed: %s\n",
+                 st.error().message().c_str());
   }
   consumer_->close();
 }

@@ -36,8 +36,8 @@
 #include <vector>
 
 #include "core/error.h"
-#include "kafka/consumer.h"
 #include "http/metrics.h"
+#include "kafka/consumer.h"
 #include "kafka/producer.h"
 #include "kafka/transactions.h"
 #include "views/views.h"
@@ -63,8 +63,8 @@ struct ServeOptions {
   int stream_rate = 4;
   // Empty: derived from the group (with_defaults), as Kafka Streams derives its topics from
   // application.id, so two deployments never share state by default.
-  std::string output_topic;     // <group>.views
-  std::string changelog_topic;  // <group>.changelog
+  std::string output_topic;      // <group>.views
+  std::string changelog_topic;   // <group>.changelog
   int changelog_partitions = 6;  // when serve creates the changelog topic
   // Default: speedlayer-serve-<group>-<hostname>-<pid>. Exactly-once v2 fences zombies through
   // the consumer group's generation, so the id need not follow partitions; it must only be
@@ -105,9 +105,9 @@ views::Millis system_wall_clock();
 // Counters the HTTP layer exposes; written by the processor thread, read by scrapes.
 struct ProcessorStats {
   std::mutex mu;
-  std::map<std::string, std::uint64_t> consumed, late;                 // per topic
+  std::map<std::string, std::uint64_t> consumed, late;                    // per topic
   std::map<std::string, std::map<std::string, std::uint64_t>> malformed;  // topic -> reason
-  std::map<std::pair<std::string, std::int32_t>, std::int64_t> lag;    // per partition
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> lag;       // per partition
   std::uint64_t transactions = 0, aborted_transactions = 0;
   // Transactions that failed, by reason: produce (a record refused locally), delivery,
   // send_offsets, commit, fatal.
@@ -147,7 +147,8 @@ class Processor final : public kafka::ConsumerEvents,
   // ConsumerEvents / ProducerEvents (called inside poll; never throw).
   void on_assigned(const std::vector<kafka::TopicPartition>& added) noexcept override;
   void on_revoked(const std::vector<kafka::TopicPartition>& removed, bool lost) noexcept override;
-  void on_client_error(rd_kafka_resp_err_t error, std::string_view reason, bool fatal) noexcept override;
+  void on_client_error(rd_kafka_resp_err_t error, std::string_view reason,
+                       bool fatal) noexcept override;
   void on_delivery(const kafka::DeliveryReport& report) noexcept override;
 
   // views::LiveAggregators: a snapshot of the owned partitions' aggregators (any thread).
@@ -165,9 +166,9 @@ class Processor final : public kafka::ConsumerEvents,
   };
   struct Owned {
     std::unique_ptr<views::PartitionAggregator> agg;
-    std::int64_t next_offset = -1;     // to commit: last processed + 1
-    std::vector<views::Millis> to_emit;        // windows closed in this transaction
-    std::vector<LateRecord> late;              // for --late-topic
+    std::int64_t next_offset = -1;       // to commit: last processed + 1
+    std::vector<views::Millis> to_emit;  // windows closed in this transaction
+    std::vector<LateRecord> late;        // for --late-topic
     bool progressed = false;
   };
 
@@ -214,11 +215,11 @@ class Processor final : public kafka::ConsumerEvents,
   std::unique_ptr<kafka::Producer> producer_;
   std::unique_ptr<kafka::Transactions> txn_;
   std::unique_ptr<kafka::Consumer> consumer_;
-  std::int32_t changelog_partitions_ = 1;  // of the changelog topic as found at start
+  std::int32_t changelog_partitions_ = 1;       // of the changelog topic as found at start
   std::uint64_t client_message_max_bytes_ = 0;  // the producer's message.max.bytes
   int consecutive_aborts_ = 0;
   std::atomic<bool> delivery_failed_{false};  // a record of the transaction in flight failed
-  std::size_t late_bytes_ = 0;  // buffered for --late-topic since the last start_commit
+  std::size_t late_bytes_ = 0;      // buffered for --late-topic since the last start_commit
   std::uint64_t memory_limit_ = 0;  // resolved at start (0: none)
   std::atomic<std::size_t> term_capacity_{0};
   // Sets every owned aggregator's max_terms from the memory budget and the owned partitions.

@@ -9,57 +9,73 @@ namespace speedlayer::serve {
 
 ServeCommand::ServeCommand(CLI::App& parent)
     : app_(parent.add_subcommand(
-          "serve", "The speed layer: windowed real-time views of topics, exact across crashes "
-                   "and replicas, served over HTTP")),
+          "serve",
+          "The speed layer: windowed real-time views of topics, exact across crashes "
+          "and replicas, served over HTTP")),
       flags_(*app_) {
   config::add_connection_flags(flags_);
   app_->add_option("--topic", topics_, "input topic (repeatable; env KAFKA_TOPIC)");
   flags_.add("pattern", "input topics matching this regular expression");
   flags_.add("group", "consumer group (default speedlayer-serve)");
   flags_.add("text-field", "JSON object values: the field holding the text (default text)");
-  flags_.add("time-field", "event time from this JSON field (ms or ISO-8601) instead of the "
-                           "message timestamp");
+  flags_.add("time-field",
+             "event time from this JSON field (ms or ISO-8601) instead of the "
+             "message timestamp");
   flags_.add("window", "tumbling window size (default 60s)");
   flags_.add("grace", "how long out-of-order records still count (default 10s)");
   flags_.add("retention", "how long windows are kept (default 2h)");
   flags_.add("top-k", "terms per window in views (default 10)");
-  flags_.add("max-terms", "distinct terms kept per window and partition; beyond it counts are "
-                          "Space-Saving estimates with error bounds (default 10000)");
+  flags_.add("max-terms",
+             "distinct terms kept per window and partition; beyond it counts are "
+             "Space-Saving estimates with error bounds (default 10000)");
   flags_.add("max-term-bytes", "longer terms are dropped and counted as long_terms (default 64)");
-  flags_.add("stop-words", "term filter: stop words not counted, comma-separated built-in lists "
-                          "(en, es, pt, fr, de, it, ru) and files (one word a line); a leading + "
-                          "adds to the built-in lists instead of replacing them (default: every "
-                          "built-in list)");
+  flags_.add("stop-words",
+             "term filter: stop words not counted, comma-separated built-in lists "
+             "(en, es, pt, fr, de, it, ru) and files (one word a line); a leading + "
+             "adds to the built-in lists instead of replacing them (default: every "
+             "built-in list)");
   flags_.add_flag("no-stop-words", "count stop words too");
-  flags_.add("min-term-chars", "term filter: shorter terms (in characters) are not counted "
-                               "(default 2; letters of Chinese, Japanese, Thai... always count)");
-  flags_.add_flag("drop-numbers", "term filter: terms of digits only are not counted (the "
-                                  "default; --drop-numbers=false counts them)");
-  flags_.add("max-future", "event times further ahead of the wall clock are malformed "
-                           "(future_time; default 1h)");
-  flags_.add("instance-id", "static group membership (group.instance.id): a replica restarted "
-                            "with the same id gets its partitions back at once; unique per "
-                            "replica, e.g. the pod name");
-  flags_.add("memory-limit", "memory to size serve's state for, e.g. 256Mi (default: the "
-                             "container's limit): fewer terms per open window when it binds");
-  flags_.add("late-topic", "also write late records here, in the same transactions "
-                           "(original key, value, timestamp; headers: origin, window, stream "
-                           "time, reason)");
-  flags_.add("output-terms", "closed windows' output records carry the top terms (top, default) "
-                             "or every kept term (all)");
-  flags_.add("listen", "HTTP address of the API, live page and stream (default 127.0.0.1:8080, "
-                       "this machine only; 0.0.0.0:8080 for every interface, as in a pod)");
-  flags_.add("probe-listen", "also serve /healthz, /readyz and /metrics here, on a thread and "
-                             "connection budget no API client can exhaust (e.g. 0.0.0.0:8081; "
-                             "default: off)");
-  flags_.add("admin-token-file", "turns on the admin endpoints (POST /v1/expire): they then need "
-                                 "Authorization: Bearer <the file's token> (default: off)");
-  flags_.add("stream-rate", "GET /v1/stream: at most this many view events per second per "
-                            "topic, changes coalesced (default 4)");
+  flags_.add("min-term-chars",
+             "term filter: shorter terms (in characters) are not counted "
+             "(default 2; letters of Chinese, Japanese, Thai... always count)");
+  flags_.add_flag("drop-numbers",
+                  "term filter: terms of digits only are not counted (the "
+                  "default; --drop-numbers=false counts them)");
+  flags_.add("max-future",
+             "event times further ahead of the wall clock are malformed "
+             "(future_time; default 1h)");
+  flags_.add("instance-id",
+             "static group membership (group.instance.id): a replica restarted "
+             "with the same id gets its partitions back at once; unique per "
+             "replica, e.g. the pod name");
+  flags_.add("memory-limit",
+             "memory to size serve's state for, e.g. 256Mi (default: the "
+             "container's limit): fewer terms per open window when it binds");
+  flags_.add("late-topic",
+             "also write late records here, in the same transactions "
+             "(original key, value, timestamp; headers: origin, window, stream "
+             "time, reason)");
+  flags_.add("output-terms",
+             "closed windows' output records carry the top terms (top, default) "
+             "or every kept term (all)");
+  flags_.add("listen",
+             "HTTP address of the API, live page and stream (default 127.0.0.1:8080, "
+             "this machine only; 0.0.0.0:8080 for every interface, as in a pod)");
+  flags_.add("probe-listen",
+             "also serve /healthz, /readyz and /metrics here, on a thread and "
+             "connection budget no API client can exhaust (e.g. 0.0.0.0:8081; "
+             "default: off)");
+  flags_.add("admin-token-file",
+             "turns on the admin endpoints (POST /v1/expire): they then need "
+             "Authorization: Bearer <the file's token> (default: off)");
+  flags_.add("stream-rate",
+             "GET /v1/stream: at most this many view events per second per "
+             "topic, changes coalesced (default 4)");
   flags_.add("output-topic", "closed windows are written here (default <group>.views)");
   flags_.add("changelog-topic", "compacted topic of serve's state (default <group>.changelog)");
-  flags_.add("transactional-id", "unique per live replica (default "
-                                 "speedlayer-serve-<group>-<host>-<pid>)");
+  flags_.add("transactional-id",
+             "unique per live replica (default "
+             "speedlayer-serve-<group>-<host>-<pid>)");
   flags_.add("commit-interval", "transaction commit interval (default 100ms)");
   flags_.add("connect-timeout", "give up with exit 3 when no broker answers (default 30s)");
   flags_.add("max-value-bytes", "larger values are counted as malformed (default 1Mi)");
@@ -75,7 +91,7 @@ namespace {
 // topic's own key in the config file. Unset keys take `base`'s values.
 template <class Get>
 Result<std::shared_ptr<const text::TermFilter>> term_filter(Get&& get, const text::FilterSpec& base,
-                                                           const std::string& where) {
+                                                            const std::string& where) {
   text::FilterSpec spec = base;
   if (auto words = get("stop-words")) spec.stop_words = words->value;
   if (auto no = get("no-stop-words");
@@ -97,10 +113,9 @@ Result<std::shared_ptr<const text::TermFilter>> term_filter(Get&& get, const tex
 Result<std::shared_ptr<const text::TermFilters>> build_term_filters(
     const config::Settings& settings) {
   auto filters = std::make_shared<text::TermFilters>();
-  SL_ASSIGN_OR_RETURN(
-      filters->default_filter,
-      term_filter([&](std::string_view key) { return settings.get(key); }, text::FilterSpec{},
-                  "--"));
+  SL_ASSIGN_OR_RETURN(filters->default_filter,
+                      term_filter([&](std::string_view key) { return settings.get(key); },
+                                  text::FilterSpec{}, "--"));
   // Per topic, from the config file's `topics:` map: the default's settings, overridden.
   if (settings.file()) {
     for (const auto& [topic, keys] : settings.file()->sections("topics")) {

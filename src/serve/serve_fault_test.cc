@@ -76,9 +76,11 @@ TEST(ServeFaults, KillsAndABrokerStallLeaveEveryCountExact) {
 
   const std::string group = unique_topic("serve-faults-group");
   auto args = [&](int i) {
-    return std::vector<std::string>{"--brokers", brokers, "--topic", topic, "--group", group,
-                                    "--time-field", "ts", "--window", "10s", "--grace", "2s",
-                                    "--top-k", "50", "--instance-id", "replica-" + std::to_string(i)};
+    return std::vector<std::string>{
+        "--brokers", brokers, "--topic",       topic,
+        "--group",   group,   "--time-field",  "ts",
+        "--window",  "10s",   "--grace",       "2s",
+        "--top-k",   "50",    "--instance-id", "replica-" + std::to_string(i)};
   };
   std::vector<std::unique_ptr<ServeReplica>> replicas;
   for (int i = 0; i < 3; ++i) {
@@ -116,7 +118,8 @@ TEST(ServeFaults, KillsAndABrokerStallLeaveEveryCountExact) {
   ASSERT_TRUE(stalled);
   ASSERT_EQ(kills, 4);
   const auto total = static_cast<std::uint64_t>(sent.load());
-  ASSERT_EQ(parse_summary(produce.err())["delivered"], static_cast<long long>(total)) << produce.err();
+  ASSERT_EQ(parse_summary(produce.err())["delivered"], static_cast<long long>(total))
+      << produce.err();
   for (auto& r : replicas) {
     ASSERT_TRUE(r->running()) << r->name() << " ended:\n" << r->proc().err();
     ASSERT_TRUE(r->wait_consumed(topic, total, 180s));

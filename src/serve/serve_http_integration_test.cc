@@ -66,7 +66,8 @@ class SseClient {
           return e;
         }
       }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
       if (left <= 0ms) return std::nullopt;
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
@@ -84,7 +85,9 @@ class SseClient {
   std::string head_, buffer_;
 };
 
-std::uint64_t sequence_of(const std::string& id) { return std::stoull(id.substr(id.find('-') + 1)); }
+std::uint64_t sequence_of(const std::string& id) {
+  return std::stoull(id.substr(id.find('-') + 1));
+}
 
 // The raw response of one request (Connection: close).
 std::string request(int port, const std::string& head) {
@@ -113,10 +116,10 @@ TEST(ServeHttpIntegration, StreamIsCoalescedAndAgreesWithTheViews) {
   std::ofstream(token_file) << token << "\n";  // a Secret made with --from-file ends in \n
   ::chmod(token_file.c_str(), 0600);
   const int probe_port = free_port();
-  ServeReplica serve("serve", {"--brokers", brokers, "--topic", topic, "--group",
-                               unique_topic("stream-group"), "--window", "1s", "--grace", "0s",
-                               "--stream-rate", "2", "--admin-token-file", token_file,
-                               "--probe-listen", "127.0.0.1:" + std::to_string(probe_port)});
+  ServeReplica serve(
+      "serve", {"--brokers", brokers, "--topic", topic, "--group", unique_topic("stream-group"),
+                "--window", "1s", "--grace", "0s", "--stream-rate", "2", "--admin-token-file",
+                token_file, "--probe-listen", "127.0.0.1:" + std::to_string(probe_port)});
   serve.start();
   ASSERT_TRUE(serve.wait_ready(60s));
   EXPECT_EQ(http_get(probe_port, "/healthz").status, 200);
@@ -131,8 +134,8 @@ TEST(ServeHttpIntegration, StreamIsCoalescedAndAgreesWithTheViews) {
   for (int b = 0; b < kBatches; ++b) {
     std::vector<std::string> lines;
     for (int i = 0; i < kPerBatch; ++i) lines.push_back("batch " + std::to_string(b) + " word");
-    ChildProcess p({speedlayer_bin(), "produce", "--brokers", brokers, "--topic", topic,
-                    "--format", "text", "--routes", no_routes, "--input",
+    ChildProcess p({speedlayer_bin(), "produce", "--brokers", brokers, "--topic", topic, "--format",
+                    "text", "--routes", no_routes, "--input",
                     write_lines(dir + "/in" + std::to_string(b) + ".txt", lines)});
     auto code = p.wait_for(120s);
     ASSERT_TRUE(code && *code == 0) << p.err();
@@ -150,7 +153,8 @@ TEST(ServeHttpIntegration, StreamIsCoalescedAndAgreesWithTheViews) {
   };
   while (total() < kBatches * kPerBatch) {
     auto e = sse.next(60s);
-    ASSERT_TRUE(e) << "no event for 60 s; the stream counted " << total() << "\n" << serve.proc().err();
+    ASSERT_TRUE(e) << "no event for 60 s; the stream counted " << total() << "\n"
+                   << serve.proc().err();
     const std::uint64_t seq = sequence_of(e->id);
     EXPECT_GT(seq, last_seq) << "ids must increase";
     last_seq = seq;
@@ -160,7 +164,8 @@ TEST(ServeHttpIntegration, StreamIsCoalescedAndAgreesWithTheViews) {
     if (e->data["snapshot"].get<bool>()) windows.clear();
     for (const auto& w : e->data["windows"]) windows[w["start"].get<long long>()] = w;
     if (!e->data["oldest"].is_null()) {
-      std::erase_if(windows, [&](const auto& kv) { return kv.first < e->data["oldest"].get<long long>(); });
+      std::erase_if(windows,
+                    [&](const auto& kv) { return kv.first < e->data["oldest"].get<long long>(); });
     }
   }
   EXPECT_EQ(sse.head().rfind("HTTP/1.1 200 OK", 0), 0u) << sse.head();
@@ -178,10 +183,12 @@ TEST(ServeHttpIntegration, StreamIsCoalescedAndAgreesWithTheViews) {
   }
 
   // Admin: POST /v1/expire needs the token (the file's trailing newline is not part of it).
-  const std::string expire = "POST /v1/expire?before=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                             "Content-Type: application/json\r\nContent-Length: 0\r\n";
+  const std::string expire =
+      "POST /v1/expire?before=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+      "Content-Type: application/json\r\nContent-Length: 0\r\n";
   EXPECT_EQ(request(serve.port(), expire + "\r\n").rfind("HTTP/1.1 401", 0), 0u);
-  const std::string ok = request(serve.port(), expire + "Authorization: Bearer " + token + "\r\n\r\n");
+  const std::string ok =
+      request(serve.port(), expire + "Authorization: Bearer " + token + "\r\n\r\n");
   EXPECT_EQ(ok.rfind("HTTP/1.1 200", 0), 0u) << ok;
   EXPECT_NE(ok.find("\"expired\":0"), std::string::npos) << ok;
   serve.proc().signal(SIGTERM);

@@ -49,14 +49,22 @@ class ServeIntegration : public ::testing::Test {
             unique_topic(prefix + "-views"), unique_topic(prefix + "-txn")};
   }
   std::vector<std::string> serve_args(const std::string& topic, const Names& n,
-                                      const std::string& txn,
-                                      std::vector<std::string> extra = {}) {
+                                      const std::string& txn, std::vector<std::string> extra = {}) {
     // Event times a day ahead (future_base) are not future_time with --max-future 2d.
-    std::vector<std::string> a{"--brokers",         brokers_,     "--topic",
-                               topic,               "--group",    n.group,
-                               "--changelog-topic", n.changelog,  "--output-topic",
-                               n.output,            "--transactional-id", txn,
-                               "--max-future",      "2d"};
+    std::vector<std::string> a{"--brokers",
+                               brokers_,
+                               "--topic",
+                               topic,
+                               "--group",
+                               n.group,
+                               "--changelog-topic",
+                               n.changelog,
+                               "--output-topic",
+                               n.output,
+                               "--transactional-id",
+                               txn,
+                               "--max-future",
+                               "2d"};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
@@ -110,12 +118,14 @@ std::map<int, std::unique_ptr<views::PartitionAggregator>> replay_changelog(
     int partitions, const views::WindowConfig& config) {
   views::ViewStore store(config, group);
   for (const auto& r : records) {
-    auto st = store.apply(r.key, r.null_value ? std::nullopt : std::optional<std::string_view>(r.value));
+    auto st =
+        store.apply(r.key, r.null_value ? std::nullopt : std::optional<std::string_view>(r.value));
     EXPECT_TRUE(st) << r.key << ": " << (st ? "" : st.error().message());
   }
   std::map<int, std::unique_ptr<views::PartitionAggregator>> out;
   for (int p = 0; p < partitions; ++p) {
-    auto agg = std::make_unique<views::PartitionAggregator>(topic, p, config, views::ChangelogKeys(group));
+    auto agg =
+        std::make_unique<views::PartitionAggregator>(topic, p, config, views::ChangelogKeys(group));
     if (store.restore_into(*agg)) out[p] = std::move(agg);
   }
   return out;
@@ -130,17 +140,16 @@ Json top_exact(std::initializer_list<std::pair<const char*, int>> terms, std::si
   return a;
 }
 
-
 // 1. Chosen event times (in order, out of order within grace, late beyond grace, exactly on
 //    the boundaries), then malformed values: exact windows, top terms, late and malformed.
 TEST_F(ServeIntegration, KnownStreamGivesExactWindowsTopTermsLateAndMalformed) {
   const std::string topic = unique_topic("serve-known");
   ASSERT_EQ(create_topic("single", topic, 1, 1), 0);  // one partition: arrival = file order
   const Names n = names("known");
-  ServeReplica serve("serve", serve_args(topic, n, n.txn,
-                                         {"--window", "10s", "--grace", "5s", "--time-field", "ts",
-                                          "--text-field", "text", "--top-k", "5",
-                                          "--max-value-bytes", "2000"}));
+  ServeReplica serve(
+      "serve", serve_args(topic, n, n.txn,
+                          {"--window", "10s", "--grace", "5s", "--time-field", "ts", "--text-field",
+                           "text", "--top-k", "5", "--max-value-bytes", "2000"}));
   serve.start();
   ASSERT_TRUE(serve.wait_ready(90s));
 
@@ -164,8 +173,8 @@ TEST_F(ServeIntegration, KnownStreamGivesExactWindowsTopTermsLateAndMalformed) {
       rec(26'000, "ML and AI don't"),      //  W2                       st 26000
       // ts as a string of digits (ms)
       "{\"ts\":\"" + std::to_string(B + 24'000) + "\",\"text\":\"NLP, ML\"}",  // W2 within grace
-      rec(5'000, "ancient goal"),          //  W0: LATE
-      rec(100'000, "future"),              //  W10                      st 100000
+      rec(5'000, "ancient goal"),                                              //  W0: LATE
+      rec(100'000, "future"),  //  W10                      st 100000
       // malformed: a JSON object without the text field
       Json{{"ts", B + 30'000}, {"body", "no text field"}}.dump(),
   };
@@ -173,10 +182,10 @@ TEST_F(ServeIntegration, KnownStreamGivesExactWindowsTopTermsLateAndMalformed) {
 
   // Malformed values, each file one message (kcat -P FILE...).
   const std::vector<std::string> bad_files = {
-      write_bytes(dir_ + "/latin1.bin", "caf\xe9 au lait"),                // invalid_utf8
+      write_bytes(dir_ + "/latin1.bin", "caf\xe9 au lait"),                  // invalid_utf8
       write_bytes(dir_ + "/nul.bin", std::string("bin\0ary\x01value", 15)),  // binary
       write_bytes(dir_ + "/nul-json.bin", "\"escaped \\u0000 nul\""),        // binary (decoded)
-      write_bytes(dir_ + "/huge.bin", std::string(2500, 'x')),              // too_large (> 2000)
+      write_bytes(dir_ + "/huge.bin", std::string(2500, 'x')),               // too_large (> 2000)
       // too_deep: valid JSON nested 600 levels (over 512), 1,224 bytes
       write_bytes(dir_ + "/deep.json",
                   "{\"text\":\"x\",\"a\":" + std::string(600, '[') + std::string(600, ']') + "}"),
@@ -198,19 +207,37 @@ TEST_F(ServeIntegration, KnownStreamGivesExactWindowsTopTermsLateAndMalformed) {
            // the sixth term's: the ties with a sixth term of count 1 are not. The default
            // filters apply: stop words ("a", "and", "the"), terms under 2 characters ("t" of
            // "don't", which is two words) are not counted.
-           {{"start", B}, {"end", B + 10'000}, {"count", 4}, {"final", true}, {"late", 2},
+           {{"start", B},
+            {"end", B + 10'000},
+            {"count", 4},
+            {"final", true},
+            {"late", 2},
             {"term_error", 0},
-            {"top", top_exact({{"goal", 4}, {"messi", 2}, {"edge", 1}, {"ronaldo", 1},
-                               {"scored", 1}}, 5)}},
-           {{"start", B + 10'000}, {"end", B + 20'000}, {"count", 3}, {"final", true},
-            {"late", 1}, {"term_error", 0},
-            {"top", top_exact({{"ai", 2}, {"messi", 2}, {"beats", 1}, {"boundary", 1}, {"late", 1}},
-                              5)}},
-           {{"start", B + 20'000}, {"end", B + 30'000}, {"count", 4}, {"final", true},
-            {"late", 0}, {"term_error", 0},
+            {"top",
+             top_exact({{"goal", 4}, {"messi", 2}, {"edge", 1}, {"ronaldo", 1}, {"scored", 1}},
+                       5)}},
+           {{"start", B + 10'000},
+            {"end", B + 20'000},
+            {"count", 3},
+            {"final", true},
+            {"late", 1},
+            {"term_error", 0},
+            {"top",
+             top_exact({{"ai", 2}, {"messi", 2}, {"beats", 1}, {"boundary", 1}, {"late", 1}}, 5)}},
+           {{"start", B + 20'000},
+            {"end", B + 30'000},
+            {"count", 4},
+            {"final", true},
+            {"late", 0},
+            {"term_error", 0},
             {"top", top_exact({{"ai", 2}, {"ml", 2}, {"model", 1}, {"nlp", 1}, {"tick", 1}}, 2)}},
-           {{"start", B + 100'000}, {"end", B + 110'000}, {"count", 1}, {"final", false},
-            {"late", 0}, {"term_error", 0}, {"top", top_exact({{"future", 1}}, 1)}},
+           {{"start", B + 100'000},
+            {"end", B + 110'000},
+            {"count", 1},
+            {"final", false},
+            {"late", 0},
+            {"term_error", 0},
+            {"top", top_exact({{"future", 1}}, 1)}},
        }},
   };
   auto view = serve.view(topic);
@@ -225,8 +252,8 @@ TEST_F(ServeIntegration, KnownStreamGivesExactWindowsTopTermsLateAndMalformed) {
   EXPECT_EQ(view->dump(1), expected.dump(1));
 
   // from <= start < to
-  auto part = serve.view(topic, "&from=" + std::to_string(B + 10'000) +
-                                    "&to=" + std::to_string(B + 30'000));
+  auto part = serve.view(
+      topic, "&from=" + std::to_string(B + 10'000) + "&to=" + std::to_string(B + 30'000));
   ASSERT_TRUE(part);
   ASSERT_EQ((*part)["windows"].size(), 2u) << part->dump();
   EXPECT_EQ((*part)["windows"][0], expected["windows"][1]);
@@ -239,9 +266,9 @@ TEST_F(ServeIntegration, KnownStreamGivesExactWindowsTopTermsLateAndMalformed) {
   EXPECT_EQ((*totals)["consumed"], total);
   EXPECT_EQ((*totals)["windows"], 4);
   EXPECT_EQ((*totals)["partitions"], 1);
-  EXPECT_EQ((*totals)["malformed"],
-            (Json{{"binary", 2}, {"invalid_utf8", 1}, {"no_text", 1}, {"too_deep", 1},
-                  {"too_large", 1}}))
+  EXPECT_EQ(
+      (*totals)["malformed"],
+      (Json{{"binary", 2}, {"invalid_utf8", 1}, {"no_text", 1}, {"too_deep", 1}, {"too_large", 1}}))
       << totals->dump();
 
   auto metrics = serve.get("/metrics");
@@ -257,15 +284,19 @@ TEST_F(ServeIntegration, KnownStreamGivesExactWindowsTopTermsLateAndMalformed) {
         "speedlayer_malformed_records_total{reason=\"too_deep\"," + q + "} 1",
         "speedlayer_malformed_records_total{reason=\"too_large\"," + q + "} 1"}) {
     EXPECT_NE(metrics.body.find("\n" + line + "\n"), std::string::npos)
-        << "missing metric line: " << line << "\n" << metrics.body;
+        << "missing metric line: " << line << "\n"
+        << metrics.body;
   }
 
   // The closed windows W0..W2 (not W10) reach the output topic, once each.
   std::map<std::string, std::string> outputs;
-  wait_until(30s, [&] {
-    outputs = latest_by_key(read_committed_with_kcat(brokers_, n.output));
-    return outputs.size() >= 3;
-  }, 300ms);
+  wait_until(
+      30s,
+      [&] {
+        outputs = latest_by_key(read_committed_with_kcat(brokers_, n.output));
+        return outputs.size() >= 3;
+      },
+      300ms);
   ASSERT_EQ(outputs.size(), 3u);
   const long long counts[] = {4, 3, 4};
   for (int w = 0; w < 3; ++w) {
@@ -307,22 +338,24 @@ TEST_F(ServeIntegration, KillNineMidStreamThenRestartCountsEveryRecordExactlyOnc
   produce(topic, lines, "json", "stream.json");
 
   const Names n = names("kill9");
-  const auto args = serve_args(topic, n, n.txn,
-                               {"--window", "10s", "--grace", "5s", "--time-field", "ts",
-                                "--top-k", "20"});
+  const auto args = serve_args(
+      topic, n, n.txn, {"--window", "10s", "--grace", "5s", "--time-field", "ts", "--top-k", "20"});
   ServeReplica first("serve-1", args);
   first.start();
   std::uint64_t at_kill = 0;
-  bool killed = wait_until(120s, [&] {
-    if (!first.running()) return true;
-    at_kill = first.consumed(topic);
-    // Mid-way: some windows already closed and emitted, most records still to come.
-    if (at_kill >= kTotal / 4 && at_kill < static_cast<std::uint64_t>(kTotal)) {
-      first.proc().signal(SIGKILL);
-      return true;
-    }
-    return false;
-  }, 10ms);
+  bool killed = wait_until(
+      120s,
+      [&] {
+        if (!first.running()) return true;
+        at_kill = first.consumed(topic);
+        // Mid-way: some windows already closed and emitted, most records still to come.
+        if (at_kill >= kTotal / 4 && at_kill < static_cast<std::uint64_t>(kTotal)) {
+          first.proc().signal(SIGKILL);
+          return true;
+        }
+        return false;
+      },
+      10ms);
   ASSERT_TRUE(killed) << "no progress within 120 s\n" << first.proc().err();
   ASSERT_LT(at_kill, static_cast<std::uint64_t>(kTotal)) << "consumed everything before the kill";
   auto code = first.proc().wait_for(10s);
@@ -353,7 +386,8 @@ TEST_F(ServeIntegration, KillNineMidStreamThenRestartCountsEveryRecordExactlyOnc
     const long long start = w["start"];
     EXPECT_EQ(w["count"], 10'000) << "window " << start;
     std::map<std::string, std::uint64_t> got;
-    for (const auto& t : w["top"]) got[t["term"].get<std::string>()] = t["count"].get<std::uint64_t>();
+    for (const auto& t : w["top"])
+      got[t["term"].get<std::string>()] = t["count"].get<std::uint64_t>();
     EXPECT_EQ(got, expected_terms[start]) << "window " << start;
   }
 
@@ -366,24 +400,27 @@ TEST_F(ServeIntegration, KillNineMidStreamThenRestartCountsEveryRecordExactlyOnc
   std::map<std::string, int> output_emits;
   std::map<std::string, std::string> output_latest;
   std::map<std::string, std::uint64_t> closed_counts;  // output key -> count
-  bool consistent = wait_until(60s, [&] {
-    replayed = replay_changelog(read_committed_with_kcat(brokers_, n.changelog), n.group, topic, 4,
-                                config);
-    auto out_records = read_committed_with_kcat(brokers_, n.output);
-    output_emits.clear();
-    for (const auto& r : out_records) ++output_emits[r.key];
-    output_latest = latest_by_key(out_records);
-    closed_counts.clear();
-    for (const auto& [partition, agg] : replayed) {
-      agg->for_each_window([&](views::Millis start, const views::Partial& p) {
-        if (p.closed) closed_counts[views::output_key(topic, start, partition)] = p.count;
-      });
-    }
-    std::set<std::string> out_keys, closed_keys;
-    for (const auto& [k, _] : output_latest) out_keys.insert(k);
-    for (const auto& [k, _] : closed_counts) closed_keys.insert(k);
-    return out_keys == closed_keys;
-  }, 500ms);
+  bool consistent = wait_until(
+      60s,
+      [&] {
+        replayed = replay_changelog(read_committed_with_kcat(brokers_, n.changelog), n.group, topic,
+                                    4, config);
+        auto out_records = read_committed_with_kcat(brokers_, n.output);
+        output_emits.clear();
+        for (const auto& r : out_records) ++output_emits[r.key];
+        output_latest = latest_by_key(out_records);
+        closed_counts.clear();
+        for (const auto& [partition, agg] : replayed) {
+          agg->for_each_window([&](views::Millis start, const views::Partial& p) {
+            if (p.closed) closed_counts[views::output_key(topic, start, partition)] = p.count;
+          });
+        }
+        std::set<std::string> out_keys, closed_keys;
+        for (const auto& [k, _] : output_latest) out_keys.insert(k);
+        for (const auto& [k, _] : closed_counts) closed_keys.insert(k);
+        return out_keys == closed_keys;
+      },
+      500ms);
   EXPECT_TRUE(consistent) << closed_counts.size() << " closed partials in the changelog, "
                           << output_latest.size() << " windows in the output topic";
   std::uint64_t partial_sum = 0, state_consumed = 0;
@@ -518,7 +555,8 @@ TEST_F(ServeIntegration, OwnPartitionsAreServedBeforeTheirTransactionCommits) {
   serve.start();
   ASSERT_TRUE(serve.wait_ready(90s));
   std::vector<std::string> lines;
-  for (int i = 0; i < 90; ++i) lines.push_back("{\"text\": \"fresh view " + std::to_string(i % 3) + "\"}");
+  for (int i = 0; i < 90; ++i)
+    lines.push_back("{\"text\": \"fresh view " + std::to_string(i % 3) + "\"}");
   produce(topic, lines, "json", "fresh.jsonl");
   ASSERT_TRUE(serve.wait_consumed(topic, 90, 60s));
   auto view = serve.view(topic);
@@ -594,10 +632,9 @@ producer.close()
   EXPECT_EQ((*view)["late"], 0);
   const std::map<std::string, std::uint64_t> expected = {
       // "from" is a stop word: not counted as a term (the record still is).
-      {"messi", 200},  {"plays", 200},      {"football", 200}, {"caf\xc3\xa9", 100},
-      {"ai", 100},     {"ml", 100},         {"nlp", 150},      {"basketball", 20},
-      {"python", 20},  {"kcat", 150},       {"says", 150},
-      {"hello", 150},  {"world", 150},      {"based", 50},     {"cv", 50}};
+      {"messi", 200}, {"plays", 200}, {"football", 200},  {"caf\xc3\xa9", 100}, {"ai", 100},
+      {"ml", 100},    {"nlp", 150},   {"basketball", 20}, {"python", 20},       {"kcat", 150},
+      {"says", 150},  {"hello", 150}, {"world", 150},     {"based", 50},        {"cv", 50}};
   EXPECT_EQ(term_sums(*view), expected) << view->dump();
   auto totals = serve.totals(topic);
   ASSERT_TRUE(totals);
@@ -619,8 +656,9 @@ TEST_F(ServeIntegration, WindowShownFinalNeverChangesWithSeveralPartitions) {
   const std::string topic = unique_topic("serve-final");
   ASSERT_EQ(create_topic("single", topic, 2, 1), 0);
   const Names n = names("final");
-  ServeReplica serve("serve", serve_args(topic, n, n.txn,
-                                         {"--window", "10s", "--grace", "5s", "--time-field", "ts"}));
+  ServeReplica serve(
+      "serve",
+      serve_args(topic, n, n.txn, {"--window", "10s", "--grace", "5s", "--time-field", "ts"}));
   serve.start();
   ASSERT_TRUE(serve.wait_ready(90s));
   const long long B = future_base(10'000);
@@ -653,9 +691,8 @@ TEST_F(ServeIntegration, WindowShownFinalNeverChangesWithSeveralPartitions) {
   const Json after = w0();
   EXPECT_EQ(after["count"], 3);
   if (before["final"].get<bool>()) {
-    EXPECT_EQ(after["count"], before["count"])
-        << "a window served as final changed: before " << before.dump() << ", after "
-        << after.dump();
+    EXPECT_EQ(after["count"], before["count"]) << "a window served as final changed: before "
+                                               << before.dump() << ", after " << after.dump();
   }
   send(1, {{100'000, "far"}});  // now every partition passed W0's end + grace
   ASSERT_TRUE(serve.wait_consumed(topic, 5, 60s));

@@ -55,21 +55,41 @@ TEST(ServeMemory, TwoHoursOfDistinctWordsStayUnder256MiBAndRestoreThere) {
   // Listening on port 0: the port serve got is read from its log line (no free-port race).
   auto port_of = [](ChildProcess& p) {
     int port = -1;
-    wait_until(60s, [&] {
-      const std::string err = p.err();
-      const std::string marker = "HTTP on http://127.0.0.1:";
-      const auto at = err.find(marker);
-      if (at != std::string::npos) port = std::atoi(err.c_str() + at + marker.size());
-      return port > 0 || p.wait_for(0ms).has_value();
-    }, 20ms);
+    wait_until(
+        60s,
+        [&] {
+          const std::string err = p.err();
+          const std::string marker = "HTTP on http://127.0.0.1:";
+          const auto at = err.find(marker);
+          if (at != std::string::npos) port = std::atoi(err.c_str() + at + marker.size());
+          return port > 0 || p.wait_for(0ms).has_value();
+        },
+        20ms);
     return port;
   };
   auto start_serve = [&]() {
     // As in the pod: serve finds its limit in its cgroup (no --memory-limit flag).
-    return std::make_unique<ChildProcess>(std::vector<std::string>{
-        "sh", "-c", "echo $$ > \"$0/cgroup.procs\" && exec \"$@\"", cgroup.dir, speedlayer_bin(),
-        "serve", "--brokers", brokers, "--topic", topic, "--group", group, "--time-field", "ts",
-        "--retention", "3h", "--top-k", "3", "--listen", "127.0.0.1:0"});
+    return std::make_unique<ChildProcess>(
+        std::vector<std::string>{"sh",
+                                 "-c",
+                                 "echo $$ > \"$0/cgroup.procs\" && exec \"$@\"",
+                                 cgroup.dir,
+                                 speedlayer_bin(),
+                                 "serve",
+                                 "--brokers",
+                                 brokers,
+                                 "--topic",
+                                 topic,
+                                 "--group",
+                                 group,
+                                 "--time-field",
+                                 "ts",
+                                 "--retention",
+                                 "3h",
+                                 "--top-k",
+                                 "3",
+                                 "--listen",
+                                 "127.0.0.1:0"});
   };
   auto consumed = [&](int port) -> std::uint64_t {
     auto r = http_get(port, "/v1/topics");
@@ -105,9 +125,9 @@ TEST(ServeMemory, TwoHoursOfDistinctWordsStayUnder256MiBAndRestoreThere) {
   auto serve = start_serve();
   int port = port_of(*serve);
   ASSERT_GT(port, 0) << serve->err();
-  ASSERT_TRUE(wait_until(300s, [&] {
-    return serve->wait_for(0ms).has_value() || consumed(port) == kRecords;
-  }, 200ms)) << serve->err();
+  ASSERT_TRUE(wait_until(
+      300s, [&] { return serve->wait_for(0ms).has_value() || consumed(port) == kRecords; }, 200ms))
+      << serve->err();
   ASSERT_FALSE(serve->wait_for(0ms)) << "serve ended (137 = OOM killed): " << serve->err();
   check_views(port);
   // Whatever the last transaction held when the kill comes, the restart counts it once.
@@ -121,10 +141,11 @@ TEST(ServeMemory, TwoHoursOfDistinctWordsStayUnder256MiBAndRestoreThere) {
   serve = start_serve();
   port = port_of(*serve);
   ASSERT_GT(port, 0) << serve->err();
-  ASSERT_TRUE(wait_until(300s, [&] {
-    return serve->wait_for(0ms).has_value() || consumed(port) == kRecords;
-  }, 200ms)) << serve->err();
-  ASSERT_FALSE(serve->wait_for(0ms)) << "restarted serve ended (137 = OOM killed): " << serve->err();
+  ASSERT_TRUE(wait_until(
+      300s, [&] { return serve->wait_for(0ms).has_value() || consumed(port) == kRecords; }, 200ms))
+      << serve->err();
+  ASSERT_FALSE(serve->wait_for(0ms))
+      << "restarted serve ended (137 = OOM killed): " << serve->err();
   check_views(port);
   serve->signal(SIGTERM);
   auto code = serve->wait_for(30s);

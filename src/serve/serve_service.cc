@@ -15,7 +15,9 @@
 namespace speedlayer::serve {
 namespace {
 
-double as_double(std::uint64_t v) { return static_cast<double>(v); }
+double as_double(std::uint64_t v) {
+  return static_cast<double>(v);
+}
 
 void register_metrics(http::Registry& registry, views::ViewStore& store, Processor& processor,
                       const WallClock& clock, std::atomic<std::uint64_t>& changelog_records,
@@ -44,29 +46,32 @@ void register_metrics(http::Registry& registry, views::ViewStore& store, Process
                                 out.push_back({{{"topic", t.topic}}, as_double(t.late)});
                               return out;
                             });
-  registry.counter_callback("speedlayer_malformed_records_total",
-                            "Records skipped as malformed, per topic and reason", [&store] {
-                              std::vector<http::Sample> out;
-                              for (const auto& t : store.totals())
-                                for (const auto& [reason, n] : t.malformed)
-                                  out.push_back({{{"topic", t.topic}, {"reason", reason}}, as_double(n)});
-                              return out;
-                            });
+  registry.counter_callback(
+      "speedlayer_malformed_records_total", "Records skipped as malformed, per topic and reason",
+      [&store] {
+        std::vector<http::Sample> out;
+        for (const auto& t : store.totals())
+          for (const auto& [reason, n] : t.malformed)
+            out.push_back({{{"topic", t.topic}, {"reason", reason}}, as_double(n)});
+        return out;
+      });
   registry.gauge_callback("speedlayer_open_windows", "Windows not final yet",
                           [&store, &clock] { return as_double(store.open_windows(clock())); });
-  registry.gauge_callback("speedlayer_consumer_lag",
-                          "Records behind the end, per assigned input partition", [&processor] {
-                            std::vector<http::Sample> out;
-                            std::lock_guard lock(processor.stats().mu);
-                            for (const auto& [tp, lag] : processor.stats().lag)
-                              out.push_back({{{"topic", tp.first}, {"partition", std::to_string(tp.second)}},
-                                             static_cast<double>(lag)});
-                            return out;
-                          });
-  registry.counter_callback("speedlayer_transactions_total", "Committed transactions", [&processor] {
-    std::lock_guard lock(processor.stats().mu);
-    return as_double(processor.stats().transactions);
-  });
+  registry.gauge_callback(
+      "speedlayer_consumer_lag", "Records behind the end, per assigned input partition",
+      [&processor] {
+        std::vector<http::Sample> out;
+        std::lock_guard lock(processor.stats().mu);
+        for (const auto& [tp, lag] : processor.stats().lag)
+          out.push_back({{{"topic", tp.first}, {"partition", std::to_string(tp.second)}},
+                         static_cast<double>(lag)});
+        return out;
+      });
+  registry.counter_callback("speedlayer_transactions_total", "Committed transactions",
+                            [&processor] {
+                              std::lock_guard lock(processor.stats().mu);
+                              return as_double(processor.stats().transactions);
+                            });
   registry.counter_callback("speedlayer_commit_failures_total",
                             "Transactions that failed (then aborted and restored, or fatal), by "
                             "reason: produce, delivery, send_offsets, commit, fatal",
@@ -93,7 +98,8 @@ void register_metrics(http::Registry& registry, views::ViewStore& store, Process
                               return out;
                             });
   registry.counter_callback("speedlayer_transactions_aborted_total",
-                            "Aborted transactions (state restored from the changelog)", [&processor] {
+                            "Aborted transactions (state restored from the changelog)",
+                            [&processor] {
                               std::lock_guard lock(processor.stats().mu);
                               return as_double(processor.stats().aborted_transactions);
                             });
@@ -159,9 +165,9 @@ int run_serve(const ServeOptions& given, const std::atomic<bool>& stop, WallCloc
   views::ViewStore store(o.window, o.group);
   Processor processor(o, clock);
   store.set_live(&processor);  // this replica's partitions: served as processed, not committed
-  processor.set_latency_histogram(&registry.histogram(
-      "speedlayer_processing_latency_seconds",
-      "From a record's timestamp to its processing by this replica"));
+  processor.set_latency_histogram(
+      &registry.histogram("speedlayer_processing_latency_seconds",
+                          "From a record's timestamp to its processing by this replica"));
   processor.set_commit_histogram(&registry.histogram(
       "speedlayer_commit_duration_seconds",
       "Duration of each committed transaction (state, output and offsets together)"));
@@ -182,13 +188,13 @@ int run_serve(const ServeOptions& given, const std::atomic<bool>& stop, WallCloc
   registry.counter_callback("speedlayer_http_stream_events_total",
                             "Events published to /v1/stream clients (view and status)",
                             [&hub] { return as_double(hub.events_published()); });
-  ViewStreamer streamer(
-      store, hub,
-      [&] {
-        const http::Health r = ready();
-        return stream_status_json(r.ok, r.reason, lag_by_topic(processor), store.totals());
-      },
-      clock, {.events_per_second = o.stream_rate});
+  ViewStreamer streamer(store, hub,
+                        [&] {
+                          const http::Health r = ready();
+                          return stream_status_json(r.ok, r.reason, lag_by_topic(processor),
+                                                    store.totals());
+                        },
+                        clock, {.events_per_second = o.stream_rate});
 
   http::Server server(*listen, probe_listen);
   server
@@ -221,7 +227,8 @@ int run_serve(const ServeOptions& given, const std::atomic<bool>& stop, WallCloc
   if (auto st = server.start(); !st) {
     return config::report_error("serve", st.error());
   }
-  std::fprintf(stderr, "speedlayer serve: HTTP on %s (live page: %s/, views: %s/v1/views?topic=T)\n",
+  std::fprintf(stderr,
+               "speedlayer serve: HTTP on %s (live page: %s/, views: %s/v1/views?topic=T)\n",
                server.url().c_str(), server.url().c_str(), server.url().c_str());
   if (probe_listen) {
     std::fprintf(stderr, "speedlayer serve: probes on %s (/healthz, /readyz, /metrics)\n",
@@ -246,7 +253,7 @@ int run_serve(const ServeOptions& given, const std::atomic<bool>& stop, WallCloc
       if (!store.apply(key, value)) ++changelog_bad;
     };
     auto reader = kafka::TopicReader::create(o.kafka, o.changelog_topic,
-                                          static_cast<int>(o.connect_timeout.count()));
+                                             static_cast<int>(o.connect_timeout.count()));
     if (!reader) {
       follower_error = reader.error().message();
       follower_failed = true;

@@ -91,13 +91,17 @@ TEST_F(ServeState, HugeDistinctWordsThenKillNineRestoresExactCounts) {
   ASSERT_TRUE(first.wait_consumed(topic, 15, 60s));
   // Wait for the commit that holds all 15 (the changelog replayed as a restore would).
   const std::string changelog = group + ".changelog";
-  bool committed = wait_until(30s, [&] {
-    views::ViewStore store(views::WindowConfig{}, group);
-    for (const auto& r : read_committed_with_kcat(brokers_, changelog))
-      (void)store.apply(r.key, r.null_value ? std::nullopt : std::optional<std::string_view>(r.value));
-    auto totals = store.totals();
-    return !totals.empty() && totals[0].consumed == 15;
-  }, 200ms);
+  bool committed = wait_until(
+      30s,
+      [&] {
+        views::ViewStore store(views::WindowConfig{}, group);
+        for (const auto& r : read_committed_with_kcat(brokers_, changelog))
+          (void)store.apply(r.key,
+                            r.null_value ? std::nullopt : std::optional<std::string_view>(r.value));
+        auto totals = store.totals();
+        return !totals.empty() && totals[0].consumed == 15;
+      },
+      200ms);
   ASSERT_TRUE(committed) << first.proc().err();
   auto metrics = first.get("/metrics").body;
   EXPECT_EQ(metric(metrics, "speedlayer_transactions_aborted_total"), 0) << metrics;
@@ -254,7 +258,8 @@ TEST_F(ServeState, FormatOneChangelogIsAdoptedOnUpgrade) {
 
   // The format 1 keys are tombstoned; format 2 holds the state.
   std::map<std::string, bool> latest_null;
-  for (const auto& r : read_committed_with_kcat(brokers_, changelog)) latest_null[r.key] = r.null_value;
+  for (const auto& r : read_committed_with_kcat(brokers_, changelog))
+    latest_null[r.key] = r.null_value;
   EXPECT_TRUE(latest_null[views::changelog_state_key(topic, 0)]) << "format 1 state not tombstoned";
   EXPECT_FALSE(latest_null[views::ChangelogKeys(group).state(topic, 0)]);
 
@@ -268,8 +273,9 @@ TEST_F(ServeState, FormatOneChangelogIsAdoptedOnUpgrade) {
   stop(second);
 
   // Offsets without any state (the changelog the group used is not the one given): refused.
-  ServeReplica wrong("serve-wrong", args(topic, group, {"--changelog-topic",
-                                                        unique_topic("state-upgrade-other")}));
+  ServeReplica wrong(
+      "serve-wrong",
+      args(topic, group, {"--changelog-topic", unique_topic("state-upgrade-other")}));
   wrong.start();
   auto code = wrong.proc().wait_for(90s);
   ASSERT_TRUE(code) << "serve kept running with offsets but no state";
@@ -294,7 +300,8 @@ TEST_F(ServeState, LateRecordsReachTheLateTopicExactlyOnceAcrossAKillNine) {
     // Every tenth record is 5 s behind: late (1 s windows, 100 ms grace) once stream time
     // has passed its window's end + grace.
     const long long ts = i % 10 == 9 ? B + i - 5'000 : B + i;
-    const std::string line = "{\"ts\":" + std::to_string(ts) + ",\"text\":\"r" + std::to_string(i) + "\"}";
+    const std::string line =
+        "{\"ts\":" + std::to_string(ts) + ",\"text\":\"r" + std::to_string(i) + "\"}";
     stream_time = std::max(stream_time, ts);
     const long long start = ts / 1'000 * 1'000;
     if (start + 1'000 + 100 <= stream_time) {
@@ -313,21 +320,24 @@ TEST_F(ServeState, LateRecordsReachTheLateTopicExactlyOnceAcrossAKillNine) {
   // The restart reuses the transactional id, as a pod's restarted container does: it aborts
   // the killed process's open transaction at once, so readers of the late topic are not held
   // back by it until transaction.timeout.ms.
-  const auto serve_args = args(topic, group, {"--time-field", "ts", "--window", "1s", "--grace",
-                                              "100ms", "--late-topic", late_topic,
-                                              "--transactional-id", group + "-txn"});
+  const auto serve_args = args(topic, group,
+                               {"--time-field", "ts", "--window", "1s", "--grace", "100ms",
+                                "--late-topic", late_topic, "--transactional-id", group + "-txn"});
   ServeReplica first("serve-1", serve_args);
   first.start();
   std::uint64_t at_kill = 0;
-  bool killed = wait_until(120s, [&] {
-    if (!first.running()) return true;
-    at_kill = first.consumed(topic);
-    if (at_kill >= kTotal / 4 && at_kill < static_cast<std::uint64_t>(kTotal)) {
-      first.proc().signal(SIGKILL);
-      return true;
-    }
-    return false;
-  }, 10ms);
+  bool killed = wait_until(
+      120s,
+      [&] {
+        if (!first.running()) return true;
+        at_kill = first.consumed(topic);
+        if (at_kill >= kTotal / 4 && at_kill < static_cast<std::uint64_t>(kTotal)) {
+          first.proc().signal(SIGKILL);
+          return true;
+        }
+        return false;
+      },
+      10ms);
   ASSERT_TRUE(killed) << first.proc().err();
   ASSERT_LT(at_kill, static_cast<std::uint64_t>(kTotal)) << "consumed everything before the kill";
   ASSERT_TRUE(first.proc().wait_for(10s));
@@ -353,10 +363,10 @@ TEST_F(ServeState, LateRecordsReachTheLateTopicExactlyOnceAcrossAKillNine) {
   stop(second);  // commits what is pending
 
   std::string out;
-  ASSERT_EQ(run_command({"kcat", "-C", "-b", brokers_, "-t", late_topic, "-X",
-                         "isolation.level=read_committed", "-o", "beginning", "-e", "-q", "-f",
-                         "%h\t%s\n"},
-                        &out),
+  ASSERT_EQ(run_command(
+                {"kcat", "-C", "-b", brokers_, "-t", late_topic, "-X",
+                 "isolation.level=read_committed", "-o", "beginning", "-e", "-q", "-f", "%h\t%s\n"},
+                &out),
             0);
   std::istringstream in(out);
   std::string line;
@@ -394,8 +404,8 @@ TEST_F(ServeState, ExistingTopicTooSmallForTheLargestRecordIsRefused) {
   ASSERT_TRUE(kafka::ensure_topic((*producer)->handle(), changelog, 1,
                                   {{"cleanup.policy", "compact"}, {"max.message.bytes", "100000"}},
                                   30'000));
-  ServeReplica serve("serve", args(topic, unique_topic("state-limit-group"),
-                                   {"--changelog-topic", changelog}));
+  ServeReplica serve(
+      "serve", args(topic, unique_topic("state-limit-group"), {"--changelog-topic", changelog}));
   serve.start();
   auto code = serve.proc().wait_for(90s);
   ASSERT_TRUE(code) << "serve started with a changelog too small for its records";

@@ -165,9 +165,9 @@ class ServeReplica {
     if (ok && running() && last == n) return ::testing::AssertionSuccess();
     auto t = totals(topic);
     return ::testing::AssertionFailure()
-           << name_ << ": consumed " << last << ", expected " << n << " within "
-           << timeout.count() << " ms (running: " << running()
-           << ", /v1/topics entry: " << (t ? t->dump() : "none") << ")\nstderr:\n"
+           << name_ << ": consumed " << last << ", expected " << n << " within " << timeout.count()
+           << " ms (running: " << running() << ", /v1/topics entry: " << (t ? t->dump() : "none")
+           << ")\nstderr:\n"
            << (proc_ ? proc_->err() : "");
   }
 
@@ -189,7 +189,8 @@ inline std::uint64_t window_sum(const Json& view) {
 inline std::map<std::string, std::uint64_t> term_sums(const Json& view) {
   std::map<std::string, std::uint64_t> sums;
   for (const auto& w : view["windows"])
-    for (const auto& t : w["top"]) sums[t["term"].get<std::string>()] += t["count"].get<std::uint64_t>();
+    for (const auto& t : w["top"])
+      sums[t["term"].get<std::string>()] += t["count"].get<std::uint64_t>();
   return sums;
 }
 
@@ -206,10 +207,10 @@ struct KeyedRecord {
 inline std::vector<KeyedRecord> read_committed_with_kcat(const std::string& brokers,
                                                          const std::string& topic) {
   std::string out;
-  int rc = run_command({"kcat", "-C", "-b", brokers, "-t", topic, "-X",
-                        "isolation.level=read_committed", "-o", "beginning", "-e", "-q",
-                        "-f", "%p\t%k\t%S\t%s\n"},
-                       &out);
+  int rc =
+      run_command({"kcat", "-C", "-b", brokers, "-t", topic, "-X", "isolation.level=read_committed",
+                   "-o", "beginning", "-e", "-q", "-f", "%p\t%k\t%S\t%s\n"},
+                  &out);
   EXPECT_EQ(rc, 0) << "kcat failed reading " << topic;
   std::vector<KeyedRecord> records;
   std::size_t pos = 0;

@@ -65,7 +65,9 @@ ViewStreamer::ViewStreamer(const views::ViewStore& store, http::StreamHub& hub,
   if (options_.events_per_second < 1) options_.events_per_second = 1;
 }
 
-ViewStreamer::~ViewStreamer() { stop(); }
+ViewStreamer::~ViewStreamer() {
+  stop();
+}
 
 std::size_t ViewStreamer::tick() {
   if (hub_.subscribers() == 0) return 0;
@@ -96,9 +98,11 @@ std::size_t ViewStreamer::tick() {
       delta.windows.push_back(w);
     }
     const bool oldest_moved =
-        !before.empty() && (view->windows.empty() || view->windows.front().start != before.front().start);
+        !before.empty() &&
+        (view->windows.empty() || view->windows.front().start != before.front().start);
     if (delta.windows.empty() && !oldest_moved && delta.late == last->second.late) continue;
-    hub_.publish_topic(totals.topic, event_json(delta, false, *view), event_json(*view, true, *view));
+    hub_.publish_topic(totals.topic, event_json(delta, false, *view),
+                       event_json(*view, true, *view));
     last->second = std::move(*view);
     ++events;
   }

@@ -17,8 +17,10 @@ namespace {
 constexpr std::size_t kMaxStopWordFileBytes = 1 << 20;
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -33,7 +35,9 @@ const BuiltinList* find_builtin(std::string_view name) {
 // German `war` and `man` and Spanish `son` are English nouns. Files are taken as written.
 constexpr std::string_view kNotStopWords[] = {"ai", "war", "man", "son"};
 
-std::uint64_t nonzero(std::uint64_t h) { return h == 0 ? 1 : h; }
+std::uint64_t nonzero(std::uint64_t h) {
+  return h == 0 ? 1 : h;
+}
 
 // Whether every code point of `term` is a number (N*).
 bool only_numbers(std::string_view term) {

@@ -13,7 +13,9 @@
 namespace speedlayer::text {
 namespace {
 
-bool Keep(const TermFilter& f, std::string_view term) { return f.keep(term, TermHash{}(term)); }
+bool Keep(const TermFilter& f, std::string_view term) {
+  return f.keep(term, TermHash{}(term));
+}
 
 std::shared_ptr<const TermFilter> Build(FilterSpec spec) {
   auto f = TermFilter::build(spec);
@@ -25,8 +27,8 @@ TEST(TermFilter, BuiltInListsCoverTheSevenLanguages) {
   ASSERT_EQ(builtin_stop_lists().size(), 7u);
   EXPECT_EQ(default_stop_words(), "en,es,pt,fr,de,it,ru");
   const auto f = Build({});
-  for (const char* w : {"the", "and", "in", "an", "is", "a", "de", "la", "que", "und", "der",
-                        "le", "il", "\u0438", "\u043d\u0435", "n\u00e3o", "\u00e9l", "don"}) {
+  for (const char* w : {"the", "and", "in", "an", "is", "a", "de", "la", "que", "und", "der", "le",
+                        "il", "\u0438", "\u043d\u0435", "n\u00e3o", "\u00e9l", "don"}) {
     EXPECT_FALSE(Keep(*f, fold(w))) << w;
   }
   for (const char* w : {"messi", "football", "basketball", "ai", "f\u00fatbol", "war", "man",
@@ -41,9 +43,9 @@ TEST(TermFilter, MinimumCharactersCountCodePointsNotBytes) {
   const auto f = Build(spec);
   EXPECT_FALSE(Keep(*f, "ab"));
   EXPECT_TRUE(Keep(*f, "abc"));
-  EXPECT_FALSE(Keep(*f, "\u00e9\u00e9"));          // 4 bytes, 2 characters
+  EXPECT_FALSE(Keep(*f, "\u00e9\u00e9"));  // 4 bytes, 2 characters
   EXPECT_TRUE(Keep(*f, "\u00e9\u00e9\u00e9"));
-  EXPECT_TRUE(Keep(*f, "\u7403"));                  // a Han character is a word by itself
+  EXPECT_TRUE(Keep(*f, "\u7403"));  // a Han character is a word by itself
 }
 
 TEST(TermFilter, DropNumbers) {

@@ -10,16 +10,15 @@ namespace {
 
 // Letters of the scripts written without spaces: each one is a word by itself.
 bool no_space_script(char32_t cp) {
-  return (cp >= 0x0E00 && cp <= 0x0EFF) ||    // Thai, Lao
-         (cp >= 0x1000 && cp <= 0x109F) ||    // Myanmar
-         (cp >= 0x1780 && cp <= 0x17FF) ||    // Khmer
-         (cp >= 0x19E0 && cp <= 0x19FF) ||    // Khmer symbols
-         (cp >= 0x2E80 && cp <= 0x2FDF) ||    // CJK radicals, Kangxi radicals
-         (cp >= 0x3005 && cp <= 0x3007) ||    // 々 〆 〇
-         (cp >= 0x3021 && cp <= 0x3029) ||    // Hangzhou numerals
-         (cp >= 0x3031 && cp <= 0x3035) ||    // kana repeat marks
-         (cp >= 0x3038 && cp <= 0x303C) ||
-         (cp >= 0x3040 && cp <= 0x30FF) ||    // Hiragana, Katakana
+  return (cp >= 0x0E00 && cp <= 0x0EFF) ||  // Thai, Lao
+         (cp >= 0x1000 && cp <= 0x109F) ||  // Myanmar
+         (cp >= 0x1780 && cp <= 0x17FF) ||  // Khmer
+         (cp >= 0x19E0 && cp <= 0x19FF) ||  // Khmer symbols
+         (cp >= 0x2E80 && cp <= 0x2FDF) ||  // CJK radicals, Kangxi radicals
+         (cp >= 0x3005 && cp <= 0x3007) ||  // 々 〆 〇
+         (cp >= 0x3021 && cp <= 0x3029) ||  // Hangzhou numerals
+         (cp >= 0x3031 && cp <= 0x3035) ||  // kana repeat marks
+         (cp >= 0x3038 && cp <= 0x303C) || (cp >= 0x3040 && cp <= 0x30FF) ||  // Hiragana, Katakana
          (cp >= 0x31F0 && cp <= 0x31FF) ||    // Katakana phonetic extensions
          (cp >= 0x3400 && cp <= 0x4DBF) ||    // CJK extension A
          (cp >= 0x4E00 && cp <= 0x9FFF) ||    // CJK unified ideographs
@@ -60,8 +59,7 @@ CharKind base_kind_before(std::string_view text, std::size_t i) {
   while (i > 0) {
     std::size_t start = i - 1;
     // Back to the start of the code point (at most 3 continuation bytes).
-    while (start > 0 && i - start < 4 &&
-           (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80)
+    while (start > 0 && i - start < 4 && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80)
       --start;
     std::size_t len = 0;
     char32_t cp = decode_at(text, start, len);
@@ -193,8 +191,7 @@ bool at_word_edges(std::string_view text, std::size_t from, std::size_t to) {
   if (to < text.size()) {
     const CharKind last = base_kind_before(text, to);
     const CharKind next = char_kind(decode_at(text, to, len));
-    if (last == CharKind::separator ? next != CharKind::separator : joins(last, next))
-      return false;
+    if (last == CharKind::separator ? next != CharKind::separator : joins(last, next)) return false;
   }
   return true;
 }

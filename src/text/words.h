@@ -80,7 +80,10 @@ void word_spans(std::string_view text, SpanSink sink, void* ctx);
 template <class F>
 void for_each_word_span(std::string_view text, F&& f) {
   word_spans(
-      text, [](void* ctx, std::size_t b, std::size_t e) { (*static_cast<std::remove_reference_t<F>*>(ctx))(b, e); },
+      text,
+      [](void* ctx, std::size_t b, std::size_t e) {
+        (*static_cast<std::remove_reference_t<F>*>(ctx))(b, e);
+      },
       const_cast<void*>(static_cast<const void*>(&f)));
 }
 
@@ -209,7 +212,9 @@ void for_each_word(std::string_view text, std::string& scratch, F&& f) {
     if (high != 0) {
       unicode_words(
           run, scratch,
-          [](void* ctx, std::string_view w) { (*static_cast<std::remove_reference_t<F>*>(ctx))(w); },
+          [](void* ctx, std::string_view w) {
+            (*static_cast<std::remove_reference_t<F>*>(ctx))(w);
+          },
           const_cast<void*>(static_cast<const void*>(&f)));
     } else if (upper == 0) {
       f(run);

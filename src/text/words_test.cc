@@ -22,9 +22,8 @@ std::vector<std::string> Words(std::string_view text) {
 // The general path alone: every word span, folded.
 std::vector<std::string> SlowWords(std::string_view text) {
   std::vector<std::string> out;
-  for_each_word_span(text, [&](std::size_t b, std::size_t e) {
-    out.push_back(fold(text.substr(b, e - b)));
-  });
+  for_each_word_span(
+      text, [&](std::size_t b, std::size_t e) { out.push_back(fold(text.substr(b, e - b))); });
   return out;
 }
 
@@ -59,8 +58,9 @@ TEST(Words, GermanSharpSFoldsToSs) {
 
 TEST(Words, GreekFinalSigmaFoldsToSigma) {
   // \u039f\u0394\u039f\u03a3 (ODOS) and \u03bf\u03b4\u03bf\u03c2 (odos, final sigma): one term.
-  EXPECT_EQ(Words("\u039f\u0394\u039f\u03a3 \u03bf\u03b4\u03bf\u03c2 \u03bf\u03b4\u03bf\u03c3"),
-            (V{"\u03bf\u03b4\u03bf\u03c3", "\u03bf\u03b4\u03bf\u03c3", "\u03bf\u03b4\u03bf\u03c3"}));
+  EXPECT_EQ(
+      Words("\u039f\u0394\u039f\u03a3 \u03bf\u03b4\u03bf\u03c2 \u03bf\u03b4\u03bf\u03c3"),
+      (V{"\u03bf\u03b4\u03bf\u03c3", "\u03bf\u03b4\u03bf\u03c3", "\u03bf\u03b4\u03bf\u03c3"}));
 }
 
 TEST(Words, TurkishIsFoldedLanguageIndependently) {
@@ -73,8 +73,9 @@ TEST(Words, TurkishIsFoldedLanguageIndependently) {
 }
 
 TEST(Words, CyrillicFolds) {
-  EXPECT_EQ(Words("\u0424\u0423\u0422\u0411\u041e\u041b \u0441\u0435\u0433\u043e\u0434\u043d\u044f"),
-            (V{"\u0444\u0443\u0442\u0431\u043e\u043b", "\u0441\u0435\u0433\u043e\u0434\u043d\u044f"}));
+  EXPECT_EQ(
+      Words("\u0424\u0423\u0422\u0411\u041e\u041b \u0441\u0435\u0433\u043e\u0434\u043d\u044f"),
+      (V{"\u0444\u0443\u0442\u0431\u043e\u043b", "\u0441\u0435\u0433\u043e\u0434\u043d\u044f"}));
 }
 
 TEST(Words, HanKanaAndThaiLettersAreWordsByThemselves) {
@@ -100,14 +101,17 @@ TEST(Words, MarksBelongToTheCharacterBefore) {
 }
 
 TEST(Words, SymbolsEmojiAndStrayBytesSeparate) {
-  EXPECT_EQ(Words("goal\U0001F600messi \u00a9x \u00bfqu\u00e9?"), (V{"goal", "messi", "x", "qu\u00e9"}));
-  EXPECT_EQ(Words("ab\xff" "cd \xc3"), (V{"ab", "cd"}));
+  EXPECT_EQ(Words("goal\U0001F600messi \u00a9x \u00bfqu\u00e9?"),
+            (V{"goal", "messi", "x", "qu\u00e9"}));
+  EXPECT_EQ(Words("ab\xff"
+                  "cd \xc3"),
+            (V{"ab", "cd"}));
   EXPECT_EQ(Words("x\u00b2 \u00bd"), (V{"x\u00b2", "\u00bd"}));  // numbers (No) are word characters
 }
 
 TEST(Words, AtWordEdges) {
   const std::string t = "\u8db3\u7403 messi\u00f1 c++ x#ai";
-  EXPECT_TRUE(at_word_edges(t, 0, 3));   // the first ideograph alone
+  EXPECT_TRUE(at_word_edges(t, 0, 3));  // the first ideograph alone
   EXPECT_TRUE(at_word_edges(t, 3, 6));
   EXPECT_TRUE(at_word_edges(t, 0, 6));
   const std::size_t m = t.find("messi");
@@ -115,7 +119,7 @@ TEST(Words, AtWordEdges) {
   EXPECT_TRUE(at_word_edges(t, m, m + 7));
   const std::size_t c = t.find("c++");
   EXPECT_TRUE(at_word_edges(t, c, c + 3));
-  EXPECT_TRUE(at_word_edges(t, c, c + 1));  // c, then a separator
+  EXPECT_TRUE(at_word_edges(t, c, c + 1));       // c, then a separator
   EXPECT_FALSE(at_word_edges(t, c + 1, c + 3));  // ++ after c
   const std::size_t h = t.find("#ai");
   EXPECT_FALSE(at_word_edges(t, h, h + 3));  // x before a range starting with #
@@ -127,11 +131,16 @@ TEST(Words, AtWordEdges) {
 TEST(Words, FastPathEqualsTheUnicodePathOnRandomMixedText) {
   std::mt19937 rng(15);
   const std::vector<std::string> pieces = {
-      "a", "Z", "q", "0", "9", "_", "'", " ", ",", ".", "-", "\t", "\n", "\x7f",
-      std::string(1, '\0'), "\u00e9", "\u00c9", "\u00df", "\u1e9e", "\u0130", "\u0131",
-      "\u03a3", "\u03c2", "\u0444", "\u0424", "\u0301", "\u20dd", "\u6211", "\u7403",
-      "\u30ab", "\u306e", "\u0e1f", "\u0e38", "\u2019", "\u2014", "\u00a0", "\U0001F600",
-      "\u200c", "\u200d", "\u00b2", "\u0660", "\xff", "\xc3", "\x80", "\u212a", "\uff21"};
+      "a",      "Z",          "q",      "0",      "9",
+      "_",      "'",          " ",      ",",      ".",
+      "-",      "\t",         "\n",     "\x7f",   std::string(1, '\0'),
+      "\u00e9", "\u00c9",     "\u00df", "\u1e9e", "\u0130",
+      "\u0131", "\u03a3",     "\u03c2", "\u0444", "\u0424",
+      "\u0301", "\u20dd",     "\u6211", "\u7403", "\u30ab",
+      "\u306e", "\u0e1f",     "\u0e38", "\u2019", "\u2014",
+      "\u00a0", "\U0001F600", "\u200c", "\u200d", "\u00b2",
+      "\u0660", "\xff",       "\xc3",   "\x80",   "\u212a",
+      "\uff21"};
   for (int round = 0; round < 4000; ++round) {
     std::string text;
     const std::size_t len = rng() % 300;

@@ -149,8 +149,7 @@ void PartitionAggregator::refill_low(Slot& slot) {
 
 // Space-Saving: `term` (not kept; `hash` its hash) replaces a term with the minimum count m and
 // gets m + 1.
-void PartitionAggregator::evict_and_insert(Slot& slot, std::string_view term,
-                                           std::uint64_t hash) {
+void PartitionAggregator::evict_and_insert(Slot& slot, std::string_view term, std::uint64_t hash) {
   TermCounts& terms = slot.partial.terms;
   auto file = [&slot](std::uint64_t count, std::uint32_t i) {
     if (count <= slot.low_limit) slot.low_buckets[count - slot.low_base].push_back(i);
@@ -232,10 +231,12 @@ std::vector<Millis> PartitionAggregator::expire(Millis before) {
     const Slot& slot = it->second;
     state_.expired += slot.partial.count;  // accounted for, never silently gone
     state_dirty_ = true;
-    if (slot.log.gen > 0) pending_tombstones_.push_back(keys_.snapshot(topic_, partition_, it->first));
+    if (slot.log.gen > 0)
+      pending_tombstones_.push_back(keys_.snapshot(topic_, partition_, it->first));
     for (std::uint64_t seq = 0; seq < slot.log.next_seq; ++seq)
       pending_tombstones_.push_back(keys_.delta(topic_, partition_, it->first, seq));
-    if (slot.log.legacy) pending_tombstones_.push_back(legacy_window_key(topic_, partition_, it->first));
+    if (slot.log.legacy)
+      pending_tombstones_.push_back(legacy_window_key(topic_, partition_, it->first));
     it = windows_.erase(it);
   }
   return expired;
@@ -256,7 +257,9 @@ std::vector<Millis> PartitionAggregator::take_dirty_windows() {
   return out;
 }
 
-bool PartitionAggregator::take_state_dirty() { return std::exchange(state_dirty_, false); }
+bool PartitionAggregator::take_state_dirty() {
+  return std::exchange(state_dirty_, false);
+}
 
 void PartitionAggregator::take_changelog(std::vector<ChangelogRecord>& out) {
   for (auto& key : pending_tombstones_) out.push_back({std::move(key), std::nullopt});
@@ -300,7 +303,8 @@ void PartitionAggregator::write_window(Millis start, Slot& slot,
     out.push_back({keys_.snapshot(topic_, partition_, start), std::move(value)});
     for (std::uint64_t seq = 0; seq < slot.log.next_seq; ++seq)
       out.push_back({keys_.delta(topic_, partition_, start, seq), std::nullopt});
-    if (slot.log.legacy) out.push_back({legacy_window_key(topic_, partition_, start), std::nullopt});
+    if (slot.log.legacy)
+      out.push_back({legacy_window_key(topic_, partition_, start), std::nullopt});
     slot.log = LogPosition{gen, 0, bytes, 0, false};
     slot.snapshot_due = false;
   } else {
@@ -334,7 +338,8 @@ std::shared_ptr<const AggregatorSnapshot> PartitionAggregator::snapshot(
     AggregatorSnapshot::Window w{slot.version, nullptr};
     if (same_source) {
       auto it = previous->windows.find(start);
-      if (it != previous->windows.end() && it->second.version == slot.version) w.partial = it->second.partial;
+      if (it != previous->windows.end() && it->second.version == slot.version)
+        w.partial = it->second.partial;
     }
     if (!w.partial) {
       w.partial = std::make_shared<const Partial>(

@@ -24,8 +24,8 @@ struct PartitionState {
   Millis stream_time = -1;  // -1: nothing seen yet
   std::uint64_t late = 0;
   std::uint64_t long_terms = 0;  // term occurrences dropped: longer than max_term_bytes
-  std::uint64_t consumed = 0;  // = counted (in kept windows) + late + malformed + expired
-  std::uint64_t expired = 0;   // counted records whose windows left by retention or a watermark
+  std::uint64_t consumed = 0;    // = counted (in kept windows) + late + malformed + expired
+  std::uint64_t expired = 0;     // counted records whose windows left by retention or a watermark
   std::map<std::string, std::uint64_t> malformed;  // by reason name
 };
 
@@ -185,10 +185,10 @@ class PartitionAggregator {
   std::vector<Millis> dirty_;  // starts whose Slot::dirty went true since the last take
   bool state_dirty_ = false;
   bool legacy_state_ = false;  // restored from format 1: its key is tombstoned once rewritten
-  std::vector<std::string> pending_tombstones_;  // keys of expired windows' records
+  std::vector<std::string> pending_tombstones_;              // keys of expired windows' records
   Millis last_active_ = std::numeric_limits<Millis>::min();  // see mark_active
-  std::uint64_t id_;           // AggregatorSnapshot::source
-  std::uint64_t changes_ = 0;  // Slot::version
+  std::uint64_t id_;                                         // AggregatorSnapshot::source
+  std::uint64_t changes_ = 0;                                // Slot::version
 };
 
 }  // namespace speedlayer::views

@@ -24,15 +24,15 @@ class KnownStream : public ::testing::Test {
  protected:
   void SetUp() override {
     using O = PartitionAggregator::Outcome;
-    EXPECT_EQ(agg.add(1'000, "Messi scores goal"), O::counted);            // [0, 60s)
-    EXPECT_EQ(agg.add(30'000, "messi again"), O::counted);                 // [0, 60s)
-    EXPECT_EQ(agg.add(65'000, "Football match"), O::counted);              // [60s, 120s); st 65s
+    EXPECT_EQ(agg.add(1'000, "Messi scores goal"), O::counted);              // [0, 60s)
+    EXPECT_EQ(agg.add(30'000, "messi again"), O::counted);                   // [0, 60s)
+    EXPECT_EQ(agg.add(65'000, "Football match"), O::counted);                // [60s, 120s); st 65s
     EXPECT_EQ(agg.add(50'000, "late but within grace: Messi"), O::counted);  // 70s > 65s
-    EXPECT_EQ(agg.add(75'000, "goal GOAL"), O::counted);                   // st 75s
-    EXPECT_EQ(agg.add(20'000, "too late messi"), O::late);                 // 70s <= 75s
+    EXPECT_EQ(agg.add(75'000, "goal GOAL"), O::counted);                     // st 75s
+    EXPECT_EQ(agg.add(20'000, "too late messi"), O::late);                   // 70s <= 75s
     EXPECT_EQ(agg.add(59'999, "messi"), O::late);
-    EXPECT_EQ(agg.add(-5'000, "negative"), O::late);                       // [-60s, 0)
-    EXPECT_EQ(agg.add(61'000, "goal"), O::counted);                        // out of order, in
+    EXPECT_EQ(agg.add(-5'000, "negative"), O::late);  // [-60s, 0)
+    EXPECT_EQ(agg.add(61'000, "goal"), O::counted);   // out of order, in
   }
   PartitionAggregator agg{"Sport", 0, Config()};
 };
@@ -124,7 +124,7 @@ TEST(CloseDue, ByStreamTime) {
   EXPECT_TRUE(agg.close_due(/*wall_now=*/0).empty());  // stream 69.999 s: 0 due at 70 s
   agg.add(125'000, "d");                               // stream 125 s: [0] due, [60s] not
   EXPECT_EQ(agg.close_due(0), std::vector<Millis>{0});
-  agg.add(130'000, "e");                               // stream 130 s: [60s] due
+  agg.add(130'000, "e");  // stream 130 s: [60s] due
   EXPECT_EQ(agg.close_due(0), std::vector<Millis>{60'000});
   EXPECT_TRUE(agg.window(0)->closed);
   EXPECT_TRUE(agg.window(60'000)->closed);
@@ -261,7 +261,8 @@ TEST(PartitionAggregatorExpiry, ExpiredRecordsAreCountedNotLost) {
   auto gone = agg.expire(10'000);
   ASSERT_EQ(gone, std::vector<Millis>{0});
   EXPECT_EQ(agg.state().expired, 2u);
-  EXPECT_EQ(agg.state().consumed, agg.window(10'000)->count + agg.state().late + agg.state().expired);
+  EXPECT_EQ(agg.state().consumed,
+            agg.window(10'000)->count + agg.state().late + agg.state().expired);
   auto decoded = decode_state(encode_state(agg.state()));
   ASSERT_TRUE(decoded);
   EXPECT_EQ(decoded->expired, 2u);

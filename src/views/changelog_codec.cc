@@ -3,7 +3,6 @@
 
 #include <charconv>
 #include <limits>
-
 #include <nlohmann/json.hpp>
 
 #include "views/views.h"
@@ -483,9 +482,8 @@ Result<PartitionState> decode_state(std::string_view value) {
   s.stream_time = static_cast<Millis>(zz >> 1) ^ -static_cast<Millis>(zz & 1);
   std::string reason;
   if (!codec::check_terms(value, n, reason)) return bad_value("partition state", reason);
-  codec::for_each_entry(value, [&](std::string_view r, std::uint64_t c) {
-    s.malformed.emplace(std::string(r), c);
-  });
+  codec::for_each_entry(
+      value, [&](std::string_view r, std::uint64_t c) { s.malformed.emplace(std::string(r), c); });
   return s;
 }
 
@@ -519,9 +517,8 @@ Result<Partial> decode_partial(std::string_view value) {
   p.term_error = v.term_error;
   p.closed = v.closed;
   p.terms.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(v.term_count, value.size())));
-  codec::for_each_entry(v.terms, [&](std::string_view term, std::uint64_t count) {
-    p.terms.emplace(term, count);
-  });
+  codec::for_each_entry(
+      v.terms, [&](std::string_view term, std::uint64_t count) { p.terms.emplace(term, count); });
   return p;
 }
 

@@ -34,17 +34,16 @@ using views::RecordKind;
 
 std::vector<std::pair<std::string, std::uint64_t>> entries_of(std::string_view section) {
   std::vector<std::pair<std::string, std::uint64_t>> out;
-  views::codec::for_each_entry(section, [&](std::string_view term, std::uint64_t count) {
-    out.emplace_back(term, count);
-  });
+  views::codec::for_each_entry(
+      section, [&](std::string_view term, std::uint64_t count) { out.emplace_back(term, count); });
   return out;
 }
 
 void decode_anything(std::string_view bytes) {
   auto key = views::parse_changelog_key(bytes);
   if (!key) SL_FUZZ_CHECK(key.error().kind == speedlayer::ErrorKind::invalid_data, "key");
-  for (RecordKind kind : {RecordKind::legacy_window, RecordKind::snapshot, RecordKind::delta,
-                          RecordKind::state}) {
+  for (RecordKind kind :
+       {RecordKind::legacy_window, RecordKind::snapshot, RecordKind::delta, RecordKind::state}) {
     auto v = views::decode_window_value(kind, bytes);
     if (!v) {
       SL_FUZZ_CHECK(v.error().kind == speedlayer::ErrorKind::invalid_data, v.error().message());
@@ -107,7 +106,7 @@ void round_trip_values(FuzzedDataProvider& in) {
   SL_FUZZ_CHECK(d->count == p.count && d->term_error == p.term_error && d->closed == p.closed,
                 "delta header");
   const std::vector<std::pair<std::string, std::uint64_t>> want_changed(changed.begin(),
-                                                                          changed.end());
+                                                                        changed.end());
   SL_FUZZ_CHECK(entries_of(d->terms) == want_changed && d->term_count == changed.size(),
                 "delta terms: " + shown(d->terms));
 
@@ -163,8 +162,8 @@ std::string make_topic(FuzzedDataProvider& in) {
 void round_trip_keys(FuzzedDataProvider& in) {
   const std::string group = in.ConsumeRandomLengthString(40);
   const std::string topic = make_topic(in);
-  const auto partition = in.ConsumeIntegralInRange<std::int32_t>(
-      0, std::numeric_limits<std::int32_t>::max());
+  const auto partition =
+      in.ConsumeIntegralInRange<std::int32_t>(0, std::numeric_limits<std::int32_t>::max());
   const auto start = in.ConsumeIntegral<views::Millis>();
   const auto seq = in.ConsumeIntegral<std::uint64_t>();
   const views::ChangelogKeys keys(group);
@@ -208,8 +207,10 @@ void apply_records(FuzzedDataProvider& in) {
     std::string key, value;
     bool tombstone = false;
     switch (in.ConsumeIntegralInRange(0, 6)) {
-      case 0: key = keys.snapshot(topic, partition, start);
-              value = views::encode_snapshot(gen, make_partial(in)); break;
+      case 0:
+        key = keys.snapshot(topic, partition, start);
+        value = views::encode_snapshot(gen, make_partial(in));
+        break;
       case 1: {
         key = keys.delta(topic, partition, start, seq);
         const views::Partial p = make_partial(in);
@@ -227,17 +228,25 @@ void apply_records(FuzzedDataProvider& in) {
         value = views::encode_state_v2(s);
         break;
       }
-      case 3: key = views::legacy_window_key(topic, partition, start);
-              value = views::encode_partial(make_partial(in)); break;
-      case 4: key = keys.snapshot(topic, partition, start);  // a tombstone
-              tombstone = true; break;
-      case 5: key = keys.delta(topic, partition, start, seq);  // a well-keyed, random value
-              value = in.ConsumeRandomLengthString(64); break;
-      default: key = in.ConsumeRandomLengthString(64);
-               value = in.ConsumeRandomLengthString(64); break;
+      case 3:
+        key = views::legacy_window_key(topic, partition, start);
+        value = views::encode_partial(make_partial(in));
+        break;
+      case 4:
+        key = keys.snapshot(topic, partition, start);  // a tombstone
+        tombstone = true;
+        break;
+      case 5:
+        key = keys.delta(topic, partition, start, seq);  // a well-keyed, random value
+        value = in.ConsumeRandomLengthString(64);
+        break;
+      default:
+        key = in.ConsumeRandomLengthString(64);
+        value = in.ConsumeRandomLengthString(64);
+        break;
     }
-    const auto st = store.apply(
-        key, tombstone ? std::nullopt : std::optional<std::string_view>(value));
+    const auto st =
+        store.apply(key, tombstone ? std::nullopt : std::optional<std::string_view>(value));
     if (!st) SL_FUZZ_CHECK(!st.error().what.empty(), "an error without a message");
   }
   for (const auto& totals : store.totals()) {

@@ -37,9 +37,9 @@ TEST(Changelog, KeysRoundTripWithDotsAndDashes) {
 }
 
 TEST(Changelog, BadKeys) {
-  for (const char* key : {"", "x|t|0", "w|t|0", "w|t|0|1|2", "w||0|1", "w|t|-1|0", "w|t|0|abc",
-                          "w|t||0", "p|t|0|5", "p|t", "w|t|2147483648|0", "w|t|0|1x", "w|t|+1|0",
-                          "p|t|0 "}) {
+  for (const char* key :
+       {"", "x|t|0", "w|t|0", "w|t|0|1|2", "w||0|1", "w|t|-1|0", "w|t|0|abc", "w|t||0", "p|t|0|5",
+        "p|t", "w|t|2147483648|0", "w|t|0|1x", "w|t|+1|0", "p|t|0 "}) {
     auto k = parse_changelog_key(key);
     ASSERT_FALSE(k) << key;
     EXPECT_EQ(k.error().kind, ErrorKind::invalid_data) << key;
@@ -70,7 +70,10 @@ TEST(Changelog, PartialBinaryLayout) {
   p.terms = {{"ai", 200}};
   p.term_error = 1;
   const std::string enc = encode_partial(p);
-  EXPECT_EQ(enc, std::string("\x01\xac\x02\x01\x00\x01\x02" "ai" "\xc8\x01", 11));
+  EXPECT_EQ(enc, std::string("\x01\xac\x02\x01\x00\x01\x02"
+                             "ai"
+                             "\xc8\x01",
+                             11));
   Partial big;
   big.count = std::numeric_limits<std::uint64_t>::max();
   big.term_error = std::numeric_limits<std::uint64_t>::max() - 1;
@@ -118,7 +121,7 @@ TEST(Changelog, StateRoundTrip) {
 
 struct BadValue {
   std::string_view json;  // binary ones are ""sv literals: they hold NUL bytes
-  const char* reason;  // a substring of Error::what
+  const char* reason;     // a substring of Error::what
 };
 
 class BadPartial : public TestWithParam<BadValue> {};
@@ -141,8 +144,7 @@ INSTANTIATE_TEST_SUITE_P(
                       BadValue{"{\"count\":1,\"terms\":{\"a\":\"x\"}}", "\"a\""},
                       BadValue{"{\"count\":1,\"terms\":{\"a\":-2}}", "\"a\""},
                       BadValue{"{\"count\":1,\"terms\":{},\"closed\":1}", "\"closed\""},
-                      BadValue{"{\"count\":1,\"terms\":{},\"term_error\":null}",
-                               "\"term_error\""},
+                      BadValue{"{\"count\":1,\"terms\":{},\"term_error\":null}", "\"term_error\""},
                       // Binary: cut at every place, bad flag, overlong varint, extra bytes.
                       BadValue{"\x01"sv, "header cut short"},
                       BadValue{"\x01\x05"sv, "header cut short"},
@@ -150,12 +152,20 @@ INSTANTIATE_TEST_SUITE_P(
                       BadValue{"\x01\x05\x00\x02\x00"sv, "\"closed\" flag"},
                       BadValue{"\x01\x05\x00\x01"sv, "term count cut short"},
                       BadValue{"\x01\x05\x00\x01\x01"sv, "term 1 of 1 cut short"},
-                      BadValue{"\x01\x05\x00\x01\x01\x03" "ab"sv, "term 1 of 1 cut short"},
-                      BadValue{"\x01\x05\x00\x01\x01\x02" "ab"sv, "term 1 of 1 cut short"},
-                      BadValue{"\x01\x05\x00\x01\x02\x02" "ab\x01"sv, "term 2 of 2 cut short"},
+                      BadValue{"\x01\x05\x00\x01\x01\x03"
+                               "ab"sv,
+                               "term 1 of 1 cut short"},
+                      BadValue{"\x01\x05\x00\x01\x01\x02"
+                               "ab"sv,
+                               "term 1 of 1 cut short"},
+                      BadValue{"\x01\x05\x00\x01\x02\x02"
+                               "ab\x01"sv,
+                               "term 2 of 2 cut short"},
                       BadValue{"\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f"sv,
                                "header cut short"},
-                      BadValue{"\x01\x05\x00\x01\x01\x02" "ab\x01zz"sv, "2 trailing byte(s)"}));
+                      BadValue{"\x01\x05\x00\x01\x01\x02"
+                               "ab\x01zz"sv,
+                               "2 trailing byte(s)"}));
 
 class BadState : public TestWithParam<BadValue> {};
 TEST_P(BadState, IsInvalidDataWithAReason) {
@@ -174,8 +184,7 @@ INSTANTIATE_TEST_SUITE_P(
                                "\"consumed\":0}",
                                "\"stream_time\""},
                       BadValue{"{\"stream_time\":1,\"consumed\":0}", "\"late\""},
-                      BadValue{"{\"stream_time\":1,\"late\":0,\"consumed\":true}",
-                               "\"consumed\""},
+                      BadValue{"{\"stream_time\":1,\"late\":0,\"consumed\":true}", "\"consumed\""},
                       BadValue{"{\"stream_time\":1,\"late\":0,\"consumed\":0,\"malformed\":[]}",
                                "\"malformed\""}));
 

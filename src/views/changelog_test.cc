@@ -28,7 +28,8 @@ using Log = std::vector<ChangelogRecord>;
 
 void Apply(const Log& log, ViewStore& store) {
   for (const auto& r : log) {
-    auto st = store.apply(r.key, r.value ? std::optional<std::string_view>(*r.value) : std::nullopt);
+    auto st =
+        store.apply(r.key, r.value ? std::optional<std::string_view>(*r.value) : std::nullopt);
     ASSERT_TRUE(st) << r.key << ": " << st.error().message();
   }
 }
@@ -124,9 +125,9 @@ TEST(ChangelogKeys, RoundTripWithGroupEscapes) {
 }
 
 TEST(ChangelogKeys, BadKeysAreInvalidData) {
-  for (const char* key : {"", "2", "2|g", "2|g|s|t|0", "2|g|x|t|0|0", "2|g|s||0|0", "2|g|s|t|-1|0",
-                          "2|g|d|t|0|0", "2|g|d|t|0|0|-3", "2|g%zz|p|t|0", "2|g|p|t|0|9",
-                          "w|t|0", "p|t", "2|a|b|c|d|e|f|g|h|i"}) {
+  for (const char* key :
+       {"", "2", "2|g", "2|g|s|t|0", "2|g|x|t|0|0", "2|g|s||0|0", "2|g|s|t|-1|0", "2|g|d|t|0|0",
+        "2|g|d|t|0|0|-3", "2|g%zz|p|t|0", "2|g|p|t|0|9", "w|t|0", "p|t", "2|a|b|c|d|e|f|g|h|i"}) {
     auto k = parse_changelog_key(key);
     ASSERT_FALSE(k) << key;
     EXPECT_EQ(k.error().kind, ErrorKind::invalid_data) << key;
@@ -161,13 +162,15 @@ TEST(ChangelogValues, SnapshotDeltaAndStateRoundTrip) {
   EXPECT_EQ(s->term_error, 7u);
   EXPECT_TRUE(s->closed);
   EXPECT_EQ(s->term_count, 2u);
-  auto d = decode_window_value(RecordKind::delta, encode_delta(4, 9, p, {{"messi", 121}, {"gone", 0}}));
+  auto d =
+      decode_window_value(RecordKind::delta, encode_delta(4, 9, p, {{"messi", 121}, {"gone", 0}}));
   ASSERT_TRUE(d) << d.error().message();
   EXPECT_EQ(d->gen, 4u);
   EXPECT_EQ(d->seq, 9u);
   EXPECT_EQ(d->term_count, 2u);
   std::map<std::string, std::uint64_t> terms;
-  codec::for_each_entry(d->terms, [&](std::string_view t, std::uint64_t c) { terms[std::string(t)] = c; });
+  codec::for_each_entry(d->terms,
+                        [&](std::string_view t, std::uint64_t c) { terms[std::string(t)] = c; });
   EXPECT_EQ(terms, (std::map<std::string, std::uint64_t>{{"gone", 0}, {"messi", 121}}));
 
   PartitionState st;
@@ -389,7 +392,8 @@ TEST(IncrementalChangelog, GenerationsBoundWhatCompactionKeeps) {
   EXPECT_GE(snapshots, 2u);
   std::size_t total = 0, kept = 0;
   for (const auto& r : log) total += r.key.size() + (r.value ? r.value->size() : 0);
-  for (const auto& r : Compacted(log, false)) kept += r.key.size() + (r.value ? r.value->size() : 0);
+  for (const auto& r : Compacted(log, false))
+    kept += r.key.size() + (r.value ? r.value->size() : 0);
   // Kept: one snapshot and at most one generation's deltas (<= max(snapshot, budget)).
   const LogPosition* pos = agg.log_position(0);
   EXPECT_LE(kept, 3 * std::max(pos->snapshot_bytes, PartitionAggregator::kDeltaBudgetBytes));
@@ -438,8 +442,8 @@ TEST(IncrementalChangelog, EveryRecordFitsTheBoundForItsConfig) {
   cfg.max_term_bytes = 16;
   PartitionAggregator agg("t", 0, cfg, ChangelogKeys("g"));
   std::mt19937_64 rng(3);
-  const std::size_t bound = std::max(codec::max_window_value_bytes(500, 16),
-                                     PartitionAggregator::kDeltaBudgetBytes);
+  const std::size_t bound =
+      std::max(codec::max_window_value_bytes(500, 16), PartitionAggregator::kDeltaBudgetBytes);
   std::size_t largest = 0;
   for (int round = 0; round < 40; ++round) {
     for (int i = 0; i < 2'000; ++i) {

@@ -50,8 +50,8 @@ std::map<std::string, std::vector<std::string>> DemoTopTerms(
 TEST(DemoTerms, TopTermsHoldNoStopWordAndNoNumber) {
   const auto top = DemoTopTerms(text::default_filters());
   ASSERT_EQ(top.size(), 3u);  // Sport, AI, my-topic
-  auto stop = text::TermFilter::build({.stop_words = text::default_stop_words(),
-                                       .min_term_chars = 1, .drop_numbers = false});
+  auto stop = text::TermFilter::build(
+      {.stop_words = text::default_stop_words(), .min_term_chars = 1, .drop_numbers = false});
   ASSERT_TRUE(stop);
   for (const auto& [topic, terms] : top) {
     ASSERT_EQ(terms.size(), 10u) << topic;

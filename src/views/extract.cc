@@ -16,8 +16,9 @@
 #include <emmintrin.h>
 #endif
 
-#include <nlohmann/json.hpp>
 #include <simdjson.h>
+
+#include <nlohmann/json.hpp>
 
 #include "json/python_json.h"
 
@@ -34,7 +35,9 @@ bool has_control(std::string_view s) {
   return false;
 }
 
-bool is_json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool is_json_ws(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
 std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
@@ -83,8 +86,7 @@ class Cursor {
 std::optional<Millis> parse_iso8601(std::string_view s) {
   Cursor c(s);
   int year, month, day, hour = 0, minute = 0, second = 0, millis = 0;
-  if (!c.digits(4, year) || !c.eat('-') || !c.digits(2, month) || !c.eat('-') ||
-      !c.digits(2, day))
+  if (!c.digits(4, year) || !c.eat('-') || !c.digits(2, month) || !c.eat('-') || !c.digits(2, day))
     return std::nullopt;
   if (month < 1 || month > 12 || day < 1 ||
       day > static_cast<int>(days_in_month(year, static_cast<unsigned>(month))))
@@ -121,10 +123,10 @@ std::optional<Millis> parse_iso8601(std::string_view s) {
     }
   }
   if (!c.done()) return std::nullopt;
-  const std::int64_t days = days_from_civil(year, static_cast<unsigned>(month),
-                                            static_cast<unsigned>(day));
-  return days * 86'400'000LL + hour * 3'600'000LL + minute * 60'000LL + second * 1'000LL +
-         millis - offset_ms;
+  const std::int64_t days =
+      days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  return days * 86'400'000LL + hour * 3'600'000LL + minute * 60'000LL + second * 1'000LL + millis -
+         offset_ms;
 }
 
 constexpr double kMaxExactMillis = 9007199254740992.0;  // 2^53
@@ -182,14 +184,22 @@ std::optional<Millis> parse_time(simdjson::dom::element v) {
 
 std::string_view malformed_name(Malformed m) {
   switch (m) {
-    case Malformed::none: return "none";
-    case Malformed::invalid_utf8: return "invalid_utf8";
-    case Malformed::too_large: return "too_large";
-    case Malformed::binary: return "binary";
-    case Malformed::no_text: return "no_text";
-    case Malformed::future_time: return "future_time";
-    case Malformed::bad_time: return "bad_time";
-    case Malformed::too_deep: return "too_deep";
+    case Malformed::none:
+      return "none";
+    case Malformed::invalid_utf8:
+      return "invalid_utf8";
+    case Malformed::too_large:
+      return "too_large";
+    case Malformed::binary:
+      return "binary";
+    case Malformed::no_text:
+      return "no_text";
+    case Malformed::future_time:
+      return "future_time";
+    case Malformed::bad_time:
+      return "bad_time";
+    case Malformed::too_deep:
+      return "too_deep";
   }
   return "unknown";
 }

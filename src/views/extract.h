@@ -17,7 +17,14 @@ namespace speedlayer::views {
 // 1970). Both are checked by the processor (event_time_problem), for time fields and Kafka
 // timestamps alike.
 enum class Malformed {
-  none, invalid_utf8, too_large, binary, no_text, future_time, bad_time, too_deep
+  none,
+  invalid_utf8,
+  too_large,
+  binary,
+  no_text,
+  future_time,
+  bad_time,
+  too_deep
 };
 // none, future_time or bad_time for an event time at wall-clock time `wall_now`.
 Malformed event_time_problem(Millis event_time, Millis wall_now, Millis max_future_ms);
@@ -34,11 +41,11 @@ struct Extracted {
 //   Checked in this order: too_large (value.size() > max_bytes), binary (a byte < 0x20 other
 //   than \t \n \r, or 0x7f; also in a decoded JSON string), invalid_utf8, no_text (a JSON
 //   object whose `text_field` is missing or not a string), too_deep (a value that starts as a
-//   JSON object and nests arrays/objects deeper than json::kMaxJsonDepth). Anything that is not a JSON string
-//   or object (other JSON, or not JSON) is raw text. time_field (empty = none): a JSON number
-//   of ms (integral, |ms| < 2^53), a string of digits (ms), or ISO-8601
-//   "YYYY-MM-DD[(T| )hh:mm[:ss[.fff...]]][Z|+hh:mm|-hh:mm|+hhmm]" (no zone = UTC); otherwise
-//   (absent or unparsable) event_time stays nullopt and the caller uses the Kafka timestamp.
+//   JSON object and nests arrays/objects deeper than json::kMaxJsonDepth). Anything that is not a
+//   JSON string or object (other JSON, or not JSON) is raw text. time_field (empty = none): a JSON
+//   number of ms (integral, |ms| < 2^53), a string of digits (ms), or ISO-8601 "YYYY-MM-DD[(T|
+//   )hh:mm[:ss[.fff...]]][Z|+hh:mm|-hh:mm|+hhmm]" (no zone = UTC); otherwise (absent or unparsable)
+//   event_time stays nullopt and the caller uses the Kafka timestamp.
 // Never throws.
 Extracted extract_text(std::string_view value, const std::string& text_field,
                        const std::string& time_field, std::size_t max_bytes);

@@ -52,10 +52,10 @@ TEST(ExtractText, ObjectWithTextAndTimeFields) {
   e = extract_text(R"({"text":"x","at":12.9})", "text", "at", 1000);
   EXPECT_EQ(e.event_time, 12);
   // Absent or unparsable time: nullopt (the caller uses the Kafka timestamp).
-  for (const char* v : {R"({"text":"x"})", R"({"text":"x","at":"yesterday"})",
-                        R"({"text":"x","at":"2023-02-29"})", R"({"text":"x","at":"2024-01-02T25:00"})",
-                        R"({"text":"x","at":null})", R"({"text":"x","at":1e300})",
-                        R"({"text":"x","at":"2024-01-02T03:04:05Zjunk"})"}) {
+  for (const char* v :
+       {R"({"text":"x"})", R"({"text":"x","at":"yesterday"})", R"({"text":"x","at":"2023-02-29"})",
+        R"({"text":"x","at":"2024-01-02T25:00"})", R"({"text":"x","at":null})",
+        R"({"text":"x","at":1e300})", R"({"text":"x","at":"2024-01-02T03:04:05Zjunk"})"}) {
     e = extract_text(v, "text", "at", 1000);
     EXPECT_EQ(e.problem, Malformed::none) << v;
     EXPECT_EQ(e.text, "x") << v;
@@ -154,17 +154,42 @@ TEST(ExtractText, SimdjsonAgreesWithNlohmannOnEveryValueItTakes) {
   std::mt19937 rng(20261128);
   auto pick = [&](const std::vector<std::string>& v) { return v[rng() % v.size()]; };
   const std::vector<std::string> string_parts = {
-      "AI",      "messi",   " ",         "Caf\xc3\xa9", R"(\")",        R"(\\)",      R"(\/)",
-      R"(\n)",   R"(\t)",   R"(\u00e9)", R"(\u0041)",   R"(\ud83d\ude00)", R"(\ud800)", R"(\udc00)",
-      R"(\ud800\u0041)", R"(\u0000)", R"(\u001f)", R"(\x)", "\t", "\xf0\x9f\x98\x80", "2024"};
-  const std::vector<std::string> numbers = {
-      "0", "-0", "12", "-5", "1700000000123", "9007199254740991", "9007199254740992",
-      "-9007199254740992", "9223372036854775807", "9223372036854775808",
-      "18446744073709551615", "18446744073709551616", "-9223372036854775808",
-      "-9223372036854775809", "12.9", "-0.5", "1e3", "1E-2", "2.5e+2", "1e400", "-1e400",
-      "1.7e12", "01", "1.", ".5", "-", "0x10", "1e", "123456789012345678901234567890"};
-  const std::vector<std::string> keys = {"text", "ts", "t\\u0065xt", "\\u0074s", "id", "", "Text",
-                                         "text ", "body"};
+      "AI",        "messi",           " ",         "Caf\xc3\xa9", R"(\")",
+      R"(\\)",     R"(\/)",           R"(\n)",     R"(\t)",       R"(\u00e9)",
+      R"(\u0041)", R"(\ud83d\ude00)", R"(\ud800)", R"(\udc00)",   R"(\ud800\u0041)",
+      R"(\u0000)", R"(\u001f)",       R"(\x)",     "\t",          "\xf0\x9f\x98\x80",
+      "2024"};
+  const std::vector<std::string> numbers = {"0",
+                                            "-0",
+                                            "12",
+                                            "-5",
+                                            "1700000000123",
+                                            "9007199254740991",
+                                            "9007199254740992",
+                                            "-9007199254740992",
+                                            "9223372036854775807",
+                                            "9223372036854775808",
+                                            "18446744073709551615",
+                                            "18446744073709551616",
+                                            "-9223372036854775808",
+                                            "-9223372036854775809",
+                                            "12.9",
+                                            "-0.5",
+                                            "1e3",
+                                            "1E-2",
+                                            "2.5e+2",
+                                            "1e400",
+                                            "-1e400",
+                                            "1.7e12",
+                                            "01",
+                                            "1.",
+                                            ".5",
+                                            "-",
+                                            "0x10",
+                                            "1e",
+                                            "123456789012345678901234567890"};
+  const std::vector<std::string> keys = {"text", "ts",   "t\\u0065xt", "\\u0074s", "id",
+                                         "",     "Text", "text ",      "body"};
   const std::vector<std::string> times = {"\"2024-01-02T03:04:05.678Z\"", "\"1700000000123\"",
                                           "\"yesterday\"", "\"-5\"", "\"\""};
   std::function<std::string(int)> value = [&](int depth) -> std::string {
@@ -174,9 +199,12 @@ TEST(ExtractText, SimdjsonAgreesWithNlohmannOnEveryValueItTakes) {
         for (unsigned n = rng() % 5; n > 0; --n) s += pick(string_parts);
         return s + "\"";
       }
-      case 1: return pick(numbers);
-      case 2: return pick({"true", "false", "null"});
-      case 3: return pick(times);
+      case 1:
+        return pick(numbers);
+      case 2:
+        return pick({"true", "false", "null"});
+      case 3:
+        return pick(times);
       case 4: {
         std::string a = "[";
         for (unsigned n = rng() % 4; n > 0; --n) a += value(depth + 1) + (n > 1 ? "," : "");
@@ -210,10 +238,17 @@ TEST(ExtractText, SimdjsonAgreesWithNlohmannOnEveryValueItTakes) {
       doc += "}";
     }
     switch (rng() % 8) {  // break some
-      case 0: doc.resize(rng() % doc.size()); break;
-      case 1: doc.insert(rng() % (doc.size() + 1), 1, "{}[],:\" x\\"[rng() % 10]); break;
-      case 2: doc += pick({" x", ",", "}", " {}"}); break;
-      default: break;
+      case 0:
+        doc.resize(rng() % doc.size());
+        break;
+      case 1:
+        doc.insert(rng() % (doc.size() + 1), 1, "{}[],:\" x\\"[rng() % 10]);
+        break;
+      case 2:
+        doc += pick({" x", ",", "}", " {}"});
+        break;
+      default:
+        break;
     }
     const std::string text_field = rng() % 10 == 0 ? "" : "text";
     const std::string time_field = rng() % 4 == 0 ? "" : "ts";

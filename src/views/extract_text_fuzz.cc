@@ -37,9 +37,9 @@ std::vector<std::string> reference_terms(std::string_view text) {
   while (i < text.size()) {
     std::size_t len = 0;
     const t::CharKind k = t::char_kind(t::decode_at(text, i, len));
-    const bool joins = in_word && k != t::CharKind::separator &&
-                       (k == t::CharKind::mark ||
-                        (base == t::CharKind::word && k == t::CharKind::word));
+    const bool joins =
+        in_word && k != t::CharKind::separator &&
+        (k == t::CharKind::mark || (base == t::CharKind::word && k == t::CharKind::word));
     if (in_word && !joins) {
       out.push_back(t::fold(text.substr(begin, i - begin)));
       in_word = false;
@@ -68,8 +68,8 @@ void check_terms(std::string_view text) {
     const std::string g = i < got.size() ? got[i] : "(none)";
     const std::string w = i < want.size() ? want[i] : "(none)";
     if (g != w) {
-      diff += "; first difference at term " + std::to_string(i) + ": " + shown(g) + " vs " +
-              shown(w);
+      diff +=
+          "; first difference at term " + std::to_string(i) + ": " + shown(g) + " vs " + shown(w);
       break;
     }
   }
@@ -125,16 +125,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     views::ExtractedView simd, nl;
     const bool simd_took = views::detail::extract_json_with_simdjson(
         trimmed, text_field, time_field, simd_scratch, simd);
-    const bool nl_took = views::detail::extract_json_with_nlohmann(
-        trimmed, text_field, time_field, nl_scratch, nl);
+    const bool nl_took =
+        views::detail::extract_json_with_nlohmann(trimmed, text_field, time_field, nl_scratch, nl);
     if (simd_took) {
       SL_FUZZ_CHECK(nl_took, "simdjson takes what nlohmann refuses: " + shown(trimmed));
-      SL_FUZZ_CHECK(simd.problem == nl.problem && simd.text == nl.text &&
-                        simd.event_time == nl.event_time,
-                    "simdjson: " + std::string(views::malformed_name(simd.problem)) + " " +
-                        shown(simd.text) + " t=" + time_text(simd.event_time) + "; nlohmann: " +
-                        std::string(views::malformed_name(nl.problem)) + " " + shown(nl.text) +
-                        " t=" + time_text(nl.event_time) + "; value " + shown(trimmed));
+      SL_FUZZ_CHECK(
+          simd.problem == nl.problem && simd.text == nl.text && simd.event_time == nl.event_time,
+          "simdjson: " + std::string(views::malformed_name(simd.problem)) + " " + shown(simd.text) +
+              " t=" + time_text(simd.event_time) +
+              "; nlohmann: " + std::string(views::malformed_name(nl.problem)) + " " +
+              shown(nl.text) + " t=" + time_text(nl.event_time) + "; value " + shown(trimmed));
     }
   }
 

@@ -1,16 +1,15 @@
 // The HTTP bodies of the views (view_store.h: to_json).
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "views/internal.h"
 #include "views/view_store.h"
 
 namespace speedlayer::views {
 namespace {
-using nlohmann::ordered_json;
 using internal::dump;
+using nlohmann::ordered_json;
 }  // namespace
 
 std::string to_json(const TopicView& view) {

@@ -22,13 +22,14 @@ TEST(ToJson, ExactViewBody) {
   p0.add(-100'000, "late");
   Flush(p0, store);
   Flush(p1, store);
-  EXPECT_EQ(to_json(*store.view("Sport", {}, {}, 0)),
-            "{\"topic\":\"Sport\",\"window_ms\":60000,\"late\":1,\"windows\":["
-            "{\"start\":0,\"end\":60000,\"count\":2,\"final\":false,\"late\":0,\"term_error\":0,"
-            "\"top\":[{\"term\":\"goal\",\"count\":2,\"error\":0,\"guaranteed\":true},"
-            "{\"term\":\"messi\",\"count\":2,\"error\":0,\"guaranteed\":true}]},"
-            "{\"start\":60000,\"end\":120000,\"count\":1,\"final\":false,\"late\":0,\"term_error\":0,"
-            "\"top\":[{\"term\":\"basketball\",\"count\":1,\"error\":0,\"guaranteed\":true}]}]}");
+  EXPECT_EQ(
+      to_json(*store.view("Sport", {}, {}, 0)),
+      "{\"topic\":\"Sport\",\"window_ms\":60000,\"late\":1,\"windows\":["
+      "{\"start\":0,\"end\":60000,\"count\":2,\"final\":false,\"late\":0,\"term_error\":0,"
+      "\"top\":[{\"term\":\"goal\",\"count\":2,\"error\":0,\"guaranteed\":true},"
+      "{\"term\":\"messi\",\"count\":2,\"error\":0,\"guaranteed\":true}]},"
+      "{\"start\":60000,\"end\":120000,\"count\":1,\"final\":false,\"late\":0,\"term_error\":0,"
+      "\"top\":[{\"term\":\"basketball\",\"count\":1,\"error\":0,\"guaranteed\":true}]}]}");
   TopicView empty;
   empty.topic = "a\"b";
   empty.window_ms = 1000;

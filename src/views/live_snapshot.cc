@@ -45,8 +45,7 @@ void LiveSnapshotCache::publish(const Aggregators& aggs) const {
     next->push_back(agg->snapshot(it == by_source.end() ? nullptr : it->second));
   }
   const std::int64_t copy_end = steady_ns();
-  next_copy_ns_.store(copy_end + kCopySpacing * (copy_end - copy_start),
-                      std::memory_order_relaxed);
+  next_copy_ns_.store(copy_end + kCopySpacing * (copy_end - copy_start), std::memory_order_relaxed);
   {
     std::lock_guard lock(mu_);
     latest_ = std::move(next);

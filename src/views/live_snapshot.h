@@ -64,13 +64,13 @@ class LiveSnapshotCache {
 
  private:
   void publish(const Aggregators& aggs) const;  // the owner's lock held
-  bool may_copy() const;  // the spacing since the last copy has passed
+  bool may_copy() const;                        // the spacing since the last copy has passed
 
   std::atomic<std::uint64_t> version_{0};
   mutable std::atomic<bool> wanted_{false};
   mutable std::atomic<std::uint64_t> published_{0};
   mutable std::atomic<std::int64_t> next_copy_ns_{0};  // steady_clock; see kCopySpacing
-  mutable std::mutex mu_;  // guards latest_, latest_version_
+  mutable std::mutex mu_;                              // guards latest_, latest_version_
   mutable std::condition_variable published_cv_;
   mutable std::shared_ptr<const LiveSnapshot> latest_ = std::make_shared<const LiveSnapshot>();
   mutable std::uint64_t latest_version_ = 0;

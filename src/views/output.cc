@@ -3,10 +3,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "views/internal.h"
 
@@ -23,11 +22,11 @@ std::string output_key(std::string_view topic, Millis start, std::int32_t partit
 
 namespace {
 
-using nlohmann::json;
-using nlohmann::ordered_json;
 using internal::dump;
 using internal::sat_add;
 using internal::top_terms;
+using nlohmann::json;
+using nlohmann::ordered_json;
 
 // `s` as a JSON string, as dump() writes it. Terms are lowercase words: the common case needs
 // no escaping and is copied; any other byte (quote, backslash, control, non-ASCII) goes
@@ -53,7 +52,8 @@ void append_terms_object(std::string& out, const TermCounts& terms) {
   std::vector<const TermCounts::value_type*> sorted;
   sorted.reserve(terms.size());
   for (const auto& e : terms) sorted.push_back(&e);
-  std::sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
   out.reserve(out.size() + terms.size() * 16 + 2);
   out += '{';
   char digits[24];

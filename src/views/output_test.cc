@@ -2,9 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
-#include <nlohmann/json.hpp>
 
 #include "views/views.h"
 #include "views/views_test_support.h"
@@ -39,10 +39,18 @@ TEST(Output, KeyAndAdditiveValue) {
 TEST(Output, TermsObjectMatchesNlohmannDumpForAnyTerm) {
   Partial p;
   p.count = 1;
-  p.terms = {{"z", 1},          {"a", 18446744073709551615ull}, {"it's", 2},
-             {"caf\xc3\xa9", 3}, {"q\"uote", 4},                {"back\\slash", 5},
-             {"tab\there", 6},  {std::string("nul\0x", 5), 7},  {"bad\xff\xfe", 8},
-             {"", 9},           {"\xe2\x82\xac", 10},          {"A", 11}};
+  p.terms = {{"z", 1},
+             {"a", 18446744073709551615ull},
+             {"it's", 2},
+             {"caf\xc3\xa9", 3},
+             {"q\"uote", 4},
+             {"back\\slash", 5},
+             {"tab\there", 6},
+             {std::string("nul\0x", 5), 7},
+             {"bad\xff\xfe", 8},
+             {"", 9},
+             {"\xe2\x82\xac", 10},
+             {"A", 11}};
   std::mt19937 rng(3);
   for (int i = 0; i < 2'000; ++i) p.terms.emplace("w" + std::to_string(rng()), rng() % 1'000);
   nlohmann::json expected = nlohmann::json::object();

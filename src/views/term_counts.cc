@@ -9,7 +9,9 @@
 
 namespace speedlayer::views {
 
-TermCounts::TermCounts(std::initializer_list<value_type> items) { *this = items; }
+TermCounts::TermCounts(std::initializer_list<value_type> items) {
+  *this = items;
+}
 
 TermCounts& TermCounts::operator=(std::initializer_list<value_type> items) {
   entries_.clear();
@@ -79,8 +81,7 @@ std::size_t TermCounts::index_of(std::string_view term, std::uint64_t hash) cons
   return v == 0 ? npos : (v & 0xffffffffu) - 1;
 }
 
-std::size_t TermCounts::insert_new(std::string_view term, std::uint64_t hash,
-                                   std::uint64_t count) {
+std::size_t TermCounts::insert_new(std::string_view term, std::uint64_t hash, std::uint64_t count) {
   if (2 * (entries_.size() + 1) >= slots_.size()) grow_slots(entries_.size() + 1);
   const std::size_t i = entries_.size();
   entries_.emplace_back(std::string(term), count);
@@ -170,7 +171,8 @@ Partial top_terms_of(const Partial& p, std::size_t keep) {
   std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(keep), order.end(),
                    before);
   std::uint64_t dropped_max = 0;
-  for (std::size_t i = keep; i < order.size(); ++i) dropped_max = std::max(dropped_max, order[i]->second);
+  for (std::size_t i = keep; i < order.size(); ++i)
+    dropped_max = std::max(dropped_max, order[i]->second);
   out.terms.reserve(keep);
   for (std::size_t i = 0; i < keep; ++i) out.terms.emplace(order[i]->first, order[i]->second);
   out.term_error = std::max(out.term_error, dropped_max);

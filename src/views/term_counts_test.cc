@@ -107,8 +107,8 @@ TEST(SpaceSaving, ErrorBoundHoldsOnASkewedStream) {
   std::uint64_t occurrences = 0;
   for (int i = 0; i < 20'000; ++i) {
     // Heavy hitters h0..h4 (about 1/3 of the stream), the rest spread over 2,000 terms.
-    std::string term = rng() % 3 == 0 ? "h" + std::to_string(rng() % 5)
-                                      : "w" + std::to_string(rng() % 2'000);
+    std::string term =
+        rng() % 3 == 0 ? "h" + std::to_string(rng() % 5) : "w" + std::to_string(rng() % 2'000);
     ++truth[term];
     ++occurrences;
     agg.add(1'000, term);
@@ -161,7 +161,8 @@ TEST(SpaceSaving, KeepsTotalsAcrossManyEvictionsAndReopenedWindows) {
   for (int r = 0; r < 20'000; ++r) {
     std::string text;
     const int words = 1 + static_cast<int>(rng() % 15);
-    for (int w = 0; w < words; ++w) text += "w" + std::to_string(rng() % (r % 3 ? 100 : 5'000)) + " ";
+    for (int w = 0; w < words; ++w)
+      text += "w" + std::to_string(rng() % (r % 3 ? 100 : 5'000)) + " ";
     const int win = static_cast<int>(rng() % 2);
     agg.add(win * 60'000 + 1'000, text);
     occurrences[win] += static_cast<std::uint64_t>(words);
@@ -227,8 +228,7 @@ TEST(SpaceSaving, ContinuesAfterRestore) {
   PartitionAggregator b("t", 0, cfg);
   b.restore_window(0, *a.window(0));
   b.add(0, "z");
-  EXPECT_EQ(Sorted(b.window(0)->terms),
-            (std::map<std::string, std::uint64_t>{{"x", 2}, {"z", 2}}));
+  EXPECT_EQ(Sorted(b.window(0)->terms), (std::map<std::string, std::uint64_t>{{"x", 2}, {"z", 2}}));
   EXPECT_EQ(b.window(0)->term_error, 1u);
 }
 

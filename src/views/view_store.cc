@@ -23,7 +23,6 @@ bool is_final(Millis start, Millis min_stream, Millis wall_now, const WindowConf
   return min_stream >= due || wall_now >= sat_add(due, config.idle_ms);
 }
 
-
 // Calls f(term, count) for each term of a stored window as of its latest record: the
 // snapshot's terms with each delta's changes applied in order (count 0 removes a term).
 template <class F>
@@ -187,9 +186,9 @@ bool ViewStore::restore_into(PartitionAggregator& agg) const {
     partial.closed = stored.closed;
     partial.late = stored.late;
     partial.terms.reserve(static_cast<std::size_t>(stored.term_count));
-    for_each_current_term(stored.terms, stored.deltas, [&](std::string_view term, std::uint64_t count) {
-      partial.terms.emplace(term, count);
-    });
+    for_each_current_term(
+        stored.terms, stored.deltas,
+        [&](std::string_view term, std::uint64_t count) { partial.terms.emplace(term, count); });
     LogPosition position{stored.gen, stored.deltas.size(), stored.snapshot_bytes,
                          stored.delta_bytes, stored.legacy};
     agg.restore_window(start, std::move(partial), position);
@@ -289,10 +288,9 @@ std::optional<TopicView> ViewStore::view(const std::string& topic, std::optional
       if (parts.stored.size() == 1 && parts.live.empty()) {
         std::vector<std::pair<std::string_view, std::uint64_t>> terms;
         terms.reserve(static_cast<std::size_t>(parts.stored[0]->term_count));
-        for_each_current_term(parts.stored[0]->terms, parts.stored[0]->deltas,
-                              [&](std::string_view term, std::uint64_t count) {
-                                terms.emplace_back(term, count);
-                              });
+        for_each_current_term(
+            parts.stored[0]->terms, parts.stored[0]->deltas,
+            [&](std::string_view term, std::uint64_t count) { terms.emplace_back(term, count); });
         w.top = top_terms(terms, k + 1);
       } else if (parts.stored.empty() && parts.live.size() == 1) {
         w.top = top_terms(parts.live[0]->terms, k + 1);
@@ -304,9 +302,9 @@ std::optional<TopicView> ViewStore::view(const std::string& topic, std::optional
         for (const Partial* p : parts.live) largest = std::max(largest, p->terms.size());
         sums.reserve(largest * 2);
         for (const StoredPartial* p : parts.stored)
-          for_each_current_term(p->terms, p->deltas, [&](std::string_view term, std::uint64_t count) {
-            sums[term] += count;
-          });
+          for_each_current_term(
+              p->terms, p->deltas,
+              [&](std::string_view term, std::uint64_t count) { sums[term] += count; });
         for (const Partial* p : parts.live)
           for (const auto& [term, count] : p->terms) sums[term] += count;
         w.top = top_terms(sums, k + 1);

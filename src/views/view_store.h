@@ -36,7 +36,7 @@ struct TermCount {
 struct WindowView {
   Millis start = 0, end = 0;
   std::uint64_t count = 0;
-  std::uint64_t late = 0;  // records that came after the window's end + grace
+  std::uint64_t late = 0;        // records that came after the window's end + grace
   std::uint64_t term_error = 0;  // sum of the partials' Space-Saving bounds
   bool final = false;
   std::vector<TermCount> top;  // by count desc, then term asc; top_k entries at most
@@ -51,10 +51,10 @@ struct TopicView {
 };
 struct TopicTotals {
   std::string topic;
-  std::uint64_t count = 0;     // messages counted in kept windows
+  std::uint64_t count = 0;  // messages counted in kept windows
   std::uint64_t late = 0;
-  std::uint64_t expired = 0;   // counted, then dropped with their windows (retention, watermark)
-  std::uint64_t consumed = 0;  // records consumed (count + late + malformed + expired)
+  std::uint64_t expired = 0;     // counted, then dropped with their windows (retention, watermark)
+  std::uint64_t consumed = 0;    // records consumed (count + late + malformed + expired)
   std::uint64_t long_terms = 0;  // term occurrences dropped as longer than max_term_bytes
   std::size_t windows = 0;
   std::size_t partitions = 0;
@@ -87,7 +87,7 @@ class ViewStore {
   // first. nullopt for a topic with neither windows nor state.
   std::optional<TopicView> view(const std::string& topic, std::optional<Millis> from,
                                 std::optional<Millis> to, Millis wall_now) const;
-  std::vector<TopicTotals> totals() const;  // by topic name
+  std::vector<TopicTotals> totals() const;          // by topic name
   std::size_t open_windows(Millis wall_now) const;  // merged windows, all topics, not final
   // Drops windows with end <= before locally (the processor writes tombstones for its own).
   // Returns the number of partials dropped.
@@ -145,7 +145,7 @@ class ViewStore {
   std::uint64_t foreign_ = 0;
 };
 
-std::string to_json(const TopicView& view);                      // the /v1/views body
-std::string to_json(const std::vector<TopicTotals>& totals);     // the /v1/topics body
+std::string to_json(const TopicView& view);                   // the /v1/views body
+std::string to_json(const std::vector<TopicTotals>& totals);  // the /v1/topics body
 
 }  // namespace speedlayer::views

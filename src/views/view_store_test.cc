@@ -7,11 +7,11 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
-#include <nlohmann/json.hpp>
 
 #include "views/views.h"
 #include "views/views_test_support.h"
@@ -122,7 +122,7 @@ TEST(ViewStore, LivePartitionsAreServedFromTheirAggregatorsNotTheirChangelog) {
   ViewStore reference(cfg), mixed(cfg);
   FakeLive live;
   live.change([&] { live.aggs = {&parts[1]}; });  // this process owns partition 1; 0 and 2
-  mixed.set_live(&live);                           // come from the changelog
+  mixed.set_live(&live);                          // come from the changelog
   for (std::size_t i = 0; i < records.size(); ++i) {
     whole.add(records[i].time, records[i].text);
     live.change([&] { parts[i % 3].add(records[i].time, records[i].text); });
@@ -311,8 +311,8 @@ TEST(ViewStore, TombstonesRemove) {
   EXPECT_EQ(v->windows[0].start, 60'000);
   EXPECT_EQ(v->late, 1u);
   ASSERT_TRUE(store.apply(ChangelogKeys().snapshot("t", 0, 60'000), std::nullopt));
-  ASSERT_TRUE(store.apply(ChangelogKeys().snapshot("t", 9, 0), std::nullopt));     // unknown: ok
-  ASSERT_TRUE(store.apply(ChangelogKeys().snapshot("zz", 0, 0), std::nullopt));    // unknown: ok
+  ASSERT_TRUE(store.apply(ChangelogKeys().snapshot("t", 9, 0), std::nullopt));   // unknown: ok
+  ASSERT_TRUE(store.apply(ChangelogKeys().snapshot("zz", 0, 0), std::nullopt));  // unknown: ok
   v = store.view("t", {}, {}, 0);
   ASSERT_TRUE(v);  // the state is still there
   EXPECT_TRUE(v->windows.empty());

@@ -43,12 +43,12 @@
 #pragma once
 
 // One header per concern, all included here: include this one.
-#include "views/window.h"           // WindowConfig, window_start
-#include "views/extract.h"          // extract_text: a message value to text and event time
-#include "views/tokenizer.h"        // for_each_term, TermHash
-#include "views/term_counts.h"      // TermCounts, Partial, truncate_terms
-#include "views/changelog_codec.h"  // the changelog's keys and values
 #include "views/aggregator.h"       // PartitionAggregator
-#include "views/output.h"           // the output topic's closed-window record
+#include "views/changelog_codec.h"  // the changelog's keys and values
+#include "views/extract.h"          // extract_text: a message value to text and event time
 #include "views/live_snapshot.h"    // LiveSnapshotCache
+#include "views/output.h"           // the output topic's closed-window record
+#include "views/term_counts.h"      // TermCounts, Partial, truncate_terms
+#include "views/tokenizer.h"        // for_each_term, TermHash
 #include "views/view_store.h"       // ViewStore, the served views and their HTTP bodies
+#include "views/window.h"           // WindowConfig, window_start

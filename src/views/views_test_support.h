@@ -16,7 +16,7 @@
 namespace speedlayer::views::test_support {
 
 inline WindowConfig Config(Millis size = 60'000, Millis grace = 10'000, Millis idle = 10'000,
-                    std::size_t top_k = 10, std::size_t max_terms = 10'000) {
+                           std::size_t top_k = 10, std::size_t max_terms = 10'000) {
   WindowConfig c;
   c.size_ms = size;
   c.grace_ms = grace;
@@ -41,7 +41,8 @@ inline void Flush(PartitionAggregator& agg, ViewStore& store) {
   std::vector<ChangelogRecord> records;
   agg.take_changelog(records);
   for (const auto& r : records) {
-    auto st = store.apply(r.key, r.value ? std::optional<std::string_view>(*r.value) : std::nullopt);
+    auto st =
+        store.apply(r.key, r.value ? std::optional<std::string_view>(*r.value) : std::nullopt);
     ASSERT_TRUE(st) << st.error().message();
   }
 }
@@ -51,12 +52,12 @@ inline void Flush(PartitionAggregator& agg, ViewStore& store) {
   for (Millis start : agg.take_dirty_windows()) {
     const Partial* p = agg.window(start);
     ASSERT_NE(p, nullptr);
-    ASSERT_TRUE(store.apply(changelog_window_key(agg.topic(), agg.partition(), start),
-                            encode_partial(*p)));
+    ASSERT_TRUE(
+        store.apply(changelog_window_key(agg.topic(), agg.partition(), start), encode_partial(*p)));
   }
   if (agg.take_state_dirty()) {
-    ASSERT_TRUE(store.apply(changelog_state_key(agg.topic(), agg.partition()),
-                            encode_state(agg.state())));
+    ASSERT_TRUE(
+        store.apply(changelog_state_key(agg.topic(), agg.partition()), encode_state(agg.state())));
   }
 }
 

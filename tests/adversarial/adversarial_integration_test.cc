@@ -11,10 +11,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "broker/test_broker.h"
 #include "support/child_process.h"
@@ -30,7 +29,7 @@ struct Outcome {
 };
 
 Outcome run(std::vector<std::string> args, const std::string& stdin_path = "/dev/null",
-        std::map<std::string, std::string> env = {}) {
+            std::map<std::string, std::string> env = {}) {
   args.insert(args.begin(), st::speedlayer_bin());
   st::ChildProcess p(args, {.stdin_path = stdin_path, .env = std::move(env)});
   auto code = p.wait_for(120s);
@@ -59,7 +58,8 @@ std::vector<std::string> kcat_values(const std::string& bootstrap, const std::st
                             &out),
             0);
   std::vector<std::string> values;
-  for (std::size_t at = 0, next; (next = out.find('\x1e', at)) != std::string::npos; at = next + 1) {
+  for (std::size_t at = 0, next; (next = out.find('\x1e', at)) != std::string::npos;
+       at = next + 1) {
     values.push_back(out.substr(at, next - at));
   }
   return values;
@@ -136,15 +136,15 @@ TEST_F(Adversarial, ConsumeShowsADeepValueAsItsBytesAndAGroupReaderRestarts) {
             0);
   const std::string group = st::unique_topic("adversarial-group");
   Outcome first = run({"consume", "--brokers", bootstrap_, "--topic", topic_, "--group", group,
-                   "--count", "1", "--quiet"});
+                       "--count", "1", "--quiet"});
   EXPECT_EQ(first.code, 0) << first.err;
   EXPECT_EQ(first.out, deep + "\n");
   Outcome second = run({"consume", "--brokers", bootstrap_, "--topic", topic_, "--group", group,
-                    "--exit-at-end", "--quiet"});
+                        "--exit-at-end", "--quiet"});
   EXPECT_EQ(second.code, 0) << second.err;
   EXPECT_EQ(second.out, "after\n");
   Outcome json = run({"consume", "--brokers", bootstrap_, "--topic", topic_, "--exit-at-end",
-                  "--format", "json", "--quiet"});
+                      "--format", "json", "--quiet"});
   EXPECT_EQ(json.code, 0) << json.err;
   EXPECT_NE(json.out.find("\"payload\":\"" + std::string(100, '[')), std::string::npos);
 }
@@ -185,7 +185,8 @@ TEST_F(Adversarial, DurationsWithoutAUnitOrTooLargeAreExit2NamingTheFlag) {
   EXPECT_NE(r.err.find("--connect-timeout: invalid duration '30d': too large"), std::string::npos)
       << r.err;
   r = run({"consume", "--brokers", bootstrap_, "--topic", topic_, "--exit-at-end", "--quiet"},
-          "/dev/null", {{"SPEEDLAYER_CONFIG", write_file(dir_, "c.yaml", "connect-timeout: 45\n")}});
+          "/dev/null",
+          {{"SPEEDLAYER_CONFIG", write_file(dir_, "c.yaml", "connect-timeout: 45\n")}});
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_NE(r.err.find("c.yaml:1: invalid duration '45'"), std::string::npos) << r.err;
 }
@@ -200,7 +201,7 @@ TEST_F(Adversarial, DeadLetterFileIsPrivateAndASymlinkIsNotFollowed) {
   Outcome r = run(args);
   ::umask(old);
   EXPECT_EQ(r.code, 1) << r.err;
-  struct stat st {};
+  struct stat st{};
   ASSERT_EQ(::stat(dlq.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_NE(r.err.find("produce: 1 record(s) written to dead-letter file " + dlq),
@@ -233,11 +234,8 @@ TEST_F(Adversarial, MalformedSecretsAreNeverPrinted) {
   const std::string typo_file =
       write_file(dir_, "typo.yaml", "kafka:\n  sasl.pasword: " + secret + "\n");
   const std::vector<std::vector<std::string>> cases = {
-      {"-X", "sasl.password:" + secret},
-      {"-Xsasl.password", secret},
-      {"--sasl-pasword", secret},
-      {"--sasl-pasword=" + secret},
-      {"--config", typo_file},
+      {"-X", "sasl.password:" + secret}, {"-Xsasl.password", secret}, {"--sasl-pasword", secret},
+      {"--sasl-pasword=" + secret},      {"--config", typo_file},
   };
   for (const auto& extra : cases) {
     for (const char* command : {"produce", "consume", "serve", "doctor"}) {
@@ -245,7 +243,8 @@ TEST_F(Adversarial, MalformedSecretsAreNeverPrinted) {
       args.insert(args.end(), extra.begin(), extra.end());
       Outcome r = run(args);
       EXPECT_EQ(r.code, 2) << command << " " << extra[0] << "\n" << r.err;
-      EXPECT_EQ(r.err.find(secret), std::string::npos) << command << " " << extra[0] << "\n" << r.err;
+      EXPECT_EQ(r.err.find(secret), std::string::npos) << command << " " << extra[0] << "\n"
+                                                       << r.err;
       EXPECT_EQ(r.out.find(secret), std::string::npos) << command << " " << extra[0];
       EXPECT_FALSE(r.err.empty()) << command << " " << extra[0];
     }

@@ -16,7 +16,8 @@ TEST(BrokerSmoke, MetadataListsOneBroker) {
   std::string out;
   const int rc = st::run_command({"kcat", "-L", "-b", bootstrap, "-m", "10"}, &out);
   ASSERT_EQ(rc, 0) << "kcat -L -b " << bootstrap << " failed (is kcat installed? "
-                   << "scripts/install-deps.sh --test)\n" << out;
+                   << "scripts/install-deps.sh --test)\n"
+                   << out;
   EXPECT_NE(out.find("\n 1 brokers:\n"), std::string::npos) << out;
   EXPECT_NE(out.find("broker 1 at " + bootstrap), std::string::npos) << out;
 }

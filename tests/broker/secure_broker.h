@@ -51,8 +51,8 @@ inline SecureBroker secure_broker(std::source_location where = std::source_locat
     const std::string msg = "the broker in " + b.dir +
                             " was not started with --secure --advertise: run the test through "
                             "ctest (fixture kafka_secure) or: SPEEDLAYER_KAFKA_VERSION=3.9.1 "
-                            "scripts/kafka-broker.sh start --dir " + b.dir +
-                            " --secure --advertise 127.0.0.2";
+                            "scripts/kafka-broker.sh start --dir " +
+                            b.dir + " --secure --advertise 127.0.0.2";
     ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line())) << msg;
     throw std::runtime_error(msg);
   }

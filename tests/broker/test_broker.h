@@ -57,8 +57,8 @@ inline std::string bootstrap(const std::string& fixture,
         "no Kafka broker for fixture '" + fixture + "': " + path +
         " is missing or empty. Run this test through ctest so the kafka_" + fixture +
         " fixture starts the broker (e.g. ctest -L integration), or start one by hand: "
-        "scripts/kafka-broker.sh start --dir " + fixture_dir(fixture) +
-        (fixture == "cluster3" ? " --brokers 3" : " --brokers 1");
+        "scripts/kafka-broker.sh start --dir " +
+        fixture_dir(fixture) + (fixture == "cluster3" ? " --brokers 3" : " --brokers 1");
     ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line())) << msg;
     throw std::runtime_error(msg);
   }
@@ -78,8 +78,8 @@ inline std::string unique_topic(std::string_view prefix) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();
-  name += "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
-          std::to_string(ms);
+  name +=
+      "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + std::to_string(ms);
   return name;
 }
 

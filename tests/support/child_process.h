@@ -59,8 +59,9 @@ class ChildProcess {
  public:
   ChildProcess(const std::vector<std::string>& argv, ChildOptions options = {}) {
     static int counter = 0;
-    auto base = std::filesystem::temp_directory_path() /
-                ("speedlayer-child-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    auto base =
+        std::filesystem::temp_directory_path() /
+        ("speedlayer-child-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
     stdout_path_ = base.string() + ".out";
     stderr_path_ = base.string() + ".err";
     std::vector<std::string> env_strings;
@@ -83,7 +84,8 @@ class ChildProcess {
 
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, options.stdin_path.c_str(), O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, options.stdin_path.c_str(), O_RDONLY,
+                                     0);
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path_.c_str(),
                                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path_.c_str(),
@@ -116,7 +118,7 @@ class ChildProcess {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!exited_) {
       int status = 0;
-      struct rusage usage {};
+      struct rusage usage{};
       pid_t r = ::wait4(pid_, &status, WNOHANG, &usage);
       if (r == pid_) {
         max_rss_bytes_ = static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;

@@ -3,7 +3,8 @@
 //
 //   MemoryCgroup cgroup(256ull << 20);
 //   if (!cgroup.why.empty()) ...;  // not possible here
-//   ChildProcess p({"sh", "-c", "echo $$ > \"$0/cgroup.procs\" && exec \"$@\"", cgroup.dir, bin, ...});
+//   ChildProcess p({"sh", "-c", "echo $$ > \"$0/cgroup.procs\" && exec \"$@\"", cgroup.dir, bin,
+//   ...});
 #pragma once
 
 #include <unistd.h>
@@ -40,7 +41,8 @@ struct MemoryCgroup {
     }
     std::error_code ec;
     if (dir.empty() || !std::filesystem::create_directories(dir, ec)) {
-      why = "cannot create a memory cgroup here (" + (dir.empty() ? "no memory controller" : ec.message()) + ")";
+      why = "cannot create a memory cgroup here (" +
+            (dir.empty() ? "no memory controller" : ec.message()) + ")";
       dir.clear();
       return;
     }
@@ -55,6 +57,5 @@ struct MemoryCgroup {
   }
   std::string dir, limit_file, peak_file, why;
 };
-
 
 }  // namespace speedlayer::testing
