@@ -31,20 +31,18 @@
 # Standard output is the report only: '#' lines are comments (machine load at start and end,
 # input, per-run rows when R > 1), then a whitespace-separated table with a header line,
 # then one "targets ..." line of key=value pairs. Progress goes to standard error.
-# Exit status: 0 when every check passed, 1 when a contender failed or a count was wrong,
-# 2 on bad usage. Temp files live in /tmp/produce-bench.XXXXXX and are removed at exit.
+# Exit status: 0 when every check passed, 1 when a contender failed (its exit status) or a
+# count was wrong, or the bench could not run (broker, topics), 2 on bad usage. Temp files
+# live in /tmp/produce-bench.XXXXXX and are removed at exit.
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-readonly root
+bench_name=produce_bench
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 readonly PARTITIONS=3
 readonly ALL_CONTENDERS="speedlayer-routing speedlayer-plain kcat kafka-python java-perf"
 readonly RSS_TARGET_MIB=64
 readonly settle=2  # seconds of pause before each timed run
-
-log() { printf 'produce_bench: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 2; }
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 
 brokers="" messages=1000000 size=100 py_messages=200000 repeat=1 only="" replication=1
 speedlayer="$root/build/src/app/speedlayer"
@@ -71,99 +69,20 @@ done
 ((size >= 40)) || die "--size must be at least 40"
 ((py_messages <= messages)) || py_messages=$messages
 contenders=$ALL_CONTENDERS
-if [[ -n "$only" ]]; then
-  contenders=${only//,/ }
-  for c in $contenders; do
-    [[ " $ALL_CONTENDERS " == *" $c "* ]] || die "--only: unknown contender '$c' (one of: $ALL_CONTENDERS)"
-  done
-fi
-[[ -x "$speedlayer" ]] || die "no speedlayer binary at $speedlayer (build: cmake -S . -B build -G Ninja && cmake --build build)"
-command -v kcat >/dev/null || die "kcat is missing (apt-get install kcat)"
-[[ -x /usr/bin/time ]] || die "/usr/bin/time is missing (apt-get install time)"
-# The environment must not steer the contenders.
-unset KAFKA_BROKERS BOOTSTRAP_SERVERS KAFKA_TOPIC SPEEDLAYER_ROUTES SPEEDLAYER_CONFIG
+[[ -z "$only" ]] || contenders=${only//,/ }
+bench_check_list --only "$contenders" "$ALL_CONTENDERS"
+bench_require_tools "$speedlayer"
 
 # ---------------------------------------------------------------------------------------
 # Temp dir, broker, clean-up
 
-tmp=$(mktemp -d /tmp/produce-bench.XXXXXX)
-prefix="bench-$(date +%s)-$$"  # topic names
-own_broker=0
-created_topics=()
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if ((${#created_topics[@]})) && [[ -n "${py:-}" && -n "$brokers" ]] && ((own_broker == 0)); then
-    "$py" "$tmp/admin.py" delete "$brokers" "${created_topics[@]}" >>"$tmp/admin.log" 2>&1 ||
-      log "could not delete the bench topics (see above); names start with $prefix"
-  fi
-  if ((own_broker)); then
-    "$root/scripts/kafka-broker.sh" stop --dir "$tmp/kafka" --clean >/dev/null 2>&1 ||
-      log "stopping the broker failed; its files were in $tmp/kafka"
-  fi
-  rm -rf "$tmp"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_setup produce-bench bench
 
-load_now() { uptime | sed 's/^ *//'; }
 load_start=$(load_now)
 started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
-if [[ -z "$brokers" ]]; then
-  log "starting a 1-node Kafka in $tmp/kafka"
-  own_broker=1
-  brokers=$("$root/scripts/kafka-broker.sh" start --dir "$tmp/kafka" --brokers 1 \
-    2>"$tmp/broker-start.log" | tail -n1) || { cat "$tmp/broker-start.log" >&2; die "broker did not start"; }
-  broker_desc="own 1-node Kafka 4.1.1 (scripts/kafka-broker.sh)"
-else
-  broker_desc="given with --brokers"
-fi
-log "brokers: $brokers"
-
-py=$("$root/scripts/python-env.sh" 2>"$tmp/python-env.log" | tail -n1) ||
-  { cat "$tmp/python-env.log" >&2; die "scripts/python-env.sh failed"; }
-
-# Topic admin through kafka-python (one process for many topics; Kafka's Java TopicCommand
-# costs a JVM start per topic). `create` returns once every partition has a leader.
-cat >"$tmp/admin.py" <<'EOF'
-import sys, time
-from kafka.admin import KafkaAdminClient, NewTopic
-op, bootstrap, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
-admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="produce-bench")
-if op == "create":
-    partitions, replication, topics = int(rest[0]), int(rest[1]), rest[2:]
-    admin.create_topics([NewTopic(t, partitions, replication) for t in topics])
-    deadline = time.monotonic() + 60
-    while True:
-        described = admin.describe_topics(topics)
-        ready = all(d["error_code"] == 0 and len(d["partitions"]) == partitions
-                    and all(p["leader"] >= 0 for p in d["partitions"]) for d in described)
-        if ready:
-            break
-        if time.monotonic() > deadline:
-            sys.exit(f"topics not ready after 60 s: {described}")
-        time.sleep(0.2)
-elif op == "delete":
-    admin.delete_topics(rest)
-admin.close()
-EOF
-
-create_topics() { # TOPIC...
-  "$py" "$tmp/admin.py" create "$brokers" "$PARTITIONS" "$replication" "$@" >>"$tmp/admin.log" 2>&1 ||
-    { cat "$tmp/admin.log" >&2; die "could not create topics $*"; }
-  created_topics+=("$@")
-}
-
-# Sum of the end offsets (high watermarks) of a topic's partitions: exactly the records
-# appended, as every topic is fresh and nothing here writes transaction markers.
-end_offsets() { # TOPIC
-  local args=() p
-  for ((p = 0; p < PARTITIONS; p++)); do args+=(-t "$1:$p:-1"); done
-  kcat -Q -b "$brokers" "${args[@]}" 2>>"$tmp/kcat.log" | awk '/ offset /{ s += $NF } END { print s + 0 }'
-}
+bench_start_broker
+bench_python
 
 # Distinct message numbers read back from the topics (values start with the 7-digit number,
 # after a '"' when JSON-encoded): a lost message lowers it, a duplicate does not raise it.
@@ -186,15 +105,8 @@ py_input="$tmp/messages-python.txt"
 head -n "$py_messages" "$input" >"$py_input"
 cat "$input" >/dev/null  # page cache: nobody pays for the first read
 
-cp "$speedlayer" "$tmp/speedlayer"  # a rebuild during the run must not change what we measure
-sl_version=$(cd "$root" && git describe --always --dirty 2>/dev/null || echo unknown)
-sl_built=$(date -u -r "$speedlayer" +%Y-%m-%dT%H:%M:%SZ)
-
-# Warm-up: on a fresh broker the first idempotent producer waits for producer-id allocation
-# ("Coordinator load in progress"); let no contender pay for that.
-create_topics "$prefix-warmup"
-head -n 1000 "$input" | kcat -P -b "$brokers" -t "$prefix-warmup" -X enable.idempotence=true \
-  -X acks=all 2>>"$tmp/kcat.log" || die "warm-up produce with kcat failed (see $tmp/kcat.log)"
+bench_copy_speedlayer "$speedlayer"  # a rebuild during the run must not change what we measure
+bench_warm_up
 
 # ---------------------------------------------------------------------------------------
 # Contenders. Each run_<contender> ROUND sets: sent, and check (ok or what was wrong),
@@ -243,7 +155,7 @@ routes:
     keywords: [AI, ML, NLP, CV]
 EOF
   sent=$messages
-  timed "$tmp/out" "$tmp/err" "$tmp/speedlayer" produce --brokers "$brokers" --topic "$t-default" \
+  timed "$tmp/out" "$tmp/err" "$sl" produce --brokers "$brokers" --topic "$t-default" \
     --routes "$tmp/routes.yaml" --input "$input" --dead-letter "$tmp/dead-letter.jsonl" \
     ${sl_args[@]+"${sl_args[@]}"}
   expect_count "$t-sport" "$exp_sport" sport
@@ -258,7 +170,7 @@ run_speedlayer_plain() {
   create_topics "$t"
   printf 'default_topic: %s\nroutes: []\n' "$t" >"$tmp/routes-none.yaml"
   sent=$messages
-  timed "$tmp/out" "$tmp/err" "$tmp/speedlayer" produce --brokers "$brokers" --topic "$t" \
+  timed "$tmp/out" "$tmp/err" "$sl" produce --brokers "$brokers" --topic "$t" \
     --routes "$tmp/routes-none.yaml" --input "$input" --dead-letter "$tmp/dead-letter.jsonl" \
     ${sl_args[@]+"${sl_args[@]}"}
   expect_count "$t" "$sent" count
@@ -357,7 +269,7 @@ echo "# produce_bench $started_at host=$(hostname) cpus=$(nproc)"
 echo "# load at start: $load_start"
 echo "# brokers: $brokers, $broker_desc; topics: $PARTITIONS partitions, replication $replication, fresh per run"
 echo "# input: $messages messages x $size bytes, deterministic: $input_counts (Sport/AI/default rules)"
-echo "# speedlayer: $speedlayer (built $sl_built, tree $sl_version)${sl_args[*]:+ args: ${sl_args[*]}}"
+echo "# speedlayer: $speedlayer (built $sl_built, tree $sl_tree)${sl_args[*]:+ args: ${sl_args[*]}}"
 echo "# all contenders acks=all; speedlayer, kcat and java-perf idempotent; kafka-python is the founding code + acks=all"
 if [[ " $contenders " == *" kafka-python "* ]] && ((py_messages != messages)); then
   echo "# kafka-python ran on $py_messages messages (not $messages): compare its msgs/s, not its seconds"
