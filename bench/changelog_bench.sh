@@ -39,23 +39,19 @@
 # Standard output is the report only: '#' lines are comments, then one table per phase, then
 # one "targets ..." line of key=value pairs. Progress goes to standard error. Exit status: 0
 # when every check passed (whether or not the targets were met), 1 when a check failed (a
-# count not exact, serve exited non-zero, a produce did not deliver everything) or the bench
-# could not run (broker, topics), 2 on bad usage.
+# count not exact, serve exited non-zero or its /metrics counted an aborted transaction or a
+# failed commit, a produce did not deliver everything) or the bench could not run (broker,
+# topics), 2 on bad usage.
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-readonly root
+bench_name=changelog_bench
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 readonly PARTITIONS=3
 readonly ALL_PHASES="amplification restore"
 readonly ALL_KINDS="generator ids"
 readonly RESTORE_READY_TARGET_S=5
 readonly helper="$root/bench/changelog_bench_helper.py"
-readonly kafka_sh="$root/scripts/kafka-broker.sh"
-
-log() { printf 'changelog_bench: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 2; }        # bad usage
-abort() { log "error: $*"; exit 1; }      # the bench itself could not run
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 
 brokers="" log_dir="" rates="100,1000,10000" kinds="generator,ids" duration=30
 restore_records=3600000 only="" keep=0 niceness=""
@@ -86,16 +82,10 @@ done
 [[ "$rates" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "--rates: e.g. 100,1000,10000"
 rates=${rates//,/ }
 kinds=${kinds//,/ }
-for k in $kinds; do
-  [[ " $ALL_KINDS " == *" $k "* ]] || die "--kinds: unknown kind '$k' (some of: $ALL_KINDS)"
-done
+bench_check_list --kinds "$kinds" "$ALL_KINDS"
 phases=$ALL_PHASES
-if [[ -n "$only" ]]; then
-  phases=${only//,/ }
-  for p in $phases; do
-    [[ " $ALL_PHASES " == *" $p "* ]] || die "--only: unknown phase '$p' (some of: $ALL_PHASES)"
-  done
-fi
+[[ -z "$only" ]] || phases=${only//,/ }
+bench_check_list --only "$phases" "$ALL_PHASES"
 has_phase() { [[ " $phases " == *" $1 "* ]]; }
 if [[ -n "$brokers" ]]; then
   [[ -n "$log_dir" ]] || die "--brokers needs --log-dir DIR (the broker's log.dirs, for the on-disk sizes)"
@@ -103,72 +93,21 @@ if [[ -n "$brokers" ]]; then
 elif [[ -n "$log_dir" ]]; then
   die "--log-dir goes with --brokers"
 fi
-if [[ -n "$niceness" ]]; then
-  [[ "$niceness" =~ ^-?[0-9]+$ ]] || die "--nice must be a number"
-  renice -n "$niceness" -p $$ >/dev/null || die "renice -n $niceness failed (N < 0 needs root)"
-fi
-[[ -x "$speedlayer" ]] || die "no speedlayer binary at $speedlayer (build: cmake -S . -B build -G Ninja && cmake --build build)"
-command -v kcat >/dev/null || die "kcat is missing (apt-get install kcat)"
-command -v python3 >/dev/null || die "python3 is missing"
-# The environment must not steer the runs.
-unset KAFKA_BROKERS BOOTSTRAP_SERVERS KAFKA_TOPIC SPEEDLAYER_ROUTES SPEEDLAYER_CONFIG
+[[ -z "$niceness" ]] || bench_renice "$niceness"
+bench_require_tools "$speedlayer"
 
 # ---------------------------------------------------------------------------------------
 # Temp dir, broker, clean-up
 
-tmp=$(mktemp -d /tmp/changelog-bench.XXXXXX)
-prefix="clbench-$(date +%s)-$$"  # topic, group and transactional id names
-own_broker=0
-created=0
-# shellcheck disable=SC2317  # invoked by the trap
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  # Processes we started that may still run: by pid only (their pid files).
-  local f pid left=()
-  for f in "$tmp"/*.pid; do
-    [[ -f "$f" ]] || continue
-    pid=$(cat "$f" 2>/dev/null) || continue
-    [[ "$pid" =~ ^[0-9]+$ ]] || continue
-    kill -TERM "$pid" 2>/dev/null && left+=("$pid")
-  done
-  for pid in ${left[@]+"${left[@]}"}; do
-    for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  if ((created && !own_broker)); then
-    "$kafka_sh" run-class org.apache.kafka.tools.TopicCommand --bootstrap-server "$brokers" \
-      --delete --topic "$prefix-.*" >>"$tmp/admin.log" 2>&1 ||
-      log "could not delete the bench topics; their names start with $prefix"
-  fi
-  if ((own_broker)); then
-    "$kafka_sh" stop --dir "$tmp/kafka" --clean >/dev/null 2>&1 ||
-      log "stopping the broker failed; its files were in $tmp/kafka"
-  fi
-  if ((keep)); then log "kept $tmp"; else rm -rf "$tmp"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-running() { # PID: alive and not a zombie
-  local st
-  st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-  [[ -n "$st" && "$st" != Z ]]
-}
+bench_setup changelog-bench clbench
 
 now_ms() { date +%s%3N; }
 secs_since() { awk -v a="$1" -v b="$(now_ms)" 'BEGIN { printf "%.2f", (b - a) / 1000 }'; }
-load_now() { uptime | sed 's/^ *//'; }
 load_start=$(load_now)
 started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 t_script=$(now_ms)
 
-# Copy first: others may rebuild build/ while this runs.
-sl="$tmp/speedlayer"
-cp "$speedlayer" "$sl"
-sl_built=$(date -u -r "$speedlayer" +%Y-%m-%dT%H:%M:%SZ)
+bench_copy_speedlayer "$speedlayer"  # first: others may rebuild build/ while this runs
 sl_sum=$(sha256sum "$sl" | cut -c1-12)
 sl_version=$("$sl" --version 2>/dev/null | head -n1 || echo unknown)
 serve_help=$("$sl" serve --help 2>&1 || true)
@@ -181,45 +120,19 @@ for flag in --generate --rate --count --routes --format --input --dead-letter; d
   grep -q -- "$flag\b" <<<"$produce_help" || die "$speedlayer produce has no $flag (produce --help)"
 done
 
-if [[ -z "$brokers" ]]; then
-  log "starting a 1-node Kafka in $tmp/kafka"
-  own_broker=1
-  brokers=$("$kafka_sh" start --dir "$tmp/kafka" --brokers 1 2>"$tmp/broker-start.log" | tail -n1) ||
-    { cat "$tmp/broker-start.log" >&2; abort "broker did not start"; }
-  log_dir="$tmp/kafka/node-1/data"
+bench_start_broker
+bench_python
+if ((own_broker)); then
+  log_dir=$broker_log_dir
   broker_version=$(grep -m1 -o 'Kafka version: [^ ]*' "$tmp/kafka/node-1/broker.log" 2>/dev/null |
     sed 's/.*: //' || true)
   broker_desc="own 1-node Kafka ${broker_version:-4.1.1} (scripts/kafka-broker.sh), log dir $log_dir"
 else
   broker_desc="given with --brokers (version not probed), log dir $log_dir"
 fi
-log "brokers: $brokers"
 
 # ---------------------------------------------------------------------------------------
 # Kafka helpers
-
-admin_log="$tmp/admin.log"
-create_topic() { # TOPIC (3 partitions, replication 1)
-  log "creating topic $1"
-  "$kafka_sh" run-class org.apache.kafka.tools.TopicCommand --bootstrap-server "$brokers" \
-    --create --topic "$1" --partitions "$PARTITIONS" --replication-factor 1 >>"$admin_log" 2>&1 ||
-    { tail -n 20 "$admin_log" >&2; abort "could not create topic $1"; }
-  created=1
-  # Every partition has a leader before anyone produces.
-  local i leaders
-  for ((i = 0; i < 100; i++)); do
-    leaders=$(kcat -L -b "$brokers" -t "$1" 2>/dev/null | grep -c 'leader [0-9]' || true)
-    ((leaders == PARTITIONS)) && return 0
-    sleep 0.1
-  done
-  abort "topic $1 has no leaders after 10 s"
-}
-
-end_offsets() { # TOPIC: sum of its partitions' end offsets
-  local args=() p
-  for ((p = 0; p < PARTITIONS; p++)); do args+=(-t "$1:$p:-1"); done
-  kcat -Q -b "$brokers" "${args[@]}" 2>>"$tmp/kcat.log" | awk '/ offset /{ s += $NF } END { print s + 0 }'
-}
 
 disk_bytes() { # TOPIC -> "BYTES MAX_SEGMENTS": the *.log segment files of its partition directories
   local d name n total=0 segs max=0 f sz
@@ -245,12 +158,6 @@ logical_bytes() { # TOPIC -> "RECORDS BYTES": key + value bytes of every committ
   timeout 900 kcat -C -b "$brokers" -t "$1" -o beginning -e -q -X isolation.level=read_committed \
     -f '%K %S\n' 2>>"$tmp/kcat.log" |
     awk '{ r++; if ($1 > 0) s += $1; if ($2 > 0) s += $2 } END { printf "%d %d\n", r, s }'
-}
-
-committed_offsets() { # GROUP TOPIC: sum of the group's committed offsets of TOPIC (Java tool)
-  "$kafka_sh" run-class org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
-    --bootstrap-server "$brokers" --describe --group "$1" 2>>"$admin_log" |
-    awk -v t="$2" '$2 == t && $4 ~ /^[0-9]+$/ { s += $4 } END { print s + 0 }'
 }
 
 # Background processes: NAME's pid in $tmp/NAME.pid (the trap ends them), reaped by bg_wait.
@@ -288,15 +195,6 @@ stop_serve() { # SIGNAL -> sets serve_rc (SIGTERM: SIGKILL after 30 s, and serve
   rm -f "$tmp/serve.pid"
 }
 
-proc_cpu() { # PID: user+sys CPU seconds of a live process, or -
-  local stat
-  if stat=$(cat "/proc/$1/stat" 2>/dev/null); then
-    awk -v t="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / t }' <<<"$stat"
-  else
-    echo -
-  fi
-}
-
 peak_rss_mib() { # PID: VmHWM of a live process in MiB, or -
   awk '/^VmHWM:/ { printf "%.1f", $2 / 1024; f = 1 } END { if (!f) print "-" }' "/proc/$1/status" 2>/dev/null || echo -
 }
@@ -307,8 +205,13 @@ parse_kv() { # TEXT -> fills the associative array KV
   for pair in $1; do KV[${pair%%=*}]=${pair#*=}; done
 }
 
-ratio() { # A B -> A / B with 2 decimals, or n/a
-  awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || a == "-" || b == "" || b == "-" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'
+# What serve's /metrics counted as failed (aborted transactions, failed commits). Appends to check.
+check_serve_metrics() { # PORT
+  local aborted failures
+  aborted=$(python3 "$helper" metric "$1" speedlayer_transactions_aborted_total)
+  failures=$(python3 "$helper" metric "$1" speedlayer_commit_failures_total)
+  [[ "$aborted" == 0 ]] || check+="${check:+,}aborted:$aborted"
+  [[ "$failures" == 0 ]] || check+="${check:+,}commit-failures:$failures"
 }
 
 serve_common() { # NAME: serve's arguments for a fresh group / changelog / output / txn id per NAME
@@ -321,11 +224,7 @@ printf 'default_topic: unused\nroutes: []\n' >"$tmp/routes-none.yaml"
 failed=0
 declare -A KV=()
 
-# Warm-up: on a fresh broker the first idempotent producer waits for a producer id, and the
-# first consumer group and transaction create __consumer_offsets / __transaction_state.
-create_topic "$prefix-warmup"
-seq 1000 | kcat -P -b "$brokers" -t "$prefix-warmup" -X enable.idempotence=true -X acks=all \
-  2>>"$tmp/kcat.log" || abort "warm-up produce with kcat failed (see $tmp/kcat.log)"
+bench_warm_up
 
 # ---------------------------------------------------------------------------------------
 # Phase 1: amplification at steady rates
@@ -341,7 +240,7 @@ amp_run() { # KIND RATE
   mkdir -p "$d"
   t_in="$prefix-$name-in"
   sent=$((rate * duration))
-  create_topic "$t_in"
+  create_topics "$t_in"
   local args
   mapfile -t args < <(serve_common "$name")
   start_serve "$d" "${args[@]}" --topic "$t_in" ${serve_args[@]+"${serve_args[@]}"}
@@ -385,7 +284,10 @@ amp_run() { # KIND RATE
     fi
   fi
   txns=-
-  [[ "$port" =~ ^[0-9]+$ ]] && txns=$(python3 "$helper" metric "$port" speedlayer_transactions_total)
+  if [[ "$port" =~ ^[0-9]+$ ]]; then
+    txns=$(python3 "$helper" metric "$port" speedlayer_transactions_total)
+    check_serve_metrics "$port"
+  fi
   cpu=$(proc_cpu "$serve_pid")
   rss=$(peak_rss_mib "$serve_pid")
   stop_serve TERM
@@ -446,7 +348,7 @@ if has_phase restore; then
   check=""
   log "generating $n JSON records over the last hour"
   gen=$(python3 "$helper" gen-restore "$n" "$tmp/restore.jsonl")
-  create_topic "$t_rs"
+  create_topics "$t_rs"
   log "filling $t_rs (speedlayer produce --format json)"
   t0=$(now_ms)
   rc=0
@@ -459,8 +361,9 @@ if has_phase restore; then
   filled=$(end_offsets "$t_rs")
   ((rc == 0)) || check="fill-exit:$rc"
   ((filled == n)) || check+="${check:+,}delivered:$filled!=$n"
-  # The values must be the generated JSON as it is (the first record, byte for byte).
-  first_read=$(kcat -C -b "$brokers" -t "$t_rs" -p 0 -o beginning -c 1 -e -q -f '%s\n' 2>>"$tmp/kcat.log" | head -n1)
+  # The values must be the generated JSON as it is (a first record, byte for byte; of any
+  # partition: a small N may all go to one partition, sticky partitioning).
+  first_read=$(kcat -C -b "$brokers" -t "$t_rs" -o beginning -c 1 -e -q -f '%s\n' 2>>"$tmp/kcat.log" | head -n1)
   [[ "$first_read" == '{"text":"'* ]] && grep -qFx -- "$first_read" "$tmp/restore.jsonl" ||
     check+="${check:+,}value-changed"
   rm -f "$tmp/restore.jsonl"
@@ -495,6 +398,7 @@ if has_phase restore; then
       views1=${KV[views_sum]}
       windows1=${KV[windows]}
       rss1=$(peak_rss_mib "$serve_pid")
+      check_serve_metrics "$port"
       log "  committed $committed; views sum $views1 in $windows1 windows; kill -9"
       stop_serve KILL
       read -r cl_disk cl_segs < <(disk_bytes "$prefix-restore-changelog")
@@ -520,6 +424,7 @@ if has_phase restore; then
         [[ "$views2" == "$views1" ]] || check+="${check:+,}views:$views2!=$views1"
         [[ "$views1" == "$n" ]] || rs_note="the view holds $views1 of $n records before the kill (late or expired?)"
         rss2=$(peak_rss_mib "$serve_pid")
+        check_serve_metrics "$port"
       fi
     fi
   fi
@@ -578,7 +483,7 @@ if has_phase restore; then
   echo "#"
   echo "# restore: $restore_records JSON values {\"text\":LINE,\"ts\":MS} (gen_messages.py lines, 90 bytes; ${rs_gen:-}), event times spread evenly"
   echo "#   over the hour before the bench; serve --time-field ts --window 60s --retention 2h until /v1/topics showed all consumed and"
-  echo "#   the group's committed offsets reached the end (ConsumerGroupCommand), then kill -9 and the same serve (same names) again"
+  echo "#   the group's committed offsets reached the end (bench_admin.py committed), then kill -9 and the same serve (same names) again"
   echo "#   fill_s: speedlayer produce --format json; catchup_s: serve start until all consumed; commit_wait_s: until committed"
   echo "#   changelog_disk/segs: on disk right after the kill; changelog_recs/logical: read back with kcat after the run"
   echo "#   rss_before_mib: VmHWM of the killed serve; ready_s: start of the new one until /readyz 200 (target <= ${RESTORE_READY_TARGET_S} s);"

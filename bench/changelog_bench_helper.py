@@ -23,7 +23,8 @@
     changelog_bench_helper.py views-sum PORT TOPIC
         Sum of the window counts in /v1/views?topic=TOPIC: views_sum, windows.
     changelog_bench_helper.py metric PORT NAME
-        The value of an unlabelled counter or gauge NAME in /metrics (or "-").
+        The sum of every sample of counter or gauge NAME in /metrics, labelled or not (0 when
+        it has none; "-" when /metrics did not answer).
 """
 import http.client
 import json
@@ -212,13 +213,17 @@ def cmd_views_sum(port, topic):
 
 def cmd_metric(port, name):
     status, body = get(port, "/metrics")
-    if status == 200:
-        for line in body.decode(errors="replace").splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[0] == name:
-                print(int(float(parts[1])) if float(parts[1]).is_integer() else parts[1])
-                return
-    print("-")
+    if status != 200:
+        print("-")
+        return
+    total = 0.0
+    for line in body.decode(errors="replace").splitlines():
+        if line.startswith(name) and line[len(name):len(name) + 1] in ("{", " "):
+            try:
+                total += float(line.split()[-1])
+            except ValueError:
+                pass
+    print(int(total) if total.is_integer() else total)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ Starts a 1-node Kafka (scripts/kafka-broker.sh) unless --brokers is given, then
                     with them open, events and bytes per second received in total
 
 Every figure is printed as key=value; the run fails (exit 1) when what it measures failed:
-a probe that did not answer, a 413 missing, a stream that got no event.
+a probe that did not answer, a 413 missing, a stream that got no event, serve or the
+producer exiting during the run or with a non-zero status on SIGTERM at the end.
 Only the Python standard library is used.
 """
 import argparse
@@ -274,6 +275,20 @@ def main():
             c.close()
         if starved:
             fail("%d stream clients got no event" % starved)
+
+        # What ran must have run well: serve and the producer alive to the end, and each
+        # stops cleanly on SIGTERM (serve's last commit included).
+        for name, p in (("serve", serve), ("produce", producer)):
+            if p.poll() is not None:
+                fail("%s exited during the run with status %d" % (name, p.returncode))
+        for name, p in (("serve", serve), ("produce", producer)):
+            p.send_signal(signal.SIGTERM)
+            try:
+                code = p.wait(30)
+            except subprocess.TimeoutExpired:
+                fail("%s did not stop within 30 s of SIGTERM" % name)
+            if code != 0:
+                fail("%s exited with status %d after SIGTERM" % (name, code))
         print("checks=ok")
     finally:
         cleanup()
