@@ -33,6 +33,8 @@ import re
 import sys
 import time
 
+from serve_bench_probe import pace_lines  # the same pacing as serve_bench.sh's latency phase
+
 REASONS = [  # /readyz reasons of serve (src/serve), shortened for the report
     ("not connected", "connect"),
     ("waiting for the consumer group", "group"),
@@ -88,20 +90,9 @@ def cmd_pace(rate, seconds, path):
                 break
     if len(lines) < total:
         sys.exit(f"pace: {path} has {len(lines)} lines, {total} needed")
-    out = sys.stdout.buffer
     start = time.monotonic()
-    sent = 0
-    try:
-        while sent < total:
-            due = min(total, int((time.monotonic() - start) * rate) + 1)
-            if due > sent:
-                out.write(b"".join(lines[sent:due]))
-                out.flush()
-                sent = due
-            else:
-                time.sleep(max(0.0, min(0.001, (sent + 1) / rate - (time.monotonic() - start))))
-        out.close()
-    except (BrokenPipeError, OSError):
+    sent = pace_lines(sys.stdout.buffer, lines, rate)
+    if sent < total:
         print(f"written={sent} seconds={time.monotonic() - start:.2f} reader-gone", file=sys.stderr)
         sys.exit(1)
     print(f"written={sent} seconds={time.monotonic() - start:.2f}", file=sys.stderr)
