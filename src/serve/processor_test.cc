@@ -132,6 +132,90 @@ class ProcessorAbort : public ::testing::Test {
   ServeOptions o_;
 };
 
+// The first transaction's changelog write is refused (a permanent produce error: nothing
+// reaches the log), so its commit fails abortably. The processor aborts, throws its state
+// away, restores the committed state (none yet), consumes every record again and commits
+// each exactly once.
+TEST_F(ProcessorAbort, FailedDeliveryAbortsRestoresAndReprocessesEachRecordOnce) {
+  Processor p(o_, [] { return kNow; });
+  ASSERT_TRUE(p.start());
+  cluster_->push_request_errors(kafka::kApiProduce, {RD_KAFKA_RESP_ERR_INVALID_RECORD});
+  std::uint64_t most_seen = 0;
+  ASSERT_TRUE(step_until(
+      p,
+      [&] {
+        most_seen = std::max(most_seen, live_consumed(p));
+        return aborted(p) == 1;
+      },
+      "the abort"));
+  // Counted once, under "delivery", or "send_offsets" when the refused batch's answer came
+  // before the offsets were sent (librdkafka then refuses them: the transaction must abort).
+  EXPECT_EQ(failures(p, "delivery") + failures(p, "send_offsets"), 1u);
+  EXPECT_EQ(failures(p, "fatal"), 0u);
+  EXPECT_EQ(transactions(p), 0u);
+  // Then the records again, counted once each, and committed.
+  ASSERT_TRUE(step_until(
+      p,
+      [&] {
+        most_seen = std::max(most_seen, live_consumed(p));
+        return transactions(p) >= 1 && live_consumed(p) == kRecords && p.ready();
+      },
+      "the reprocessed records' commit"));
+  EXPECT_EQ(most_seen, static_cast<std::uint64_t>(kRecords)) << "a record was counted twice";
+  EXPECT_EQ(live_consumed(p), static_cast<std::uint64_t>(kRecords));
+  EXPECT_TRUE(p.shutdown());  // commits whatever is still pending
+  EXPECT_EQ(committed_consumed(), static_cast<std::uint64_t>(kRecords));
+  // Two aborts, each counted: the refused batch, then (librdkafka 2.12.1) the next
+  // transaction's first batch, whose sequence numbers follow the refused one's: librdkafka
+  // calls that "skipped sequence numbers", bumps the producer epoch and fails that
+  // transaction too. Below kMaxConsecutiveAborts, so serve goes on.
+  EXPECT_EQ(aborted(p), 2u);
+  EXPECT_EQ(failures(p, "delivery") + failures(p, "send_offsets"), 2u);
+  EXPECT_EQ(failures(p, "fatal"), 0u);
+}
+
+// EndTxn (commit), AddOffsetsToTxn and TxnOffsetCommit refused with an abortable error: the
+// transaction is aborted and counted under its reason, the state is restored from the
+// changelog, and the processor goes on to commit. (Exact counts: see the file's comment.)
+struct InjectedTxnError {
+  const char* name;
+  std::int16_t api;
+  rd_kafka_resp_err_t error;
+  const char* reason;  // speedlayer_commit_failures_total's label
+};
+
+class ProcessorTxnError : public ProcessorAbort,
+                          public ::testing::WithParamInterface<InjectedTxnError> {};
+
+TEST_P(ProcessorTxnError, AbortsRestoresAndCommitsAgain) {
+  const InjectedTxnError& c = GetParam();
+  Processor p(o_, [] { return kNow; });
+  ASSERT_TRUE(p.start());
+  cluster_->push_request_errors(c.api, {c.error});
+  ASSERT_TRUE(step_until(p, [&] { return aborted(p) == 1; }, "the abort"));
+  EXPECT_EQ(failures(p, c.reason), 1u);
+  EXPECT_EQ(transactions(p), 0u);
+  ASSERT_TRUE(step_until(
+      p, [&] { return transactions(p) >= 1 && p.ready() && live_consumed(p) >= kRecords; },
+      "a commit after the restore"));
+  EXPECT_EQ(aborted(p), 1u);
+  EXPECT_EQ(failures(p, "fatal"), 0u);
+  // After the last commit, the committed state is the live one.
+  const std::uint64_t live = live_consumed(p);
+  EXPECT_TRUE(p.shutdown());
+  EXPECT_EQ(committed_consumed(), live);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Injected, ProcessorTxnError,
+    ::testing::Values(
+        InjectedTxnError{"EndTxn", kafka::kApiEndTxn, RD_KAFKA_RESP_ERR_UNKNOWN, "commit"},
+        InjectedTxnError{"AddOffsetsToTxn", kafka::kApiAddOffsetsToTxn,
+                         RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED, "send_offsets"},
+        InjectedTxnError{"TxnOffsetCommit", kafka::kApiTxnOffsetCommit,
+                         RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID, "send_offsets"}),
+    [](const ::testing::TestParamInfo<InjectedTxnError>& info) { return info.param.name; });
+
 // SIGTERM's path: shutdown() commits what is pending and waits. When that last commit fails,
 // shutdown says so (serve then exits non-zero), abortable or not.
 TEST_F(ProcessorAbort, FailedLastCommitFailsShutdown) {
