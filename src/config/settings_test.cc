@@ -69,6 +69,113 @@ TEST(Settings, FlagBeatsEnvBeatsFileBeatsDefault) {
   EXPECT_EQ(no_env.get_or("routes", {}, "config/routes.yaml"), "config/routes.yaml");
 }
 
+// The real loader with all four sources at once, each setting given in several of them with
+// different values: --config FILE, SPEEDLAYER_CONFIG (another file), the environment and
+// flags (-X included), parsed from a command line as a subcommand does.
+struct ParsedFlags {
+  CLI::App app;
+  FlagSet flags{app};
+  explicit ParsedFlags(std::vector<std::string> args) {
+    add_connection_flags(flags);
+    flags.add("topic", "default topic");
+    std::vector<const char*> argv{"speedlayer"};
+    for (const auto& a : args) argv.push_back(a.c_str());
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  }
+};
+
+TEST(Settings, LoadRanksFlagsEnvConfigFlagFileThenEnvFile) {
+  const std::string flag_file = write_temp("four-flag",
+                                           "brokers: file:9092\n"
+                                           "topic: flag-file-topic\n"
+                                           "sasl-username: file-user\n"
+                                           "security-protocol: sasl_plaintext\n"
+                                           "kafka:\n"
+                                           "  bootstrap.servers: file-kafka:9092\n"
+                                           "  linger.ms: 50\n"
+                                           "  acks: 1\n");
+  const std::string env_file = write_temp("four-env",
+                                          "topic: env-file-topic\n"
+                                          "security-protocol: ssl\n"
+                                          "kafka:\n"
+                                          "  acks: all\n"
+                                          "  compression.type: lz4\n");
+  const auto env = fake_env({{"SPEEDLAYER_CONFIG", env_file},
+                             {"KAFKA_BROKERS", "env:9092"},
+                             {"KAFKA_SASL_USERNAME", "env-user"},
+                             {"KAFKA_SASL_PASSWORD", "env-password"}});
+
+  // All four: --config beats SPEEDLAYER_CONFIG (whose file is not read at all).
+  ParsedFlags all({"--config", flag_file, "--brokers", "flag:9092", "--sasl-password",
+                   "flag-password", "-X", "linger.ms=7"});
+  auto s = Settings::load(all.flags, env);
+  ASSERT_TRUE(s) << s.error().message();
+  // flag > env > file
+  EXPECT_EQ(s->get("brokers", {"KAFKA_BROKERS"})->value, "flag:9092");
+  EXPECT_EQ(s->get("brokers", {"KAFKA_BROKERS"})->origin, "--brokers");
+  EXPECT_EQ(s->get("sasl-password", {"KAFKA_SASL_PASSWORD"})->value, "flag-password");
+  // env > file
+  EXPECT_EQ(s->get("sasl-username", {"KAFKA_SASL_USERNAME"})->value, "env-user");
+  EXPECT_EQ(s->get("sasl-username", {"KAFKA_SASL_USERNAME"})->origin, "env KAFKA_SASL_USERNAME");
+  // the --config file, not SPEEDLAYER_CONFIG's
+  EXPECT_EQ(s->get("topic", {"KAFKA_TOPIC"})->value, "flag-file-topic");
+  EXPECT_EQ(s->get("topic", {"KAFKA_TOPIC"})->origin, flag_file + ":2");
+  EXPECT_EQ(s->get("security-protocol", {"KAFKA_SECURITY_PROTOCOL"})->value, "sasl_plaintext");
+  // nowhere: the caller's default
+  EXPECT_EQ(s->get_or("routes", {"SPEEDLAYER_ROUTES"}, "config/routes.yaml"), "config/routes.yaml");
+
+  auto props = connection_properties(*s);
+  ASSERT_TRUE(props) << props.error().message();
+  // --brokers beats KAFKA_BROKERS, the file's brokers: and its kafka: bootstrap.servers.
+  EXPECT_EQ(props->get("bootstrap.servers"), "flag:9092");
+  EXPECT_EQ(props->find("bootstrap.servers")->origin, "--brokers");
+  // -X beats the file's kafka: map.
+  EXPECT_EQ(props->get("linger.ms"), "7");
+  EXPECT_EQ(props->find("linger.ms")->origin, "-X linger.ms");
+  // The --config file's kafka: map; SPEEDLAYER_CONFIG's file contributes nothing.
+  EXPECT_EQ(props->get("acks"), "1");
+  EXPECT_EQ(props->find("acks")->origin, flag_file + ":8");
+  EXPECT_FALSE(props->find("compression.type"));
+  EXPECT_EQ(props->get("sasl.username"), "env-user");
+  EXPECT_EQ(props->get("sasl.password"), "flag-password");
+  EXPECT_EQ(props->get("security.protocol"), "sasl_plaintext");
+  EXPECT_EQ(props->get("sasl.mechanism"), "SCRAM-SHA-512");  // the default for a user name
+
+  // No --config: SPEEDLAYER_CONFIG names the file; env still beats it, flags beat env.
+  ParsedFlags no_config({"--sasl-username", "flag-user"});
+  auto e = Settings::load(no_config.flags, env);
+  ASSERT_TRUE(e) << e.error().message();
+  EXPECT_EQ(e->get("topic", {"KAFKA_TOPIC"})->value, "env-file-topic");
+  EXPECT_EQ(e->get("topic", {"KAFKA_TOPIC"})->origin, env_file + ":1");
+  EXPECT_EQ(e->get("brokers", {"KAFKA_BROKERS"})->value, "env:9092");
+  EXPECT_EQ(e->get("sasl-username", {"KAFKA_SASL_USERNAME"})->value, "flag-user");
+  auto e_props = connection_properties(*e);
+  ASSERT_TRUE(e_props) << e_props.error().message();
+  EXPECT_EQ(e_props->get("bootstrap.servers"), "env:9092");
+  EXPECT_EQ(e_props->get("acks"), "all");
+  EXPECT_EQ(e_props->get("compression.type"), "lz4");
+  EXPECT_EQ(e_props->get("security.protocol"), "ssl");
+  EXPECT_EQ(e_props->get("sasl.username"), "flag-user");
+
+  // Neither: no file is read (the files' values are gone, env and flags remain).
+  ParsedFlags none({"--topic", "flag-topic"});
+  auto n = Settings::load(none.flags, fake_env({{"KAFKA_BROKERS", "env:9092"}}));
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_FALSE(n->file());
+  EXPECT_EQ(n->get("topic", {"KAFKA_TOPIC"})->value, "flag-topic");
+  EXPECT_FALSE(n->get("security-protocol", {"KAFKA_SECURITY_PROTOCOL"}));
+
+  // A config file that does not exist is an error naming it, whichever source named it.
+  ParsedFlags missing({"--config", "/nonexistent/speedlayer.yaml"});
+  auto m = Settings::load(missing.flags, env);
+  ASSERT_FALSE(m);
+  EXPECT_EQ(exit_code(m.error()), 2);
+  auto m_env = Settings::load(none.flags, fake_env({{"SPEEDLAYER_CONFIG", "/nonexistent/b.yaml"}}));
+  ASSERT_FALSE(m_env);
+  EXPECT_NE(m_env.error().message().find("/nonexistent/b.yaml"), std::string::npos)
+      << m_env.error().message();
+}
+
 TEST(Settings, SecondEnvNameIsAFallback) {
   Settings s({}, fake_env({{"BOOTSTRAP_SERVERS", "b:9"}}), std::nullopt);
   EXPECT_EQ(s.get("brokers", {"KAFKA_BROKERS", "BOOTSTRAP_SERVERS"})->value, "b:9");
@@ -232,13 +339,40 @@ TEST(MakeConf, RejectedPropertyNamesOriginAndHidesSecrets) {
   auto conf = kafka::make_conf(props);
   ASSERT_FALSE(conf);
   EXPECT_EQ(conf.error().where, "-X no.such.property");
-  kafka::Properties secret;
-  secret.set("sasl.password", "hunter2", "env KAFKA_SASL_PASSWORD");
-  secret.set("sasl.mechanism", "NOT-A-MECHANISM", "--sasl-mechanism");
-  auto conf2 = kafka::make_conf(secret);
-  if (!conf2) {
-    EXPECT_EQ(conf2.error().message().find("hunter2"), std::string::npos);
-  }
+}
+
+// A secret property librdkafka refuses: Java's sasl.jaas.config, copied with its password
+// into the kafka: map, is rejected at conf-set time ("Java JAAS configuration is not
+// supported"), so the error path runs, and its message must name the property but not the
+// value. (sasl.mechanism=NOT-A-MECHANISM, used here before, is accepted at conf-set time: the
+// check never ran.)
+TEST(MakeConf, RejectedSecretPropertyNeverShowsItsValue) {
+  kafka::Properties props;
+  props.set("sasl.jaas.config",
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            "username=\"app\" password=\"hunter2\";",
+            "config.yaml:4");
+  auto conf = kafka::make_conf(props);
+  ASSERT_FALSE(conf) << "librdkafka accepted sasl.jaas.config: the check below would not run";
+  EXPECT_EQ(exit_code(conf.error()), 2);
+  EXPECT_EQ(conf.error().where, "config.yaml:4");
+  const std::string message = conf.error().message();
+  EXPECT_NE(message.find("sasl.jaas.config=<hidden>"), std::string::npos) << message;
+  EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
+}
+
+// A secret beside another property librdkafka refuses: the error names the refused one and
+// never the secret.
+TEST(MakeConf, RejectedPropertyBesideASecretNeverShowsTheSecret) {
+  kafka::Properties props;
+  props.set("sasl.password", "hunter2", "env KAFKA_SASL_PASSWORD");
+  props.set("linger.ms", "soon", "-X linger.ms");
+  auto conf = kafka::make_conf(props);
+  ASSERT_FALSE(conf) << "librdkafka accepted linger.ms=soon: the check below would not run";
+  EXPECT_EQ(conf.error().where, "-X linger.ms");
+  const std::string message = conf.error().message();
+  EXPECT_NE(message.find("linger.ms=soon"), std::string::npos) << message;
+  EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
 }
 
 }  // namespace

@@ -139,5 +139,48 @@ TEST(RunConsume, ClusterGoneMidRunIsUnreachable) {
   EXPECT_NE(err.text().find("all brokers down for 2 s"), std::string::npos) << err.text();
 }
 
+// With a group, the offsets are committed at the end; when that last commit fails, the run
+// exits non-zero (partial), not 0: the next run would read the messages again.
+TEST(RunConsume, FailedLastCommitIsNotASuccess) {
+  auto cluster = kafka::MockCluster::create(1);
+  ASSERT_TRUE(cluster);
+  ASSERT_TRUE((*cluster)->create_topic("committed", 1, 1));
+  produce(**cluster, "committed", {"\"one\"", "\"two\""});
+  Capture out, err;
+  auto o = options_for(**cluster, "committed", out, err);
+  o.commit = true;
+  o.from = kafka::StartFrom::stored;  // as consume --group: the committed offsets
+  o.group = "consume-commit-fails";
+  o.kafka.set("group.id", o.group, "test");
+  o.kafka.set("enable.auto.offset.store", "false", "test");  // as consume --group sets it
+  o.kafka.set("session.timeout.ms", "6000", "test");  // the mock's rejoin waits this less 1 s
+  o.exit_at_end = true;
+  // Only the last commit commits (no auto-commit here): it meets the error.
+  (*cluster)->push_request_errors(kafka::kApiOffsetCommit,
+                                  {RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED});
+  std::atomic<bool> stop{false};
+  ConsumeSummary summary;
+  EXPECT_EQ(run_consume(o, stop, summary), ExitCode::partial) << err.text();
+  EXPECT_EQ(out.text(), "one\ntwo\n");
+  EXPECT_NE(err.text().find("offset commit failed"), std::string::npos) << err.text();
+
+  // Nothing was committed: the next run reads both again, commits, and the one after reads
+  // nothing.
+  Capture out2, err2;
+  auto o2 = o;
+  o2.out = out2.file();
+  o2.err = err2.file();
+  ConsumeSummary again;
+  EXPECT_EQ(run_consume(o2, stop, again), ExitCode::ok) << err2.text();
+  EXPECT_EQ(out2.text(), "one\ntwo\n");
+  Capture out3, err3;
+  auto o3 = o;
+  o3.out = out3.file();
+  o3.err = err3.file();
+  ConsumeSummary last;
+  EXPECT_EQ(run_consume(o3, stop, last), ExitCode::ok) << err3.text();
+  EXPECT_EQ(out3.text(), "");
+}
+
 }  // namespace
 }  // namespace speedlayer::consume

@@ -721,14 +721,32 @@ Status Processor::step() {
   return {};
 }
 
-void Processor::shutdown() {
-  if (!consumer_) return;
+Status Processor::shutdown() {
+  if (!consumer_) return {};
   housekeeping();
-  if (auto st = commit_now(); !st) {
+  std::uint64_t aborted_before = 0;
+  {
+    std::lock_guard lock(stats_.mu);
+    aborted_before = stats_.aborted_transactions;
+  }
+  Status st = commit_now();
+  if (st) {
+    // An abortable failure restores and returns success (serve would go on); at the end
+    // nothing follows, so what was processed since the last commit stays uncommitted.
+    std::lock_guard lock(stats_.mu);
+    if (stats_.aborted_transactions != aborted_before) {
+      st = fail(ErrorKind::kafka,
+                "the last transaction aborted: what was processed since the last commit is not "
+                "committed",
+                "serve", "a restart consumes it again from the committed offsets");
+    }
+  }
+  if (!st) {
     std::fprintf(stderr, "speedlayer serve: last commit failed: %s\n",
                  st.error().message().c_str());
   }
   consumer_->close();
+  return st;
 }
 
 }  // namespace speedlayer::serve

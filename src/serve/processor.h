@@ -127,8 +127,9 @@ class Processor final : public kafka::ConsumerEvents,
   Status start();
   // One poll and whatever is due (restore, commit, window closing). A fatal error ends it.
   Status step();
-  // Commits what is pending and leaves the group.
-  void shutdown();
+  // Commits what is pending and leaves the group. An error when that last commit failed
+  // (aborted included): serve then exits non-zero.
+  Status shutdown();
 
   bool ready() const { return ready_.load(); }
   ProcessorStats& stats() { return stats_; }

@@ -286,7 +286,7 @@ int run_serve(const ServeOptions& given, const std::atomic<bool>& stop, WallCloc
       break;
     }
   }
-  processor.shutdown();
+  if (auto st = processor.shutdown(); !st && code == 0) code = exit_code(st.error());
   stop_follower = true;
   follower.join();
   streamer.stop();
