@@ -3,12 +3,12 @@
 # source from crates.io, built once by scripts/librdkafka.sh, the Kafka broker's jars from
 # Maven Central, the Python interop packages from PyPI), build, and run the whole suite:
 #   0. shellcheck on every shell script (.shellcheckrc), clang-format (.clang-format) on every
-#      C++ source,
+#      C++ source, clang-tidy (.clang-tidy, scripts/run-tidy.sh) on every non-test source,
 #   1. unit and integration tests (CTest labels `unit`, `integration`; CTest starts and stops
 #      the real Kafka brokers the integration tests need; the live page in headless Chromium),
 #      each run once: a test that fails fails the command (no retries),
-#   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, and the http
-#      and views unit tests under ThreadSanitizer,
+#   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, and the unit
+#      tests and serve's integration tests under ThreadSanitizer,
 #   3. every libFuzzer target for SPEEDLAYER_FUZZ_SECONDS (20) s each (scripts/run-fuzz.sh).
 # SPEEDLAYER_SKIP_SANITIZERS=1 skips step 2, SPEEDLAYER_SKIP_FUZZ=1 step 3.
 # Tests whose precondition this machine lacks fail instead of skipping:
@@ -29,28 +29,45 @@ echo "== shellcheck"
 echo "== clang-format"
 (cd "$root" && git ls-files -z '*.cc' '*.h' | xargs -0 clang-format-19 --dry-run -Werror) ||
   status=$?
+echo "== clang-tidy"
+bash "$root/scripts/run-tidy.sh" "$root/build" || status=$?
 
 export SPEEDLAYER_REQUIRE_CGROUP="${SPEEDLAYER_REQUIRE_CGROUP:-1}"
 (cd "$root/build" && ctest --output-on-failure --timeout 1200) || status=$?
+
+# test_targets BUILD_DIR CTEST_ARGS...: the executables (= CMake targets) the selected tests run,
+# so a sanitizer build compiles only what it will run.
+test_targets() {
+  local dir=$1
+  shift
+  (cd "$dir" && ctest -N "$@" --show-only=json-v1) | python3 -c '
+import json, os, sys
+tests = json.load(sys.stdin)["tests"]
+names = {os.path.basename(t["command"][0]) for t in tests if t.get("command")}
+print(" ".join(sorted(n for n in names if not n.endswith((".sh", ".py")))))'
+}
 
 if [[ "${SPEEDLAYER_SKIP_SANITIZERS:-0}" != 1 ]]; then
   echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
   cmake -S "$root" -B "$root/build-asan" -G Ninja -DSPEEDLAYER_SANITIZE=address,undefined \
     -DSPEEDLAYER_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
-  cmake --build "$root/build-asan" --parallel "$(nproc)"
+  read -ra targets <<<"$(test_targets "$root/build-asan" -L unit)"
+  cmake --build "$root/build-asan" --parallel "$(nproc)" --target speedlayer "${targets[@]}"
   (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest -L unit --output-on-failure) || status=$?
-fi
 
-if [[ "${SPEEDLAYER_SKIP_SANITIZERS:-0}" != 1 ]]; then
-  # The modules whose own threads share state: the HTTP server (Asio threads, the stream hub's
-  # publisher) and the views (live snapshots read while the processor writes).
-  echo "== http and views unit tests under ThreadSanitizer"
+  # Every unit test, and serve's integration tests (serve has a processor, a changelog follower,
+  # the HTTP threads and the stream publisher sharing state), with the speedlayer binary they
+  # start built under TSan too.
+  echo "== unit tests and serve's integration tests under ThreadSanitizer"
   cmake -S "$root" -B "$root/build-tsan" -G Ninja -DSPEEDLAYER_SANITIZE=thread \
     -DSPEEDLAYER_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
-  cmake --build "$root/build-tsan" --parallel "$(nproc)" --target http_test views_test
+  tsan_tests='^Serve(Http)?Integration\.'
+  read -ra targets <<<"$(test_targets "$root/build-tsan" -L unit) $(test_targets "$root/build-tsan" -R "$tsan_tests")"
+  cmake --build "$root/build-tsan" --parallel "$(nproc)" --target speedlayer "${targets[@]}"
   (cd "$root/build-tsan" && export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 &&
-    ./src/http/http_test --gtest_brief=1 && ./src/views/views_test --gtest_brief=1) || status=$?
+    ctest -L unit --output-on-failure && ctest -R "$tsan_tests" --output-on-failure --timeout 1800) ||
+    status=$?
 fi
 
 if [[ "${SPEEDLAYER_SKIP_FUZZ:-0}" != 1 ]]; then

@@ -29,7 +29,11 @@ std::optional<std::uint64_t> smallest_on_path(const std::string& base, std::stri
                                               const std::string& file) {
   std::optional<std::uint64_t> best;
   while (true) {
-    if (auto v = read_limit_file(base + dir + (dir.ends_with('/') ? "" : "/") + file)) {
+    std::string path = base;
+    path += dir;
+    if (!dir.ends_with('/')) path += '/';
+    path += file;
+    if (auto v = read_limit_file(path)) {
       best = best ? std::min(*best, *v) : *v;
     }
     if (dir.empty() || dir == "/") break;

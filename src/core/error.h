@@ -45,9 +45,20 @@ struct Error {
   std::string message() const;
 };
 
+// std::expected with [[nodiscard]] (libstdc++ 12's is not): a dropped Result or Status is a
+// compile error under -Werror, so no failure is ignored by accident. To ignore one on purpose,
+// say why and cast it to void.
 template <class T>
-using Result = std::expected<T, Error>;
-using Status = std::expected<void, Error>;
+class [[nodiscard]] Result : public std::expected<T, Error> {
+ public:
+  using std::expected<T, Error>::expected;
+  Result(std::expected<T, Error> other) : std::expected<T, Error>(std::move(other)) {}
+};
+class [[nodiscard]] Status : public std::expected<void, Error> {
+ public:
+  using std::expected<void, Error>::expected;
+  Status(std::expected<void, Error> other) : std::expected<void, Error>(std::move(other)) {}
+};
 
 inline std::unexpected<Error> fail(ErrorKind kind, std::string what, std::string where = {},
                                    std::string hint = {}) {
@@ -61,6 +72,9 @@ inline int exit_code(const Error& e) {
 
 }  // namespace speedlayer
 
+// NOLINTBEGIN(bugprone-macro-parentheses): `lhs` is a declaration (`auto x`), and `expr` is
+// already parenthesised where it is used.
+
 // Unwraps a Result into `lhs`, or returns its error from the enclosing function (which must
 // return a Result or Status).
 #define SL_CONCAT_INNER(a, b) a##b
@@ -70,3 +84,11 @@ inline int exit_code(const Error& e) {
   if (!SL_CONCAT(sl_result_, __LINE__))                                         \
     return std::unexpected(std::move(SL_CONCAT(sl_result_, __LINE__).error())); \
   lhs = std::move(*SL_CONCAT(sl_result_, __LINE__))
+
+// Returns the error of a Status or Result from the enclosing function, if it holds one.
+#define SL_RETURN_IF_ERROR(expr)                                            \
+  do {                                                                      \
+    auto sl_status_ = (expr);                                               \
+    if (!sl_status_) return std::unexpected(std::move(sl_status_.error())); \
+  } while (false)
+// NOLINTEND(bugprone-macro-parentheses)

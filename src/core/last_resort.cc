@@ -38,7 +38,7 @@ void set_last_resort_command(const char* command) {
 
 void exit_for_exception(std::exception_ptr exception) {
   try {
-    std::rethrow_exception(exception);
+    std::rethrow_exception(std::move(exception));
   } catch (const std::bad_alloc&) {
     report_and_exit("out of memory (raise the container's memory limit or lower the budget)");
   } catch (const std::exception& e) {

@@ -42,6 +42,13 @@ bool valid_label_name(std::string_view n) {
   return true;
 }
 
+[[noreturn]] void throw_bad_label(const std::string& metric, std::string_view a,
+                                  std::string_view b = {}, std::string_view c = {}) {
+  std::string message = "metric ";
+  message.append(metric).append(": ").append(a).append(b).append(c);
+  throw std::invalid_argument(message);
+}
+
 // `a="x",b="y"` with labels sorted by name; throws std::invalid_argument on bad labels.
 std::string label_key(const std::string& metric, Labels labels, bool histogram) {
   std::sort(labels.begin(), labels.end(),
@@ -49,12 +56,10 @@ std::string label_key(const std::string& metric, Labels labels, bool histogram) 
   std::string out;
   for (std::size_t i = 0; i < labels.size(); ++i) {
     const auto& [name, value] = labels[i];
-    if (!valid_label_name(name))
-      throw std::invalid_argument("metric " + metric + ": invalid label name '" + name + "'");
-    if (histogram && name == "le")
-      throw std::invalid_argument("metric " + metric + ": label 'le' is reserved in histograms");
+    if (!valid_label_name(name)) throw_bad_label(metric, "invalid label name '", name, "'");
+    if (histogram && name == "le") throw_bad_label(metric, "label 'le' is reserved in histograms");
     if (i > 0 && labels[i - 1].first == name)
-      throw std::invalid_argument("metric " + metric + ": label '" + name + "' given twice");
+      throw_bad_label(metric, "label '", name, "' given twice");
     if (i > 0) out += ',';
     out += name;
     out += "=\"";

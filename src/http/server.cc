@@ -464,7 +464,7 @@ void Server::count(const char* path, int status) {
                   {{"path", path}, {"code", std::to_string(status)}})
         .inc();
   } catch (...) {
-    // Counting must never turn a served request into a failure.
+    // swallowed: counting must never turn a served request into a failure.
   }
 }
 

@@ -117,15 +117,17 @@ std::uint64_t StreamHub::subscribe(std::vector<std::string> topics, std::string_
   if (auto from = resumable(last_event_id)) {
     ++resumes_;
     for (const Event& e : history_) {
-      if (e.seq > *from && wants(sub, e.topic) && !(alive = sub.sink(e.frame))) break;
+      if (e.seq <= *from || !wants(sub, e.topic)) continue;
+      alive = sub.sink(e.frame);
+      if (!alive) break;
     }
   } else {
     ++snapshots_sent_;
     const std::string id = id_of(seq_);
     for (const auto& [topic, data] : snapshots_) {
       if (!wants(sub, topic)) continue;
-      if (!(alive = sub.sink(std::make_shared<const std::string>(sse_frame(id, "view", data)))))
-        break;
+      alive = sub.sink(std::make_shared<const std::string>(sse_frame(id, "view", data)));
+      if (!alive) break;
     }
     if (alive && !status_.empty()) {
       alive = sub.sink(std::make_shared<const std::string>(sse_frame(id, "status", status_)));

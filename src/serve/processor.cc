@@ -745,7 +745,10 @@ Status Processor::shutdown() {
     std::fprintf(stderr, "speedlayer serve: last commit failed: %s\n",
                  st.error().message().c_str());
   }
-  consumer_->close();
+  if (auto closed = consumer_->close(); !closed) {
+    std::fprintf(stderr, "speedlayer serve: leaving the group failed: %s\n",
+                 closed.error().message().c_str());
+  }
   return st;
 }
 

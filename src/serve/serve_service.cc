@@ -143,7 +143,7 @@ std::map<std::string, std::int64_t> lag_by_topic(Processor& processor) {
 }  // namespace
 
 int run_serve(const ServeOptions& given, const std::atomic<bool>& stop, WallClock clock,
-              std::function<void(int port)> on_listening) {
+              const std::function<void(int port)>& on_listening) {
   const ServeOptions o = with_defaults(given);
   auto listen = http::parse_listen(o.listen);
   if (!listen) {

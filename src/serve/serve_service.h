@@ -25,6 +25,6 @@ namespace speedlayer::serve {
 // Runs until `stop` (or a fatal error); returns the process exit code. `on_listening` is
 // called with the HTTP port once the server accepts connections.
 int run_serve(const ServeOptions& options, const std::atomic<bool>& stop, WallClock clock,
-              std::function<void(int port)> on_listening);
+              const std::function<void(int port)>& on_listening);
 
 }  // namespace speedlayer::serve

@@ -18,7 +18,7 @@ constexpr char kDelta = 0x03;
 constexpr char kState = 0x04;
 constexpr Millis kMaxMillis = std::numeric_limits<Millis>::max();
 
-std::unexpected<Error> bad_value(std::string_view what_kind, std::string reason) {
+std::unexpected<Error> bad_value(std::string_view what_kind, const std::string& reason) {
   return fail(ErrorKind::invalid_data, "invalid " + std::string(what_kind) + ": " + reason, "",
               "the changelog record was not written by this speedlayer version or is corrupt; "
               "it is skipped");
@@ -324,7 +324,7 @@ std::string legacy_state_key(std::string_view topic, std::int32_t partition) {
 }
 
 Result<ChangelogKey> parse_changelog_key(std::string_view key) {
-  auto bad = [&](std::string reason) {
+  auto bad = [&](const std::string& reason) {
     return fail(ErrorKind::invalid_data, "invalid changelog key: " + reason, std::string(key),
                 "expected \"2|<group>|s|<topic>|<partition>|<start>\", \"2|<group>|d|...|<seq>\", "
                 "\"2|<group>|p|<topic>|<partition>\" or format 1's \"w|...\"/\"p|...\"");

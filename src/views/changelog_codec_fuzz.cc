@@ -95,9 +95,11 @@ void round_trip_values(FuzzedDataProvider& in) {
   // A delta's changed terms: any terms, repeats allowed (the writer never repeats one, but
   // the codec must not care), count 0 = removed.
   std::vector<std::string> storage;
+  storage.reserve(8);
   for (int n = in.ConsumeIntegralInRange(0, 8); n > 0; --n)
     storage.push_back(in.ConsumeRandomLengthString(80));
   std::vector<std::pair<std::string_view, std::uint64_t>> changed;
+  changed.reserve(storage.size());
   for (const std::string& t : storage) changed.emplace_back(t, in.ConsumeIntegral<std::uint64_t>());
   const std::string delta = views::encode_delta(gen, seq, p, changed);
   auto d = views::decode_window_value(RecordKind::delta, delta);

@@ -61,7 +61,7 @@ void finish_top(std::vector<TermCount>& top, std::size_t k, std::uint64_t error)
 }  // namespace
 
 ViewStore::ViewStore(WindowConfig config, std::string group)
-    : config_(config), group_(std::move(group)) {
+    : config_(std::move(config)), group_(std::move(group)) {
   if (config_.size_ms <= 0) config_.size_ms = 1;
 }
 
