@@ -60,6 +60,7 @@ function(speedlayer_fuzz_target name)
       # -runs=0: run each corpus file once, no fuzzing.
       add_test(NAME ${name}_replay COMMAND ${name} -runs=0 ${corpus}/seeds ${corpus}/regressions)
       set_tests_properties(${name}_replay PROPERTIES LABELS unit TIMEOUT 120)
+      speedlayer_label_target(unit ${name})
     endif()
     return()
   endif()
@@ -83,4 +84,5 @@ function(speedlayer_fuzz_target name)
   add_test(NAME ${name}_replay
     COMMAND ${name}_replay ${corpus}/seeds ${corpus}/regressions)
   set_tests_properties(${name}_replay PROPERTIES LABELS unit TIMEOUT 120)
+  speedlayer_label_target(unit ${name}_replay)
 endfunction()

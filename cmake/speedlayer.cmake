@@ -6,6 +6,17 @@ function(speedlayer_module name)
   target_link_libraries(sl_${name} PUBLIC ${M_DEPS})
 endfunction()
 
+# speedlayer_label_target(LABEL TARGET): TARGET builds a test of that CTest label; the custom
+# target LABEL_tests (unit_tests, integration_tests) builds all of them, so a sanitizer build
+# compiles only what it runs (scripts/run-tests.sh). GoogleTest cases are discovered when CTest
+# runs, so before a build `ctest -N` cannot say which executables a label needs.
+function(speedlayer_label_target label target)
+  if(NOT TARGET ${label}_tests)
+    add_custom_target(${label}_tests)
+  endif()
+  add_dependencies(${label}_tests ${target})
+endfunction()
+
 # speedlayer_test(NAME LABEL unit|integration SOURCES ... DEPS ... [FIXTURES ...])
 # A GoogleTest executable whose cases become CTest tests with the given label.
 # Integration tests name the broker fixture they need (kafka_single, kafka_cluster3); CTest
@@ -34,5 +45,6 @@ function(speedlayer_test name)
     # Broker tests share one broker: never run two of them at once.
     list(APPEND props RESOURCE_LOCK "${T_FIXTURES}")
   endif()
+  speedlayer_label_target(${T_LABEL} ${name})
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 30 PROPERTIES ${props})
 endfunction()
