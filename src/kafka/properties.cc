@@ -77,6 +77,16 @@ void set_consumer_defaults(Properties& props) {
   props.set_default("queued.max.messages.kbytes", "8192");
 }
 
+void set_producer_defaults(Properties& props, const ProducerDefaults& role) {
+  props.set_default("enable.idempotence", "true");
+  props.set_default("max.in.flight.requests.per.connection", role.max_in_flight);
+  // Keyed messages land on the partition Java clients, Kafka Streams and kafka-python pick
+  // (murmur2); librdkafka's own default (CRC32) would disagree with them.
+  props.set_default("partitioner", "murmur2_random");
+  props.set_default("client.id", role.client_id);
+  props.set_default("log_level", role.log_level);
+}
+
 Result<ConfPtr> make_conf(const Properties& props) {
   ConfPtr conf(rd_kafka_conf_new());
   char err[512];

@@ -86,22 +86,20 @@ Status Processor::start() {
   kafka::Properties pp = o_.kafka;
   const std::string& txn_id = o_.transactional_id;
   pp.set("transactional.id", txn_id, "--transactional-id");
-  pp.set_default("enable.idempotence", "true");
   // A replica that dies mid-transaction blocks read_committed readers until its transaction
   // times out; keep that short.
   pp.set_default("transaction.timeout.ms", "10000");
-  pp.set_default("client.id", "speedlayer-serve");
-  pp.set_default("log_level", "3");
-  pp.set_default("partitioner", "murmur2_random");
   // Right after a commit the coordinator is still writing its markers, and the next
   // transaction's AddPartitionsToTxn is answered CONCURRENT_TRANSACTIONS and retried after
   // retry.backoff.ms: librdkafka's 100 ms default then sets the commit cycle (measured:
   // bench/README.md). Java's producer retries that case after 20 ms.
   pp.set_default("retry.backoff.ms", "10");
-  // As in produce (produce_service.cc): with several requests in flight librdkafka 2.12.1
-  // can count a failed first batch of a new partition as delivered ("implicitly acked");
-  // here that would commit a transaction without its changelog record.
-  pp.set_default("max.in.flight.requests.per.connection", "1");
+  // Idempotence and the murmur2 partitioner: as every producer of speedlayer. One request in
+  // flight, as in produce (produce_service.cc): with several requests in flight librdkafka
+  // 2.12.1 can count a failed first batch of a new partition as delivered ("implicitly
+  // acked"); here that would commit a transaction without its changelog record.
+  kafka::set_producer_defaults(
+      pp, {.client_id = "speedlayer-serve", .log_level = "3", .max_in_flight = "1"});
   // Room for the largest record serve writes (e.g. --output-terms all).
   if (needed > kClientDefaultMessageMaxBytes)
     pp.set_default("message.max.bytes", std::to_string(needed));
