@@ -80,7 +80,7 @@ class ProduceRun final : public kafka::ProducerEvents {
     }
   }
 
-  void on_client_error(rd_kafka_resp_err_t error, std::string_view reason,
+  void on_client_error(kafka::ErrorCode error, std::string_view reason,
                        bool fatal) noexcept override {
     if (error == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && !all_down_since_) {
       all_down_since_ = Clock::now();

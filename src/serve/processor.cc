@@ -264,7 +264,7 @@ void Processor::on_revoked(const std::vector<kafka::TopicPartition>& removed, bo
   }
 }
 
-void Processor::on_client_error(rd_kafka_resp_err_t error, std::string_view reason,
+void Processor::on_client_error(kafka::ErrorCode error, std::string_view reason,
                                 bool fatal) noexcept {
   note_error(reason);
   if (fatal) set_fatal(reason);
@@ -410,11 +410,12 @@ void Processor::note_change() {
 }
 
 // Called with live_mu_ held.
-void Processor::process(const rd_kafka_message_t& msg, views::Millis now, LastPartition& last) {
-  if (msg.rkt != last.rkt || msg.partition != last.partition) {
+void Processor::process(const kafka::Message& msg, views::Millis now, LastPartition& last) {
+  const kafka::TopicHandle topic = kafka::message_topic_handle(msg);
+  if (topic != last.topic || msg.partition != last.partition) {
     auto it =
         owned_.find(kafka::TopicPartition{std::string(kafka::message_topic(msg)), msg.partition});
-    last = {msg.rkt, msg.partition, it == owned_.end() ? nullptr : &it->second};
+    last = {topic, msg.partition, it == owned_.end() ? nullptr : &it->second};
     if (last.owned) last.owned->agg->mark_active(now);
   }
   if (!last.owned) return;  // being restored: refetched after the seek
@@ -499,7 +500,7 @@ Status Processor::start_commit() {
   // other error is kept and nothing more is sent.
   auto produce_waiting = [&](const auto& produce, const std::string& what) {
     if (!produce_error.empty()) return;
-    rd_kafka_resp_err_t e;
+    kafka::ErrorCode e;
     while ((e = produce()) == RD_KAFKA_RESP_ERR__QUEUE_FULL) producer_->poll(10);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) produce_error = kafka::error_name(e) + " for " + what;
   };
