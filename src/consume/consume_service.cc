@@ -6,7 +6,7 @@
 #include <cstring>
 #include <set>
 
-#include "kafka/producer.h"  // error_name
+#include "kafka/error.h"
 
 namespace speedlayer::consume {
 namespace {
@@ -23,13 +23,13 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-bool is_authorization_error(rd_kafka_resp_err_t err) {
+bool is_authorization_error(kafka::ErrorCode err) {
   return err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
          err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED ||
          err == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED;
 }
 
-bool is_unknown_topic_error(rd_kafka_resp_err_t err) {
+bool is_unknown_topic_error(kafka::ErrorCode err) {
   return err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
          err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
 }
@@ -69,7 +69,7 @@ class ConsumeRun final : public kafka::ConsumerEvents {
     }
   }
 
-  void on_client_error(rd_kafka_resp_err_t error, std::string_view reason,
+  void on_client_error(kafka::ErrorCode error, std::string_view reason,
                        bool fatal) noexcept override {
     if (error == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && !down_since_) down_since_ = Clock::now();
     try {
@@ -85,7 +85,7 @@ class ConsumeRun final : public kafka::ConsumerEvents {
     }
   }
 
-  void on_commit_error(rd_kafka_resp_err_t error) noexcept override {
+  void on_commit_error(kafka::ErrorCode error) noexcept override {
     try {
       warn("offset commit for group " + o_.group + " failed: " + kafka::error_name(error));
     } catch (...) {
@@ -109,7 +109,7 @@ class ConsumeRun final : public kafka::ConsumerEvents {
   }
 
   bool check_topics(kafka::Consumer& consumer);
-  void on_consumer_error(const rd_kafka_message_t& msg);
+  void on_consumer_error(const kafka::Message& msg);
   bool still_reachable(kafka::Consumer& consumer);
   void flush_output(kafka::Consumer& consumer) noexcept;
 
@@ -191,9 +191,9 @@ bool ConsumeRun::check_topics(kafka::Consumer& consumer) {
   return ok;
 }
 
-void ConsumeRun::on_consumer_error(const rd_kafka_message_t& msg) {
-  std::string topic = msg.rkt ? rd_kafka_topic_name(msg.rkt) : "";
-  std::string text = rd_kafka_message_errstr(&msg);
+void ConsumeRun::on_consumer_error(const kafka::Message& msg) {
+  std::string topic(kafka::message_topic(msg));
+  std::string text = kafka::message_error(msg);
   if (is_unknown_topic_error(msg.err)) {
     // librdkafka 2.0.2 reports a regex subscription that matches no topic the same way, with
     // the regex as the topic name.
@@ -219,9 +219,7 @@ void ConsumeRun::on_consumer_error(const rd_kafka_message_t& msg) {
     return;
   }
   if (msg.err == RD_KAFKA_RESP_ERR__FATAL) {
-    char buf[512];
-    rd_kafka_fatal_error(consumer_->handle(), buf, sizeof buf);
-    error(std::string("fatal Kafka client error: ") + buf);
+    error("fatal Kafka client error: " + consumer_->fatal_error());
     fatal_ = true;
     return;
   }
@@ -293,7 +291,7 @@ ExitCode ConsumeRun::run(kafka::Consumer& consumer) {
       continue;
     }
     down_since_.reset();
-    append_message(o_.format, view_of(*msg, with_headers), buf_);
+    append_message(o_.format, kafka::view_of(*msg, with_headers), buf_);
     ++s_.messages;
     if (o_.commit) pending_.push_back(std::move(msg));
     if (buf_.size() >= kFlushBytes || pending_.size() >= kFlushMessages) {

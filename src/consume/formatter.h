@@ -1,7 +1,7 @@
 // How `speedlayer consume` prints one Kafka message. Pure functions over a MessageView, so
 // they are tested without a broker.
 //
-//   MessageView m = view_of(*msg, /*with_headers=*/format == OutputFormat::json);
+//   MessageView m = kafka::view_of(*msg, /*with_headers=*/format == OutputFormat::json);
 //   append_text(m, out);        // decode_for_display(value) + "\n"
 //   append_kcat_json(m, out);   // one kcat -J line + "\n"
 //
@@ -31,8 +31,6 @@
 // are not valid UTF-8 only get the U+FFFD replacement.
 #pragma once
 
-#include <librdkafka/rdkafka.h>
-
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -41,28 +39,14 @@
 #include <vector>
 
 #include "kafka/consumer.h"
+#include "kafka/message.h"
 
 namespace speedlayer::consume {
 
 enum class OutputFormat { text, raw, json };
 
-enum class TimestampType { unknown, create, log_append };
-
-struct MessageView {
-  std::string_view topic;
-  std::int32_t partition = -1;
-  std::int64_t offset = -1;
-  TimestampType tstype = TimestampType::unknown;
-  std::int64_t timestamp = -1;  // ms since the epoch
-  std::int32_t broker = -1;
-  std::optional<std::string_view> key;      // nullopt: no key (null)
-  std::optional<std::string_view> payload;  // nullopt: null value (tombstone)
-  bool has_headers = false;
-  std::vector<std::pair<std::string_view, std::optional<std::string_view>>> headers;
-};
-
-// Views into `msg` (valid while it lives). Headers are only read when asked for.
-MessageView view_of(const rd_kafka_message_t& msg, bool with_headers);
+using kafka::MessageView;  // kafka::view_of(msg) makes one
+using kafka::TimestampType;
 
 void append_text(const MessageView& m, std::string& out);
 void append_raw_text(const MessageView& m, std::string& out);

@@ -5,8 +5,14 @@
 #include <algorithm>
 #include <memory>
 
-#include "kafka/diagnosis.h"
-#include "kafka/handles.h"
+#include "kafka/advertised.h"
+#include "kafka/client.h"
+#include "kafka/cluster_wait.h"
+#include "kafka/consumer.h"
+#include "kafka/endpoint.h"
+#include "kafka/error.h"
+#include "kafka/message.h"
+#include "kafka/producer.h"
 #include "kafka/tls_probe.h"
 
 namespace speedlayer::doctor {
@@ -36,50 +42,26 @@ std::chrono::milliseconds left_until(Clock::time_point deadline) {
                   std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
 }
 
-// A quiet librdkafka client (no log lines: the report says what matters) whose error
-// callbacks fill a ClientErrorLog and whose delivery reports land here.
-struct Client {
-  kafka::ClientErrorLog errors;
+// Where the doctor's producer reports its one probe message (quiet: no librdkafka log lines,
+// the report says what matters; its client errors are in the producer's client_errors()).
+struct Deliveries : kafka::ProducerEvents {
   bool delivered = false;
-  rd_kafka_resp_err_t delivery_error = RD_KAFKA_RESP_ERR_NO_ERROR;
+  kafka::ErrorCode delivery_error = RD_KAFKA_RESP_ERR_NO_ERROR;
   std::int32_t partition = -1;
   std::int64_t offset = -1;
   Clock::time_point acknowledged{};
-  kafka::KafkaPtr rk;
 
-  static void on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
-    static_cast<Client*>(opaque)->errors.record(static_cast<rd_kafka_resp_err_t>(err),
-                                                reason ? reason : "");
+  void on_delivery(const kafka::DeliveryReport& report) noexcept override {
+    delivered = true;
+    delivery_error = report.error;
+    partition = report.partition;
+    offset = report.offset;
+    acknowledged = Clock::now();
   }
-  static void on_log(const rd_kafka_t*, int, const char*, const char*) {}
-  static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
-    auto* self = static_cast<Client*>(opaque);
-    self->delivered = true;
-    self->delivery_error = m->err;
-    self->partition = m->partition;
-    self->offset = m->offset;
-    self->acknowledged = Clock::now();
-  }
+  void on_client_error(kafka::ErrorCode, std::string_view, bool) noexcept override {}
 };
 
-Result<std::unique_ptr<Client>> make_client(const kafka::Properties& props, rd_kafka_type_t type) {
-  auto conf = kafka::make_conf(props);
-  if (!conf) return std::unexpected(conf.error());
-  auto client = std::make_unique<Client>();
-  rd_kafka_conf_set_opaque(conf->get(), client.get());
-  rd_kafka_conf_set_error_cb(conf->get(), &Client::on_error);
-  rd_kafka_conf_set_log_cb(conf->get(), &Client::on_log);
-  if (type == RD_KAFKA_PRODUCER) rd_kafka_conf_set_dr_msg_cb(conf->get(), &Client::on_delivery);
-  char err[512];
-  rd_kafka_t* rk = rd_kafka_new(type, conf->get(), err, sizeof err);
-  if (!rk) {
-    return fail(ErrorKind::usage, std::string("cannot create a Kafka client: ") + err,
-                "Kafka client configuration", "check -X properties and security settings");
-  }
-  (void)conf->release();
-  client->rk.reset(rk);
-  return client;
-}
+constexpr std::string_view kCreateFailure = "cannot create a Kafka client";
 
 Step make_step(int number, std::string name) {
   Step s;
@@ -119,8 +101,9 @@ struct Run {
   std::vector<kafka::Endpoint> endpoints;
   std::vector<kafka::TcpProbe> bootstrap_probes;
   kafka::AddressScope bootstrap_scope = kafka::AddressScope::not_an_ip;
-  std::unique_ptr<Client> client;
-  kafka::MetadataPtr metadata;
+  Deliveries deliveries;                    // outlives client
+  std::unique_ptr<kafka::Producer> client;  // made by sasl_step
+  std::optional<kafka::ClusterMetadata> metadata;
   // When no metadata request of the doctor's was answered but the client learned brokers
   // from the bootstrap's metadata and cannot reach them: those brokers (see sasl_step).
   std::vector<kafka::AdvertisedBroker> learned_unreachable;
@@ -132,7 +115,7 @@ struct Run {
   // The learned brokers of the client's connection errors that are not bootstrap addresses.
   std::vector<kafka::AdvertisedBroker> learned_advertised() const {
     std::vector<kafka::AdvertisedBroker> out;
-    for (const auto& b : client->errors.learned_brokers()) {
+    for (const auto& b : client->client_errors().learned_brokers()) {
       if (std::find(endpoints.begin(), endpoints.end(), b.endpoint) == endpoints.end())
         out.push_back(b);
     }
@@ -278,7 +261,8 @@ struct Run {
     if (!blocked.empty()) return skip_rest(std::move(s));
     auto t0 = Clock::now();
     auto deadline = t0 + o.timeout;
-    auto made = make_client(client_props, RD_KAFKA_PRODUCER);
+    auto made = kafka::Producer::create(client_props, &deliveries,
+                                        {.quiet = true, .create_failure = kCreateFailure});
     if (!made) {  // validated before the run; kept for completeness
       s.status = Status::fail;
       s.summary = made.error().message();
@@ -287,8 +271,8 @@ struct Run {
       return;
     }
     client = std::move(*made);
-    rd_kafka_t* rk = client->rk.get();
-    rd_kafka_resp_err_t last = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    const kafka::ClientErrorLog& errors = client->client_errors();
+    kafka::ErrorCode last = RD_KAFKA_RESP_ERR__TIMED_OUT;
     // The client's own first metadata request and ours race: since librdkafka 2.10 the
     // bootstrap connection goes once the brokers are known, and a request sent after that
     // waits on the advertised brokers. If those cannot be reached, our request is never
@@ -296,29 +280,26 @@ struct Run {
     // a second more of trying, they are step 4's evidence.
     std::optional<Clock::time_point> learned_at;
     while (left_until(deadline).count() > 0) {
-      const rd_kafka_metadata_t* md = nullptr;
       int step = static_cast<int>(std::min<std::int64_t>(left_until(deadline).count(), 500));
-      last = rd_kafka_metadata(rk, 0, nullptr, &md, std::max(step, 1));
-      rd_kafka_poll(rk, 0);
-      if (last == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        kafka::MetadataPtr owned(md);
-        if (owned->broker_cnt > 0) {
-          metadata = std::move(owned);
-          break;
-        }
+      auto md = kafka::request_metadata(client->handle(), /*all_topics=*/false, std::max(step, 1));
+      last = md ? RD_KAFKA_RESP_ERR_NO_ERROR : md.error();
+      client->poll(0);
+      if (md && !md->brokers.empty()) {
+        metadata = std::move(*md);
+        break;
       }
-      if (client->errors.authentication() || client->errors.tls()) break;
+      if (errors.authentication() || errors.tls()) break;
       if (!learned_advertised().empty()) {
         if (!learned_at) learned_at = Clock::now();
         if (Clock::now() - *learned_at >= 1s) break;
       }
     }
-    if (!metadata && !client->errors.authentication() && !client->errors.tls()) {
+    if (!metadata && !errors.authentication() && !errors.tls()) {
       learned_unreachable = learned_advertised();
     }
     s.ms = ms_since(t0);
-    const auto& auth = client->errors.authentication();
-    const auto& tls_err = client->errors.tls();
+    const auto& auth = errors.authentication();
+    const auto& tls_err = errors.tls();
     if (!metadata && auth) {
       s.status = Status::fail;
       s.summary = "authentication failed" +
@@ -343,13 +324,13 @@ struct Run {
       s.status = Status::fail;
       s.summary = "TLS failed in the Kafka client";
       s.details.push_back(tls_err.text);
-      s.fixes.push_back(kafka::tls_error(rk, tls_err, o.bootstrap).hint);
+      s.fixes.push_back(kafka::tls_error(client->handle(), tls_err, o.bootstrap).hint);
       blocked = "TLS failed (step 3)";
     } else if (!metadata && learned_unreachable.empty()) {
       s.status = Status::fail;
       s.summary = "no Kafka answer within " + seconds_text(o.timeout);
-      auto e = kafka::unreachable_error(rk, static_cast<int>(o.timeout.count()), client->errors,
-                                        last, o.bootstrap);
+      auto e = kafka::unreachable_error(client->handle(), static_cast<int>(o.timeout.count()),
+                                        errors, last, o.bootstrap);
       s.details.push_back(e.what);
       s.fixes.push_back(e.hint);
       blocked = "no Kafka answer (step 3)";
@@ -357,8 +338,8 @@ struct Run {
       s.status = Status::ok;
       s.summary = "authenticated" + (sec.username.empty() ? std::string() : " as " + sec.username) +
                   " with " + (sec.mechanism.empty() ? std::string("SASL") : sec.mechanism);
-      if (metadata && metadata->orig_broker_name) {
-        s.details.push_back(std::string("answered by ") + metadata->orig_broker_name);
+      if (metadata && !metadata->answered_by.empty()) {
+        s.details.push_back("answered by " + metadata->answered_by);
       }
     } else {
       s.status = Status::skip;
@@ -385,8 +366,7 @@ struct Run {
     if (!blocked.empty()) return skip_rest(std::move(s));
     auto t0 = Clock::now();
     auto deadline = t0 + o.timeout;
-    rd_kafka_t* rk = client->rk.get();
-    auto brokers = metadata ? kafka::advertised_brokers(*metadata) : learned_unreachable;
+    auto brokers = metadata ? metadata->brokers : learned_unreachable;
     std::vector<kafka::Endpoint> eps;
     for (const auto& b : brokers) eps.push_back(b.endpoint);
     auto probes = kafka::probe_tcp_all(eps, o.timeout);
@@ -449,17 +429,16 @@ struct Run {
     }
     // Topics this user may see: one more request, which also exercises authorization. Not
     // when no broker can answer it (it would only wait out the timeout).
-    const rd_kafka_metadata_t* all = nullptr;
     auto left = left_until(deadline);
     if (unusable.size() == brokers.size() && !brokers.empty()) {
       s.details.push_back("topics not listed: no advertised broker is usable from here");
     } else if (left.count() > 0) {
-      auto err = rd_kafka_metadata(rk, 1, nullptr, &all, static_cast<int>(left.count()));
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        kafka::MetadataPtr owned(all);
-        s.details.push_back(std::to_string(owned->topic_cnt) + " topic(s) visible to this client");
+      auto all = kafka::request_metadata(client->handle(), /*all_topics=*/true,
+                                         static_cast<int>(left.count()));
+      if (all) {
+        s.details.push_back(std::to_string(all->topic_count) + " topic(s) visible to this client");
       } else {
-        s.details.push_back(std::string("cannot list topics: ") + rd_kafka_err2str(err));
+        s.details.push_back("cannot list topics: " + kafka::error_name(all.error()));
       }
     }
     s.ms = ms_since(t0);
@@ -512,28 +491,24 @@ struct Run {
     const std::string& topic = *o.topic;
     auto t0 = Clock::now();
     auto deadline = t0 + o.timeout;
-    rd_kafka_t* rk = client->rk.get();
     std::string id = std::to_string(::getpid()) + "-" +
                      std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
     std::string value = "{\"speedlayer_doctor_probe\":\"" + id + "\"}";
     auto sent = Clock::now();
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_VALUE(value.data(), value.size()),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    kafka::ErrorCode err = client->produce(topic, {}, value, /*tag=*/0);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      while (!client->delivered && left_until(deadline).count() > 0) rd_kafka_poll(rk, 50);
-      if (!client->delivered) {
-        rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        rd_kafka_poll(rk, 0);
+      while (!deliveries.delivered && left_until(deadline).count() > 0) client->poll(50);
+      if (!deliveries.delivered) {
+        client->purge_all();
         err = RD_KAFKA_RESP_ERR__MSG_TIMED_OUT;
       } else {
-        err = client->delivery_error;
+        err = deliveries.delivery_error;
       }
     }
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       s.ms = ms_since(t0);
       s.status = Status::fail;
-      s.summary = "producing to " + topic + " failed: " + rd_kafka_err2str(err);
+      s.summary = "producing to " + topic + " failed: " + kafka::error_name(err);
       if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
           err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
         s.fixes.push_back("topic " + topic +
@@ -552,9 +527,10 @@ struct Run {
     }
     ProbeResult pr;
     pr.topic = topic;
-    pr.partition = client->partition;
-    pr.offset = client->offset;
-    pr.produce_ms = std::chrono::duration<double, std::milli>(client->acknowledged - sent).count();
+    pr.partition = deliveries.partition;
+    pr.offset = deliveries.offset;
+    pr.produce_ms =
+        std::chrono::duration<double, std::milli>(deliveries.acknowledged - sent).count();
 
     // Read it back with a consumer assigned to exactly that partition and offset (no group).
     kafka::Properties cp = client_props;
@@ -565,19 +541,17 @@ struct Run {
     kafka::set_consumer_defaults(cp);  // as every consumer of speedlayer
     std::string consume_error;
     bool found = false;
-    if (auto consumer = make_client(cp, RD_KAFKA_CONSUMER); !consumer) {
+    auto consumer = kafka::Consumer::create(
+        cp, {.start = kafka::StartFrom::stored, .quiet = true, .create_failure = kCreateFailure});
+    if (!consumer) {
       consume_error = consumer.error().message();
     } else {
-      rd_kafka_t* crk = (*consumer)->rk.get();
-      rd_kafka_poll_set_consumer(crk);
-      kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
-      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), pr.partition)->offset =
-          pr.offset;
-      if (auto e = rd_kafka_assign(crk, list.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        consume_error = std::string("cannot assign the partition: ") + rd_kafka_err2str(e);
+      if (auto st = (*consumer)->assign({{kafka::TopicPartition{topic, pr.partition}, pr.offset}});
+          !st) {
+        consume_error = st.error().what;
       }
       while (consume_error.empty() && !found && left_until(deadline).count() > 0) {
-        kafka::MessagePtr m(rd_kafka_consumer_poll(crk, 50));
+        kafka::MessagePtr m = (*consumer)->poll(50);
         if (!m) continue;
         if (m->err) {
           if (m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
@@ -585,13 +559,12 @@ struct Run {
           }
           continue;
         }
-        if (m->offset == pr.offset &&
-            std::string_view(static_cast<const char*>(m->payload), m->len) == value) {
+        if (m->offset == pr.offset && kafka::view_of(*m, /*with_headers=*/false).payload == value) {
           found = true;
           pr.end_to_end_ms = ms_since(sent);
         }
       }
-      rd_kafka_consumer_close(crk);
+      (void)(*consumer)->close();
     }
     s.ms = ms_since(t0);
     char head[160];
@@ -646,7 +619,7 @@ Result<Report> run_doctor(const DoctorOptions& options) {
     report.password_source = options.password_source;
   }
   if (run.sec.tls()) report.ca_source = run.tls.ca_source();
-  report.librdkafka_version = rd_kafka_version_str();
+  report.librdkafka_version = kafka::librdkafka_version();
 
   run.bootstrap_step();
   run.tls_step();

@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "broker/secure_broker.h"
-#include "kafka/diagnosis.h"
+#include "kafka/endpoint.h"
 #include "kafka/tls_probe.h"
 #include "support/child_process.h"
 

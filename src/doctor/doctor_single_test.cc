@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "broker/test_broker.h"
-#include "kafka/diagnosis.h"
+#include "kafka/endpoint.h"
 #include "kafka/tls_probe.h"
 #include "support/child_process.h"
 

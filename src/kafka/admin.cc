@@ -5,7 +5,7 @@
 #include <string_view>
 #include <thread>
 
-#include "kafka/producer.h"  // error_name
+#include "kafka/error.h"
 
 namespace speedlayer::kafka {
 namespace {

@@ -4,22 +4,11 @@
 #include <chrono>
 #include <cstring>
 
-#include "kafka/producer.h"  // error_name
+#include "kafka/client.h"
+#include "kafka/cluster_wait.h"
+#include "kafka/error.h"
 
 namespace speedlayer::kafka {
-
-std::string_view message_topic(const rd_kafka_message_t& msg) {
-  return msg.rkt ? rd_kafka_topic_name(msg.rkt) : std::string_view();
-}
-
-std::int64_t message_timestamp(const rd_kafka_message_t& msg) {
-  rd_kafka_timestamp_type_t type;
-  return rd_kafka_message_timestamp(&msg, &type);
-}
-
-std::string message_error(const rd_kafka_message_t& msg) {
-  return rd_kafka_message_errstr(&msg);
-}
 
 std::string_view to_string(StartFrom from) {
   switch (from) {
@@ -51,23 +40,23 @@ Result<std::unique_ptr<Consumer>> Consumer::create(const Properties& input,
     props.set_default("auto.offset.reset", "earliest");
   }
   set_consumer_defaults(props);
-  auto conf = make_conf(props);
-  if (!conf) return std::unexpected(conf.error());
-
   std::unique_ptr<Consumer> consumer(new Consumer(options));
-  rd_kafka_conf_set_opaque(conf->get(), consumer.get());
-  rd_kafka_conf_set_rebalance_cb(conf->get(), &Consumer::on_rebalance_cb);
-  rd_kafka_conf_set_error_cb(conf->get(), &Consumer::on_error_cb);
-  rd_kafka_conf_set_offset_commit_cb(conf->get(), &Consumer::on_commit_cb);
-  char err[512];
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof err);
-  if (!rk) {
-    return fail(ErrorKind::usage, std::string("cannot create Kafka consumer: ") + err,
-                "Kafka client configuration", "check -X properties and security settings");
-  }
-  (void)conf->release();  // rd_kafka_new took ownership
-  consumer->rk_.reset(rk);
+  auto rk = new_client(ClientType::consumer, props,
+                       ClientCallbacks{.opaque = consumer.get(),
+                                       .error = &Consumer::on_error_cb,
+                                       .rebalance = &Consumer::on_rebalance_cb,
+                                       .offset_commit = &Consumer::on_commit_cb,
+                                       .quiet = options.quiet},
+                       options.create_failure);
+  if (!rk) return std::unexpected(rk.error());
+  consumer->rk_ = std::move(*rk);
   return consumer;
+}
+
+std::string Consumer::fatal_error() const {
+  char buf[512] = "";
+  if (rd_kafka_fatal_error(rk_.get(), buf, sizeof buf) == RD_KAFKA_RESP_ERR_NO_ERROR) return "";
+  return buf;
 }
 
 Consumer::~Consumer() {

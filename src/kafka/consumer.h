@@ -29,8 +29,9 @@
 #include <vector>
 
 #include "core/error.h"
-#include "kafka/diagnosis.h"
+#include "kafka/client_errors.h"
 #include "kafka/handles.h"
+#include "kafka/message.h"  // message_topic, message_error, view_of
 #include "kafka/properties.h"
 
 namespace speedlayer::kafka {
@@ -48,12 +49,6 @@ struct TopicPartition {
   std::int32_t partition = -1;
   auto operator<=>(const TopicPartition&) const = default;
 };
-
-// A consumed message's topic name, record timestamp (milliseconds since the epoch, CreateTime
-// or LogAppendTime; -1 when it has none) and, for a message that carries an error, its text.
-std::string_view message_topic(const rd_kafka_message_t& msg);
-std::int64_t message_timestamp(const rd_kafka_message_t& msg);
-std::string message_error(const rd_kafka_message_t& msg);
 
 // Lag of one assigned partition. Offsets are -1 when unknown.
 struct PartitionLag {
@@ -100,6 +95,9 @@ struct ConsumerOptions {
   // slower. The result is the same, since such a group has no committed offsets.
   bool fresh_group = false;
   ConsumerEvents* events = nullptr;  // not owned; may be null
+  bool quiet = false;                // no librdkafka log lines (the doctor's read-back)
+  // Starts the error when librdkafka refuses the configuration: "<this>: <its reason>".
+  std::string_view create_failure = "cannot create Kafka consumer";
 };
 
 class Consumer {
@@ -193,9 +191,16 @@ class Consumer {
   // message from before the seek is returned after it). The at-end state of these
   // partitions is reset (all_assigned_at_end() is false until their EOF is seen again).
   Status seek(const std::map<TopicPartition, std::int64_t>& offsets, int timeout_ms);
+  // Reads exactly these partitions from these offsets, outside any group (instead of
+  // subscribe(); replaces a previous assign()): a one-off read such as the doctor's
+  // read-back of its probe message. ErrorKind::kafka "cannot assign the partition: ..." when
+  // librdkafka refuses.
+  Status assign(const std::map<TopicPartition, std::int64_t>& offsets);
 
   const std::string& last_client_error() const { return last_client_error_; }
   const ClientErrorLog& client_errors() const { return errors_; }
+  // librdkafka's text for the fatal error that made this client unusable ("" when none).
+  std::string fatal_error() const;
   rd_kafka_t* handle() const { return rk_.get(); }
 
  private:

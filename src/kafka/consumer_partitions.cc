@@ -2,7 +2,7 @@
 // kafka/consumer.h): group metadata, pause/resume, committed offsets, seek. Kept apart from
 // consumer.cc, which holds the subscription, polling and rebalance bookkeeping.
 #include "kafka/consumer.h"
-#include "kafka/producer.h"  // error_name
+#include "kafka/error.h"
 
 namespace speedlayer::kafka {
 namespace {
@@ -111,6 +111,29 @@ Status Consumer::seek(const std::map<TopicPartition, std::int64_t>& offsets, int
                 std::string("cannot seek: ") + rd_kafka_error_string(error.get()), "consumer");
   }
   return first_partition_error(*list, "seek");
+}
+
+Status Consumer::assign(const std::map<TopicPartition, std::int64_t>& offsets) {
+  if (!forwarded_) {
+    // As in subscribe(): one queue serves messages and callbacks, through poll().
+    rd_kafka_poll_set_consumer(rk_.get());
+    forwarded_ = true;
+  }
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+  for (const auto& [tp, offset] : offsets) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
+  }
+  if (auto err = rd_kafka_assign(rk_.get(), list.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return fail(ErrorKind::kafka, "cannot assign the partition: " + error_name(err), "consumer");
+  }
+  assigned_.clear();
+  cached_state_ = nullptr;
+  cached_rkt_ = nullptr;
+  for (const auto& [tp, offset] : offsets) {
+    assigned_[tp] = PartitionState{.position = offset >= 0 ? offset : -1};
+  }
+  assigned_once_ = true;
+  return {};
 }
 
 }  // namespace speedlayer::kafka

@@ -296,5 +296,50 @@ TEST(MockCluster, InjectedFetchErrorsAreRetried) {
   EXPECT_EQ(*pending, 0u) << "the data arrived without the injected Fetch errors being hit";
 }
 
+// assign(): exactly one partition from one offset, no group join (the doctor's read-back).
+TEST(MockCluster, AssignReadsOnePartitionFromAnOffsetWithoutAGroup) {
+  auto cluster = MockCluster::create(1);
+  ASSERT_TRUE(cluster) << cluster.error().message();
+  ASSERT_TRUE((*cluster)->create_topic("probe", 2, 1));
+  produce_all(**cluster, "probe", {"a", "b", "c"});
+  Properties props = base_props(**cluster);
+  props.set("group.id", "assign-test", "test");
+  props.set("enable.auto.commit", "false", "test");
+  auto consumer = Consumer::create(props, {.start = StartFrom::stored, .quiet = true});
+  ASSERT_TRUE(consumer) << consumer.error().message();
+  // Where each value went (the partitioner spreads the keys).
+  std::map<std::string, std::pair<std::int32_t, std::int64_t>> where;
+  for (std::int32_t p = 0; p < 2; ++p) {
+    ASSERT_TRUE((*consumer)->assign({{TopicPartition{"probe", p}, 0}}));
+    EXPECT_TRUE((*consumer)->assigned_once());
+    const std::vector<TopicPartition> expected{TopicPartition{"probe", p}};
+    EXPECT_EQ((*consumer)->assignment(), expected);
+    auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (Clock::now() < deadline && !(*consumer)->all_assigned_at_end()) {
+      MessagePtr msg = (*consumer)->poll(100);
+      if (!msg) continue;
+      ASSERT_FALSE(msg->err) << message_error(*msg);
+      MessageView m = view_of(*msg, /*with_headers=*/false);
+      EXPECT_EQ(m.topic, "probe");
+      EXPECT_EQ(m.partition, p);
+      ASSERT_TRUE(m.payload);
+      where[std::string(*m.payload)] = {m.partition, m.offset};
+    }
+    EXPECT_TRUE((*consumer)->all_assigned_at_end());
+  }
+  ASSERT_EQ(where.size(), 3u);
+  // From an offset: only what follows it.
+  const auto [partition, offset] = where["c"];
+  ASSERT_TRUE((*consumer)->assign({{TopicPartition{"probe", partition}, offset}}));
+  std::vector<std::string> values;
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < deadline && !(*consumer)->all_assigned_at_end()) {
+    if (MessagePtr msg = (*consumer)->poll(100); msg && !msg->err) {
+      values.emplace_back(*view_of(*msg, false).payload);
+    }
+  }
+  EXPECT_EQ(values, std::vector<std::string>{"c"});
+}
+
 }  // namespace
 }  // namespace speedlayer::kafka

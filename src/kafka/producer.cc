@@ -1,28 +1,22 @@
 #include "kafka/producer.h"
 
+#include "kafka/client.h"
+#include "kafka/cluster_wait.h"
+
 namespace speedlayer::kafka {
 
-std::string error_name(rd_kafka_resp_err_t error) {
-  return rd_kafka_err2str(error);
-}
-
-Result<std::unique_ptr<Producer>> Producer::create(const Properties& props,
-                                                   ProducerEvents* events) {
-  auto conf = make_conf(props);
-  if (!conf) return std::unexpected(conf.error());
+Result<std::unique_ptr<Producer>> Producer::create(const Properties& props, ProducerEvents* events,
+                                                   const ProducerOptions& options) {
   std::unique_ptr<Producer> producer(new Producer());
   producer->events_ = events;
-  rd_kafka_conf_set_opaque(conf->get(), producer.get());
-  rd_kafka_conf_set_dr_msg_cb(conf->get(), &Producer::on_delivery_cb);
-  rd_kafka_conf_set_error_cb(conf->get(), &Producer::on_error_cb);
-  char err[512];
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), err, sizeof err);
-  if (!rk) {
-    return fail(ErrorKind::usage, std::string("cannot create Kafka producer: ") + err,
-                "Kafka client configuration", "check -X properties and security settings");
-  }
-  (void)conf->release();  // rd_kafka_new took ownership
-  producer->rk_.reset(rk);
+  auto rk = new_client(ClientType::producer, props,
+                       ClientCallbacks{.opaque = producer.get(),
+                                       .error = &Producer::on_error_cb,
+                                       .delivery = &Producer::on_delivery_cb,
+                                       .quiet = options.quiet},
+                       options.create_failure);
+  if (!rk) return std::unexpected(rk.error());
+  producer->rk_ = std::move(*rk);
   return producer;
 }
 

@@ -18,7 +18,8 @@
 #include <vector>
 
 #include "core/error.h"
-#include "kafka/diagnosis.h"
+#include "kafka/client_errors.h"
+#include "kafka/error.h"
 #include "kafka/handles.h"
 #include "kafka/properties.h"
 
@@ -45,9 +46,16 @@ class ProducerEvents {
                                bool fatal) noexcept = 0;
 };
 
+struct ProducerOptions {
+  bool quiet = false;  // no librdkafka log lines (the doctor: its report says what matters)
+  // Starts the error when librdkafka refuses the configuration: "<this>: <its reason>".
+  std::string_view create_failure = "cannot create Kafka producer";
+};
+
 class Producer {
  public:
-  static Result<std::unique_ptr<Producer>> create(const Properties& props, ProducerEvents* events);
+  static Result<std::unique_ptr<Producer>> create(const Properties& props, ProducerEvents* events,
+                                                  const ProducerOptions& options = {});
   ~Producer();
   Producer(const Producer&) = delete;
   Producer& operator=(const Producer&) = delete;
@@ -105,8 +113,5 @@ class Producer {
   KafkaPtr rk_;  // declared before topics_: topic handles are destroyed first
   std::unordered_map<std::string, TopicPtr, StringHash, std::equal_to<>> topics_;
 };
-
-// librdkafka's text for an error code.
-std::string error_name(rd_kafka_resp_err_t error);
 
 }  // namespace speedlayer::kafka

@@ -32,6 +32,11 @@ std::optional<std::string> Properties::get(std::string_view name) const {
 }
 
 namespace {
+
+std::string lower_case(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
 // Words that make a property name secret, longest spelling first at each start so that the
 // shown prefix ends after the whole word ("password", not "pass").
 constexpr std::string_view kSecretWords[] = {"password", "passwd", "pass",       "pwd",  "secret",
@@ -77,6 +82,16 @@ void set_consumer_defaults(Properties& props) {
   props.set_default("queued.max.messages.kbytes", "8192");
 }
 
+void set_producer_defaults(Properties& props, const ProducerDefaults& role) {
+  props.set_default("enable.idempotence", "true");
+  props.set_default("max.in.flight.requests.per.connection", role.max_in_flight);
+  // Keyed messages land on the partition Java clients, Kafka Streams and kafka-python pick
+  // (murmur2); librdkafka's own default (CRC32) would disagree with them.
+  props.set_default("partitioner", "murmur2_random");
+  props.set_default("client.id", role.client_id);
+  props.set_default("log_level", role.log_level);
+}
+
 Result<ConfPtr> make_conf(const Properties& props) {
   ConfPtr conf(rd_kafka_conf_new());
   char err[512];
@@ -94,6 +109,26 @@ Result<ConfPtr> make_conf(const Properties& props) {
     }
   }
   return conf;
+}
+
+std::string conf_value(rd_kafka_t* rk, const char* name) {
+  const rd_kafka_conf_t* conf = rd_kafka_conf(rk);
+  if (!conf) return "";
+  std::size_t size = 0;
+  if (rd_kafka_conf_get(conf, name, nullptr, &size) != RD_KAFKA_CONF_OK || size == 0) return "";
+  std::string value(size, '\0');
+  if (rd_kafka_conf_get(conf, name, value.data(), &size) != RD_KAFKA_CONF_OK) return "";
+  while (!value.empty() && value.back() == '\0') value.pop_back();
+  return value;
+}
+
+SecuritySummary security_of(rd_kafka_t* rk) {
+  SecuritySummary s;
+  s.protocol = lower_case(conf_value(rk, "security.protocol"));
+  if (s.protocol.empty()) s.protocol = "plaintext";
+  s.mechanism = conf_value(rk, "sasl.mechanisms");
+  s.username = conf_value(rk, "sasl.username");
+  return s;
 }
 
 Result<Property> parse_property_assignment(std::string_view text, std::string_view origin) {

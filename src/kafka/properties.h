@@ -48,6 +48,29 @@ Result<ConfPtr> make_conf(const Properties& props);
 // reader alike); a value the user set wins.
 void set_consumer_defaults(Properties& props);
 
+// What differs between speedlayer's producers (produce, serve), on purpose.
+struct ProducerDefaults {
+  std::string client_id;      // "speedlayer-produce"
+  std::string log_level;      // librdkafka's syslog level: "2" (produce), "3" (serve)
+  std::string max_in_flight;  // max.in.flight.requests.per.connection (see the callers)
+};
+// Defaults every producer handle of speedlayer gets: idempotence, the murmur2 partitioner,
+// and `role`'s client.id, log_level and max.in.flight; a value the user set wins.
+void set_producer_defaults(Properties& props, const ProducerDefaults& role);
+
+// The security settings a client runs with, read back from its configuration (never the
+// password).
+struct SecuritySummary {
+  std::string protocol = "plaintext";  // lower case
+  std::string mechanism;               // sasl.mechanisms, when SASL
+  std::string username;
+  bool tls() const { return protocol == "ssl" || protocol == "sasl_ssl"; }
+  bool sasl() const { return protocol == "sasl_plaintext" || protocol == "sasl_ssl"; }
+};
+SecuritySummary security_of(rd_kafka_t* rk);
+// A librdkafka property of a live client ("" when unset).
+std::string conf_value(rd_kafka_t* rk, const char* name);
+
 // Parses "key=value" as given to -X; the property's origin is "<origin> key". A malformed text
 // is an ErrorKind::usage error that never shows a secret ("sasl.password:x" shows as
 // "sasl.password<hidden>").

@@ -16,7 +16,7 @@
 #include <cstring>
 #include <memory>
 
-#include "kafka/diagnosis.h"
+#include "kafka/endpoint.h"  // connect_ip
 
 namespace speedlayer::kafka {
 namespace {

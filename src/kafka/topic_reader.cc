@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "kafka/client.h"
+
 namespace speedlayer::kafka {
 
 Result<std::unique_ptr<TopicReader>> TopicReader::create(const Properties& props,
@@ -19,14 +21,12 @@ Result<std::unique_ptr<TopicReader>> TopicReader::create(const Properties& props
   p.set("auto.offset.reset", "earliest", "topic reader");
   p.set_default("log_level", "3");
   set_consumer_defaults(p);
-  auto conf = make_conf(p);
-  if (!conf) return std::unexpected(conf.error());
-  char err[512];
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof err);
-  if (!rk) return fail(ErrorKind::usage, "cannot create a reader of " + topic + ": " + err, topic);
-  (void)conf->release();
   std::unique_ptr<TopicReader> reader(new TopicReader());
-  reader->rk_.reset(rk);
+  auto client =
+      new_client(ClientType::consumer, p, {}, "cannot create a reader of " + topic, topic, "");
+  if (!client) return std::unexpected(client.error());
+  reader->rk_ = std::move(*client);
+  rd_kafka_t* rk = reader->rk_.get();
   reader->topic_ = topic;
 
   TopicPtr rkt(rd_kafka_topic_new(rk, topic.c_str(), nullptr));

@@ -37,22 +37,13 @@
 
 #include "core/error.h"
 #include "kafka/consumer.h"  // TopicPartition
+#include "kafka/error.h"
 #include "kafka/handles.h"
 
 namespace speedlayer::kafka {
 
-struct TxnError {
-  rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
-  std::string message;     // "<operation>: <librdkafka's text>", e.g. "commit transaction: ..."
-  bool fatal = false;      // the producer is unusable: destroy it
-  bool retriable = false;  // the same call may be repeated
-  bool requires_abort = false;  // abort() the transaction before anything else
-
-  // As a speedlayer::Error: ErrorKind::unreachable for timeouts and lost connections, else
-  // ErrorKind::kafka; `where` names the transactional.id; the hint says what the flags mean.
-  Error to_error(const std::string& transactional_id = {}) const;
-};
-
+// Kept librdkafka's flags: see kafka/error.h.
+using TxnError = KafkaError;
 using TxnStatus = std::expected<void, TxnError>;
 
 class Transactions {

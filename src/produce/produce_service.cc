@@ -80,7 +80,7 @@ class ProduceRun final : public kafka::ProducerEvents {
     }
   }
 
-  void on_client_error(rd_kafka_resp_err_t error, std::string_view reason,
+  void on_client_error(kafka::ErrorCode error, std::string_view reason,
                        bool fatal) noexcept override {
     if (error == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && !all_down_since_) {
       all_down_since_ = Clock::now();
@@ -445,7 +445,6 @@ ExitCode run_produce(const ProduceOptions& options, const std::atomic<bool>& sto
   }
   kafka::Properties props = options.kafka;
   props.set_default("acks", "all");
-  props.set_default("enable.idempotence", "true");
   // One request in flight per broker connection. With up to 5 (librdkafka's idempotent
   // maximum), librdkafka 2.12.1 lost the first messages of a just-created partition: their
   // request failed (retriable), the next batch, already in flight, was accepted (a broker
@@ -454,14 +453,12 @@ ExitCode run_produce(const ProduceOptions& options, const std::atomic<bool>& sto
   // -X debug=eos): delivered by its report, not in the topic. Seen in 1 of ~6-18 runs of the
   // SIGTERM integration test on a fresh broker. One in flight was not slower on a local
   // broker (1M messages: 776k-957k msg/s, against 554k-784k with 5). -X can raise it again.
-  props.set_default("max.in.flight.requests.per.connection", "1");
-  // Keyed messages land on the partition Java clients, Kafka Streams and kafka-python pick
-  // (murmur2); librdkafka's own default (CRC32) would disagree with them.
-  props.set_default("partitioner", "murmur2_random");
-  props.set_default("client.id", "speedlayer-produce");
+  const char* max_in_flight = "1";
   // Our own messages explain failures; librdkafka's log lines (retries, reconnects) stay off
-  // unless asked for with -X log_level=7 or -X debug=....
-  props.set_default("log_level", "2");
+  // unless asked for with -X log_level=7 or -X debug=.... Idempotence and the murmur2
+  // partitioner: as every producer of speedlayer (kafka::set_producer_defaults).
+  kafka::set_producer_defaults(
+      props, {.client_id = "speedlayer-produce", .log_level = "2", .max_in_flight = max_in_flight});
   if (options.sync) {
     props.set("message.timeout.ms", std::to_string(options.timeout.count()), "--timeout-ms");
   }

@@ -86,22 +86,20 @@ Status Processor::start() {
   kafka::Properties pp = o_.kafka;
   const std::string& txn_id = o_.transactional_id;
   pp.set("transactional.id", txn_id, "--transactional-id");
-  pp.set_default("enable.idempotence", "true");
   // A replica that dies mid-transaction blocks read_committed readers until its transaction
   // times out; keep that short.
   pp.set_default("transaction.timeout.ms", "10000");
-  pp.set_default("client.id", "speedlayer-serve");
-  pp.set_default("log_level", "3");
-  pp.set_default("partitioner", "murmur2_random");
   // Right after a commit the coordinator is still writing its markers, and the next
   // transaction's AddPartitionsToTxn is answered CONCURRENT_TRANSACTIONS and retried after
   // retry.backoff.ms: librdkafka's 100 ms default then sets the commit cycle (measured:
   // bench/README.md). Java's producer retries that case after 20 ms.
   pp.set_default("retry.backoff.ms", "10");
-  // As in produce (produce_service.cc): with several requests in flight librdkafka 2.12.1
-  // can count a failed first batch of a new partition as delivered ("implicitly acked");
-  // here that would commit a transaction without its changelog record.
-  pp.set_default("max.in.flight.requests.per.connection", "1");
+  // Idempotence and the murmur2 partitioner: as every producer of speedlayer. One request in
+  // flight, as in produce (produce_service.cc): with several requests in flight librdkafka
+  // 2.12.1 can count a failed first batch of a new partition as delivered ("implicitly
+  // acked"); here that would commit a transaction without its changelog record.
+  kafka::set_producer_defaults(
+      pp, {.client_id = "speedlayer-serve", .log_level = "3", .max_in_flight = "1"});
   // Room for the largest record serve writes (e.g. --output-terms all).
   if (needed > kClientDefaultMessageMaxBytes)
     pp.set_default("message.max.bytes", std::to_string(needed));
@@ -266,7 +264,7 @@ void Processor::on_revoked(const std::vector<kafka::TopicPartition>& removed, bo
   }
 }
 
-void Processor::on_client_error(rd_kafka_resp_err_t error, std::string_view reason,
+void Processor::on_client_error(kafka::ErrorCode error, std::string_view reason,
                                 bool fatal) noexcept {
   note_error(reason);
   if (fatal) set_fatal(reason);
@@ -412,11 +410,12 @@ void Processor::note_change() {
 }
 
 // Called with live_mu_ held.
-void Processor::process(const rd_kafka_message_t& msg, views::Millis now, LastPartition& last) {
-  if (msg.rkt != last.rkt || msg.partition != last.partition) {
+void Processor::process(const kafka::Message& msg, views::Millis now, LastPartition& last) {
+  const kafka::TopicHandle topic = kafka::message_topic_handle(msg);
+  if (topic != last.topic || msg.partition != last.partition) {
     auto it =
         owned_.find(kafka::TopicPartition{std::string(kafka::message_topic(msg)), msg.partition});
-    last = {msg.rkt, msg.partition, it == owned_.end() ? nullptr : &it->second};
+    last = {topic, msg.partition, it == owned_.end() ? nullptr : &it->second};
     if (last.owned) last.owned->agg->mark_active(now);
   }
   if (!last.owned) return;  // being restored: refetched after the seek
@@ -501,7 +500,7 @@ Status Processor::start_commit() {
   // other error is kept and nothing more is sent.
   auto produce_waiting = [&](const auto& produce, const std::string& what) {
     if (!produce_error.empty()) return;
-    rd_kafka_resp_err_t e;
+    kafka::ErrorCode e;
     while ((e = produce()) == RD_KAFKA_RESP_ERR__QUEUE_FULL) producer_->poll(10);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) produce_error = kafka::error_name(e) + " for " + what;
   };

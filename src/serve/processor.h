@@ -148,7 +148,7 @@ class Processor final : public kafka::ConsumerEvents,
   // ConsumerEvents / ProducerEvents (called inside poll; never throw).
   void on_assigned(const std::vector<kafka::TopicPartition>& added) noexcept override;
   void on_revoked(const std::vector<kafka::TopicPartition>& removed, bool lost) noexcept override;
-  void on_client_error(rd_kafka_resp_err_t error, std::string_view reason,
+  void on_client_error(kafka::ErrorCode error, std::string_view reason,
                        bool fatal) noexcept override;
   void on_delivery(const kafka::DeliveryReport& report) noexcept override;
 
@@ -199,11 +199,11 @@ class Processor final : public kafka::ConsumerEvents,
   // The partition a batch's previous record went to: consecutive records mostly share it, so
   // most records skip building a TopicPartition and the map lookup.
   struct LastPartition {
-    rd_kafka_topic_t* rkt = nullptr;
+    kafka::TopicHandle topic = nullptr;
     std::int32_t partition = -1;
     Owned* owned = nullptr;  // nullptr: not owned (being restored)
   };
-  void process(const rd_kafka_message_t& msg, views::Millis now, LastPartition& last);
+  void process(const kafka::Message& msg, views::Millis now, LastPartition& last);
   void housekeeping();
   // With live_mu_ held, after changing owned_ or an aggregator: a reader waiting for a fresh
   // snapshot gets it now.
