@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,10 @@ class LineReader {
   std::uint64_t line_number() const { return line_number_; }
   std::uint64_t skipped_bytes() const { return skipped_bytes_; }
   int error_number() const { return errno_; }
+  // Whether the next call of next() returns a line without reading (a whole line is buffered).
+  bool line_ready() const {
+    return std::memchr(buf_.data() + scanned_, '\n', end_ - scanned_) != nullptr;
+  }
 
  private:
   // Reads more bytes into the buffer; false at EOF, stop or error (status_ says which).

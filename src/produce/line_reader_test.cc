@@ -46,6 +46,26 @@ TEST(LineReader, SplitsLinesAndKeepsALastLineWithoutNewline) {
   EXPECT_EQ(r.line_number(), 4u);
 }
 
+// line_ready: whether next() has a whole line without reading (produce sends its staged
+// messages when it has not, before next() may block on a quiet pipe).
+TEST(LineReader, LineReadyOnlyWhenAWholeLineIsBuffered) {
+  Pipe p;
+  LineReader r(p.fds[0], 100, nullptr);
+  EXPECT_FALSE(r.line_ready());  // nothing read yet
+  p.write("one\ntwo\nthr");
+  std::string_view line;
+  ASSERT_EQ(r.next(line), LineReader::Status::line);
+  EXPECT_EQ(line, "one");
+  EXPECT_TRUE(r.line_ready());
+  ASSERT_EQ(r.next(line), LineReader::Status::line);
+  EXPECT_EQ(line, "two");
+  EXPECT_FALSE(r.line_ready());  // "thr" has no newline yet: next() would wait
+  p.write("ee\n");
+  ASSERT_EQ(r.next(line), LineReader::Status::line);
+  EXPECT_EQ(line, "three");
+  EXPECT_FALSE(r.line_ready());
+}
+
 TEST(LineReader, TooLongLineIsSkippedWithBoundedMemoryAndCounted) {
   Pipe p;
   std::string big(1'000'000, 'x');  // larger than the reader's buffer

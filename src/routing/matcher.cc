@@ -141,10 +141,14 @@ struct WordSlot {
 
 // ---- Text scanning: bit i of a mask says whether byte i is a word character -----------------
 
-// The word-character mask of the 64 bytes at p (all readable).
-[[gnu::always_inline]] inline std::uint64_t word_mask64(const unsigned char* p) {
+// The word-character mask of the 64 bytes at p (all readable), and in `high` the mask of its
+// bytes >= 0x80 (the same loads: the scan that finds the runs also tells whether the text is
+// ASCII, so match() needs no separate pass for that).
+[[gnu::always_inline]] inline std::uint64_t word_mask64(const unsigned char* p,
+                                                        std::uint64_t& high) {
 #if defined(__SSE2__)
   std::uint64_t mask = 0;
+  std::uint64_t hi = 0;
   const __m128i fold = _mm_set1_epi8(0x20);
   const __m128i letter_shift = _mm_set1_epi8(static_cast<char>(0x80 - 'a'));
   const __m128i letter_limit = _mm_set1_epi8(static_cast<char>(-128 + 26));
@@ -162,14 +166,25 @@ struct WordSlot {
     const __m128i word = _mm_or_si128(_mm_or_si128(letter, digit), _mm_cmpeq_epi8(x, underscore));
     mask |= static_cast<std::uint64_t>(static_cast<std::uint16_t>(_mm_movemask_epi8(word)))
             << (16 * k);
+    hi |= static_cast<std::uint64_t>(static_cast<std::uint16_t>(_mm_movemask_epi8(x))) << (16 * k);
   }
+  high = hi;
   return mask;
 #else
   std::uint64_t mask = 0;
-  for (int i = 0; i < 64; ++i) mask |= static_cast<std::uint64_t>(kWordChar[p[i]]) << i;
+  std::uint64_t hi = 0;
+  for (int i = 0; i < 64; ++i) {
+    mask |= static_cast<std::uint64_t>(kWordChar[p[i]]) << i;
+    hi |= static_cast<std::uint64_t>(p[i] >> 7) << i;
+  }
+  high = hi;
   return mask;
 #endif
 }
+
+// best_word_route's answer for a text with a byte >= 0x80: not a route (routes are numbered
+// from 0 and far fewer).
+constexpr unsigned int kNotAscii = UINT_MAX - 1;
 
 }  // namespace
 
@@ -193,6 +208,9 @@ struct Matcher::Rules {
   };
   std::vector<Literal> literals;
   unsigned int literal_min_route = UINT_MAX;
+  // The same among the literals that are pure ASCII: the only ones an ASCII text can hold (a
+  // folded ASCII text is ASCII), so an ASCII text skips the scan when none could win.
+  unsigned int ascii_literal_min_route = UINT_MAX;
 
   std::size_t min_length = SIZE_MAX;  // shortest folded keyword: shorter ASCII texts cannot match
 
@@ -202,7 +220,9 @@ struct Matcher::Rules {
 
   void add_word(std::string_view keyword, unsigned int route);
   // Lowest route among the word keywords equal to a run of `text`, stopping early at route 0;
-  // UINT_MAX if none.
+  // UINT_MAX if none; kNotAscii as soon as a byte >= 0x80 shows (before any run next to it is
+  // taken: a run is looked up only once the blocks holding it and the byte after it were seen
+  // to be ASCII, so route 0 found early is route 0 of the Unicode path too).
   unsigned int best_word_route(const unsigned char* text, std::size_t size) const;
 
  private:
@@ -295,12 +315,18 @@ unsigned int Matcher::Rules::scan_runs(const unsigned char* p, std::size_t size,
   std::uint64_t carry = 0;  // whether the byte before this block is a word character
   for (std::size_t base = 0; base < size; base += 64) {
     std::uint64_t m;
+    std::uint64_t high;
     if (size - base >= 64 || readable - base >= 64) {
-      m = word_mask64(p + base);
-      if (size - base < 64) m &= (std::uint64_t{1} << (size - base)) - 1;
+      m = word_mask64(p + base, high);
+      if (size - base < 64) {
+        m &= (std::uint64_t{1} << (size - base)) - 1;
+        high &= (std::uint64_t{1} << (size - base)) - 1;
+      }
     } else {  // the last, partial block: the 64 bytes ending at the text's end, shifted down
-      m = word_mask64(p + size - 64) >> (64 - (size - base));
+      m = word_mask64(p + size - 64, high) >> (64 - (size - base));
+      high >>= 64 - (size - base);
     }
+    if (high != 0) return kNotAscii;
     // Bit i set where byte base + i starts a run (word after non-word) or ends one (non-word
     // after word); bits past the text's end are 0, so a run reaching it ends there unless the
     // text ends exactly at this block's end (handled after the loop).
@@ -444,6 +470,8 @@ Result<Matcher> Matcher::compile(const RouteTable& table) {
         rules->literals.push_back(
             Rules::Literal{route_id, static_cast<unsigned int>(folded.size()), std::move(folded)});
         rules->literal_min_route = std::min(rules->literal_min_route, route_id);
+        if (!has_high_byte(rules->literals.back().lowered))
+          rules->ascii_literal_min_route = std::min(rules->ascii_literal_min_route, route_id);
       }
     }
   }
@@ -562,15 +590,22 @@ int Matcher::match(std::string_view text) {
   // No keywords, or a text shorter than every keyword (this covers the empty text: keywords are
   // never empty).
   if (!rules_) return -1;
-  if (has_high_byte(text)) return match_unicode(text);
-  if (text.size() < rules_->min_length) return -1;
   const Rules& rules = *rules_;
+  // A text with a byte >= 0x80 goes to match_unicode (folding may lengthen a short one). The
+  // word scan finds such bytes itself; without it (or for a short text), one pass looks.
+  if (text.size() < rules.min_length || rules.slots.empty()) {
+    if (has_high_byte(text)) return match_unicode(text);
+    if (text.size() < rules.min_length) return -1;
+  }
   const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
 
   unsigned int best = UINT_MAX;
-  if (!rules.slots.empty()) best = rules.best_word_route(bytes, text.size());
+  if (!rules.slots.empty()) {
+    best = rules.best_word_route(bytes, text.size());
+    if (best == kNotAscii) return match_unicode(text);
+  }
 
-  if (db_ && rules.literal_min_route < best) {
+  if (db_ && rules.ascii_literal_min_route < best) {
     // Kafka messages are far below 4 GiB; hs_scan takes an unsigned int length.
     const auto length = static_cast<unsigned int>(std::min<std::size_t>(text.size(), UINT_MAX));
     ScanState state{bytes, length, rules.literals.data(), best};

@@ -27,10 +27,13 @@
 //   ASCII word (`messi`, `AI`, `kw00042`, `straße` folded to `strasse`) matches exactly when some
 //   maximal run of word characters in the text equals it ignoring case. match() cuts the text
 //   into such runs (16 bytes at a time with SSE2) and looks each run up in a hash table of the
-//   keywords, stopping at the first run of route 0.
+//   keywords, stopping at the first run of route 0. The same scan notices a byte >= 0x80 (its
+//   loads give that mask too) and hands the text to the Unicode path below, before any run
+//   next to such a byte is taken: no separate pass over the text looks for them.
 // - Any other keyword (`c++`, `#ai`, `a.b`, `足球`) is compiled into Hyperscan as a plain
 //   caseless literal of its folded form (its fast literal engines: no regex, no boundary
-//   assertions), scanned only when such a keyword could still beat the best word-keyword route.
+//   assertions), scanned only when such a keyword could still beat the best word-keyword route
+//   (on an ASCII text, only when an ASCII one could: a non-ASCII literal cannot occur there).
 //   The match callback checks the edges itself (on ASCII text: the byte before and the byte
 //   after must not be word characters; keyword_pattern()'s rule).
 // - A text with a byte >= 0x80 is folded first (into a buffer the Matcher reuses); its words

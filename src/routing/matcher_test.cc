@@ -642,6 +642,38 @@ TEST(MatcherUnicode, SymbolKeywordsOnNonAsciiText) {
   EXPECT_EQ(m.match("x#f\u00fatbol \u00e9"), -1);
 }
 
+// The ASCII scan notices bytes >= 0x80 itself (no separate pass): wherever such a byte is,
+// relative to the scanner's 64-byte blocks and to a keyword's run, the text takes the Unicode
+// path, and a route 0 found early in an ASCII part stays route 0.
+TEST(MatcherUnicode, NonAsciiBytesAnywhereInTheBlocks) {
+  Matcher m = MustCompile(Table({{"Sport", {"messi"}}, {"AI", {"ai"}}}, "default"));
+  for (std::size_t pad = 0; pad < 140; ++pad) {
+    const std::string lead(pad, ' ');
+    // The run "messi" ends at a non-ASCII letter: one word, "messiñ", so no match.
+    EXPECT_EQ(m.match(lead + "Messi\u00f1 aqu\u00ed"), -1) << pad;
+    EXPECT_EQ(m.match(lead + "Messi\u00f1"), -1) << pad;
+    EXPECT_EQ(m.match(lead + "Messi\u0301"), -1) << pad;  // a combining mark joins the word
+    EXPECT_EQ(m.match(lead + "\u00e9AI x"), -1) << pad;
+    EXPECT_EQ(m.match(lead + "AI\u00e9"), -1) << pad;
+    // Separated by ASCII: found, before or after the non-ASCII bytes.
+    EXPECT_EQ(m.match(lead + "Messi \u00f1"), 0) << pad;
+    EXPECT_EQ(m.match("\u00f1 " + lead + "MESSI"), 0) << pad;
+    EXPECT_EQ(m.match(lead + "ai " + lead + "Messi " + lead + "\u00e9"), 0) << pad;
+    EXPECT_EQ(m.match(lead + "AI " + lead + "Messi\u00e9"), 1) << pad;
+    EXPECT_EQ(m.match(lead + "Messi" + lead + "\u00e9"), pad == 0 ? -1 : 0) << pad;
+  }
+}
+
+// On an ASCII text only ASCII literals are scanned for; a non-ASCII one of an earlier route
+// still wins on a text that holds it.
+TEST(MatcherUnicode, NonAsciiLiteralsBeforeAsciiOnes) {
+  Matcher m = MustCompile(Table({{"cn", {"\u8db3\u7403!"}}, {"cpp", {"c++"}}, {"w", {"ai"}}}));
+  EXPECT_EQ(m.match("I like C++ and AI"), 1);
+  EXPECT_EQ(m.match("I like AI"), 2);
+  EXPECT_EQ(m.match("I like C++ and \u8db3\u7403!"), 0);
+  EXPECT_EQ(m.match("\u8db3\u7403"), -1);
+}
+
 TEST(MatcherUnicode, ManyNonAsciiKeywords) {
   // 5,000 Cyrillic and accented keywords in 50 routes.
   std::vector<Route> routes(50);

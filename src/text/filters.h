@@ -73,6 +73,21 @@ class TermFilter {
     return keep_slow(term, hash);
   }
 
+  // keep() for a term known to be ASCII (for_each_word's `ascii`): characters are bytes, so
+  // the length test needs no count, a number is a run of [0-9], and a term longer than every
+  // stop word needs no look-up. Same answers as keep() (filters_test compares them).
+  bool keep_ascii(std::string_view term, std::uint64_t hash) const {
+    if (!active_) return true;
+    const std::size_t n = term.size();
+    if (n == 0) return keep_slow(term, hash);
+    if (n < min_chars_) return false;  // a letter written without spaces is never ASCII
+    if (spec_.drop_numbers && term[0] >= '0' && term[0] <= '9' && all_digits(term)) return false;
+    if (n > max_word_bytes_) return true;
+    const std::uint64_t bit = hash >> 50;
+    if (((bits_[bit / 64] >> (bit % 64)) & 1) == 0) return true;
+    return !contains(term, hash == 0 ? 1 : hash);
+  }
+
   const FilterSpec& spec() const { return spec_; }
   // The stop-word sources after expanding `+` ("en", "es", ..., file paths), in order.
   const std::vector<std::string>& stop_word_sources() const { return sources_; }
@@ -81,6 +96,11 @@ class TermFilter {
 
  private:
   bool keep_slow(std::string_view term, std::uint64_t hash) const;
+  static bool all_digits(std::string_view term) {
+    for (const char c : term)
+      if (c < '0' || c > '9') return false;
+    return true;
+  }
   void add(std::string_view word);
   bool contains(std::string_view term, std::uint64_t hash) const;
 

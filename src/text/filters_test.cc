@@ -5,7 +5,9 @@
 
 #include <cstdio>
 #include <fstream>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "text/term_hash.h"
 #include "text/words.h"
@@ -87,6 +89,47 @@ TEST(TermFilter, FilesReplaceOrExtendTheBuiltInLists) {
   EXPECT_EQ(missing.error().kind, ErrorKind::io);
   EXPECT_NE(missing.error().where.find("/nonexistent/stop.txt"), std::string::npos);
   std::remove(path.c_str());
+}
+
+// keep_ascii (for words the tokenizer's fast path found ASCII) answers as keep does: every
+// ASCII word of the built-in lists, and random terms of [a-z0-9_] (numbers, short and long
+// ones), under several filters.
+TEST(TermFilter, KeepAsciiAgreesWithKeep) {
+  std::vector<std::string> terms = {"_", "0", "00", "2024", "a1", "1a", "x", "xy", "the", "thex"};
+  std::string scratch;
+  for (const BuiltinList& l : builtin_stop_lists()) {
+    for_each_word(l.body, scratch, [&](std::string_view w, bool ascii) {
+      if (ascii) terms.emplace_back(w);
+    });
+  }
+  std::mt19937 rng(15);
+  const std::string alphabet = "abcdefghijklmnopqrstuvwxyz0123456789_";
+  for (int i = 0; i < 20000; ++i) {
+    std::string t;
+    const std::size_t len = 1 + rng() % (i % 2 ? 4 : 16);
+    for (std::size_t k = 0; k < len; ++k) t += alphabet[rng() % (i % 3 ? 26 : alphabet.size())];
+    terms.push_back(t);
+  }
+  std::vector<std::shared_ptr<const TermFilter>> filters = {Build({}), TermFilter::none()};
+  for (const std::size_t min : {0, 1, 2, 3, 5}) {
+    for (const bool numbers : {false, true}) {
+      for (const char* stop : {"none", "en", "+ru"}) {
+        filters.push_back(
+            Build({.stop_words = stop, .min_term_chars = min, .drop_numbers = numbers}));
+      }
+    }
+  }
+  std::size_t dropped = 0;
+  for (const auto& f : filters) {
+    for (const std::string& t : terms) {
+      const std::uint64_t h = TermHash{}(t);
+      ASSERT_EQ(f->keep_ascii(t, h), f->keep(t, h))
+          << t << " stop=" << f->spec().stop_words << " min=" << f->spec().min_term_chars
+          << " numbers=" << f->spec().drop_numbers;
+      dropped += !f->keep(t, h);
+    }
+  }
+  EXPECT_GT(dropped, 1000u);  // the cases that drop were reached
 }
 
 TEST(TermFilter, NoneKeepsEverything) {

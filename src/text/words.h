@@ -89,7 +89,9 @@ void for_each_word_span(std::string_view text, F&& f) {
 
 // Calls f(std::string_view word) for each word of `text`, folded (the term form). Words are
 // views into `text` when already folded (lower-case ASCII), else into `scratch`, valid until
-// the next call of f.
+// the next call of f. An f that takes (std::string_view word, bool ascii) also learns, for free,
+// that the word is ASCII when `ascii` is true (the fast path's words); false says nothing
+// (a word from the Unicode path may still be ASCII).
 template <class F>
 void for_each_word(std::string_view text, std::string& scratch, F&& f);
 
@@ -164,6 +166,15 @@ inline Block classify_block(const unsigned char* p, std::size_t len) {
   return classify_block_scalar(p, len);
 }
 #endif
+
+template <class F>
+[[gnu::always_inline]] inline void call_word(F& f, std::string_view word, bool ascii) {
+  if constexpr (std::is_invocable_v<F&, std::string_view, bool>) {
+    f(word, ascii);
+  } else {
+    f(word);
+  }
+}
 }  // namespace detail
 
 // The text is classified 64 bytes at a time into bit masks and runs of candidate bytes are
@@ -213,16 +224,16 @@ void for_each_word(std::string_view text, std::string& scratch, F&& f) {
       unicode_words(
           run, scratch,
           [](void* ctx, std::string_view w) {
-            (*static_cast<std::remove_reference_t<F>*>(ctx))(w);
+            detail::call_word(*static_cast<std::remove_reference_t<F>*>(ctx), w, false);
           },
           const_cast<void*>(static_cast<const void*>(&f)));
     } else if (upper == 0) {
-      f(run);
+      detail::call_word(f, run, true);
     } else {
       scratch.assign(run);
       for (char& c : scratch)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-      f(std::string_view(scratch));
+      detail::call_word(f, std::string_view(scratch), true);
     }
     if (end >= n) return;
     pos = end;

@@ -101,13 +101,13 @@ PartitionAggregator::Outcome PartitionAggregator::add(Millis event_time, std::st
   const std::size_t max_term_bytes = config_.max_term_bytes;
   const text::TermFilter& filter = *filter_;
   // Inlined into the tokenizer's loop (it is no longer by default: the loop grew a Unicode path).
-  for_each_term(text, [&](std::string_view term) __attribute__((always_inline)) {
+  for_each_term(text, [&](std::string_view term, bool ascii) __attribute__((always_inline)) {
     if (term.size() > max_term_bytes) {
       ++state_.long_terms;
       return;
     }
     const std::uint64_t h = TermHash{}(term);
-    if (!filter.keep(term, h)) return;
+    if (!(ascii ? filter.keep_ascii(term, h) : filter.keep(term, h))) return;
     add_term(slot, term, h);
   });
   return Outcome::counted;
