@@ -37,7 +37,7 @@ RouteTable TableWith(int n) {
     if (i % 100 == 0) table.routes.push_back(Route{"gen" + std::to_string(i / 100), {}});
     char word[32];
     std::snprintf(word, sizeof word, "w%xq%d", i * 2654435761u % 0xfffff, i);
-    table.routes.back().keywords.push_back(word);
+    table.routes.back().keywords.emplace_back(word);
   }
   return table;
 }
@@ -88,6 +88,7 @@ std::vector<std::string> ProduceLines() {
   std::vector<std::string> lines;
   for (int i = 0; i < 1024; ++i) {
     std::vector<std::string> words;
+    words.reserve(16);
     for (int w = 0; w < 16; ++w) words.push_back(pick(kWords));
     const auto& extra = i % 3 == 1 ? kSport : i % 3 == 2 ? kAi : kNearMiss;
     words.insert(words.begin() + static_cast<long>(rng() % 10), pick(extra));

@@ -32,6 +32,7 @@ std::vector<std::string> Texts(int n, int vocab) {
     words.push_back(w);
   }
   std::vector<double> weights;
+  weights.reserve(static_cast<std::size_t>(vocab));
   for (int i = 0; i < vocab; ++i) weights.push_back(1.0 / (i + 1));
   std::discrete_distribution<int> zipf(weights.begin(), weights.end());
   std::vector<std::string> texts;
@@ -137,6 +138,7 @@ BENCHMARK(BM_AddBenchLines)->Args({0, 0})->Args({1, 0})->Args({0, 1})->Args({1, 
 void BM_ExtractText(benchmark::State& state) {
   const auto texts = Texts(1024, 5'000);
   std::vector<std::string> values;
+  values.reserve(texts.size());
   for (const auto& t : texts)
     values.push_back(state.range(0) == 0
                          ? "\"" + t + "\""

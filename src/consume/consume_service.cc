@@ -55,6 +55,7 @@ class ConsumeRun final : public kafka::ConsumerEvents {
         std::fprintf(o_.err, "consume: assigned %s\n", format_partitions(added).c_str());
       }
     } catch (...) {
+      // swallowed: a status line on stderr must not throw out of a librdkafka callback
     }
   }
 
@@ -66,6 +67,7 @@ class ConsumeRun final : public kafka::ConsumerEvents {
       std::fprintf(o_.err, "consume: %s %s\n", lost ? "lost" : "revoked",
                    format_partitions(removed).c_str());
     } catch (...) {
+      // swallowed: a status line on stderr must not throw out of a librdkafka callback
     }
   }
 
@@ -82,6 +84,7 @@ class ConsumeRun final : public kafka::ConsumerEvents {
       }
       warn(last_error_);
     } catch (...) {
+      // swallowed: a warning must not throw out of a librdkafka callback
     }
   }
 
@@ -89,6 +92,8 @@ class ConsumeRun final : public kafka::ConsumerEvents {
     try {
       warn("offset commit for group " + o_.group + " failed: " + kafka::error_name(error));
     } catch (...) {
+      // swallowed: a warning must not throw out of a librdkafka callback; the commit error itself
+      // is counted by the caller
     }
   }
 
@@ -161,6 +166,7 @@ void ConsumeRun::flush_output(kafka::Consumer& consumer) noexcept {
       }
     }
   } catch (...) {
+    // swallowed: out of memory leaves offsets unstored: those messages are read again
   }
 }
 

@@ -31,7 +31,7 @@ std::expected<NumberAndSuffix, std::string> split(std::string_view text) {
 
 Result<std::chrono::milliseconds> parse_duration(std::string_view text, std::string_view where) {
   auto parts = split(text);
-  auto bad = [&](std::string why) {
+  auto bad = [&](const std::string& why) {
     return fail(ErrorKind::usage, "invalid duration '" + std::string(text) + "': " + why,
                 std::string(where), "write it like 500ms, 10s, 5m or 1h");
   };
@@ -66,7 +66,7 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text, std::str
 
 Result<std::uint64_t> parse_bytes(std::string_view text, std::string_view where) {
   auto parts = split(text);
-  auto bad = [&](std::string why) {
+  auto bad = [&](const std::string& why) {
     return fail(ErrorKind::usage, "invalid size '" + std::string(text) + "': " + why,
                 std::string(where), "write it like 128Mi, 64M, 512Ki or a number of bytes");
   };

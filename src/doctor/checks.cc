@@ -170,7 +170,7 @@ struct Run {
       if (bootstrap_scope == kafka::AddressScope::public_internet) {
         s.status = Status::warn;
         s.summary += ", over a public address";
-        s.fixes.push_back(
+        s.fixes.emplace_back(
             "everything (messages, and with sasl_plaintext the SASL exchange) crosses the "
             "network unencrypted: use a TLS listener (Strimzi: `tls: true` on the external "
             "listener) with --security-protocol sasl_ssl and --ssl-ca");
@@ -182,7 +182,7 @@ struct Run {
     auto deadline = t0 + o.timeout;
     bool failed = false, warned = false;
     std::string first_problem;
-    auto problem = [&](bool fatal, std::string what, std::string fix) {
+    auto problem = [&](bool fatal, const std::string& what, std::string fix) {
       if (fatal && !failed)
         first_problem = what;  // the first failure outranks warnings
       else if (first_problem.empty())
@@ -313,8 +313,8 @@ struct Run {
         kafka4 = kafka::broker_is_kafka4(p.connected_ip, p.endpoint.port, p.endpoint.host,
                                          sec.tls(), tls, std::min(o.timeout, 5000ms));
         if (kafka4) {
-          s.details.push_back(*kafka4 ? "the broker is Apache Kafka 4.0 or later"
-                                      : "the broker is Apache Kafka older than 4.0");
+          s.details.emplace_back(*kafka4 ? "the broker is Apache Kafka 4.0 or later"
+                                         : "the broker is Apache Kafka older than 4.0");
         }
         break;
       }
@@ -347,7 +347,7 @@ struct Run {
                   std::to_string(static_cast<long long>(s.ms)) + " ms";
     }
     if (!metadata && !learned_unreachable.empty()) {
-      s.details.push_back(
+      s.details.emplace_back(
           "the bootstrap answered with the cluster's brokers, which the client "
           "then could not reach (step 4)");
     }
@@ -355,7 +355,7 @@ struct Run {
       if (s.status != Status::fail) s.status = Status::warn;
       s.details.push_back("a SASL user name (" + sec.username +
                           ") is set, but security.protocol=" + sec.protocol + " does not use it");
-      s.fixes.push_back(
+      s.fixes.emplace_back(
           "for a SCRAM listener use --security-protocol sasl_ssl (or sasl_plaintext)");
     }
     r.steps.push_back(std::move(s));
@@ -368,6 +368,7 @@ struct Run {
     auto deadline = t0 + o.timeout;
     auto brokers = metadata ? metadata->brokers : learned_unreachable;
     std::vector<kafka::Endpoint> eps;
+    eps.reserve(brokers.size());
     for (const auto& b : brokers) eps.push_back(b.endpoint);
     auto probes = kafka::probe_tcp_all(eps, o.timeout);
     std::vector<kafka::AdvertisedBroker> unusable;
@@ -423,7 +424,7 @@ struct Run {
       r.brokers.push_back(std::move(bc));
     }
     if (!metadata) {
-      s.details.push_back(
+      s.details.emplace_back(
           "brokers as the client learned them from the bootstrap's metadata "
           "(its connection errors name them); the cluster may have more");
     }
@@ -431,7 +432,7 @@ struct Run {
     // when no broker can answer it (it would only wait out the timeout).
     auto left = left_until(deadline);
     if (unusable.size() == brokers.size() && !brokers.empty()) {
-      s.details.push_back("topics not listed: no advertised broker is usable from here");
+      s.details.emplace_back("topics not listed: no advertised broker is usable from here");
     } else if (left.count() > 0) {
       auto all = kafka::request_metadata(client->handle(), /*all_topics=*/true,
                                          static_cast<int>(left.count()));
@@ -459,7 +460,7 @@ struct Run {
         s.fixes.push_back(kafka::advertised_listeners_fix(unusable, host));
       }
       if (tls_names_bad) {
-        s.fixes.push_back(
+        s.fixes.emplace_back(
             "each broker's certificate must name the address it advertises: with Strimzi the "
             "listener's `advertisedHost` values become certificate names, so set them rather "
             "than turning hostname verification off");
@@ -471,7 +472,7 @@ struct Run {
       s.summary = count + (warned ? ", all reachable from here, some at internal addresses"
                                   : ", all reachable from here");
       if (warned) {
-        s.fixes.push_back(
+        s.fixes.emplace_back(
             "clients elsewhere may not reach internal advertised addresses: advertise "
             "addresses every client can reach (Strimzi: advertisedHost per broker node id)");
       }

@@ -21,7 +21,9 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cstdio>
 #include <deque>
+#include <exception>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -213,7 +215,7 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
     write(res);
   }
 
-  void write(std::shared_ptr<bhttp::response<bhttp::string_body>> res) {
+  void write(const std::shared_ptr<bhttp::response<bhttp::string_body>>& res) {
     stream_.expires_after(limits_.request_timeout);
     bhttp::async_write(stream_, *res,
                        [self = shared_from_this(), res](const error_code& ec, std::size_t) {
@@ -564,7 +566,12 @@ Server::Server(ListenAddress api, std::optional<ListenAddress> probe, ServerLimi
 Server::Server(std::string host, int port) : Server(ListenAddress{std::move(host), port}) {}
 
 Server::~Server() {
-  stop();
+  try {
+    stop();
+  } catch (const std::exception& e) {
+    // A destructor must not throw; joining the server's threads can (std::system_error).
+    std::fprintf(stderr, "speedlayer: stopping the HTTP server failed: %s\n", e.what());
+  }
 }
 
 }  // namespace speedlayer::http

@@ -32,7 +32,9 @@ std::string dumped(const nlohmann::json& doc, std::string_view input) {
   try {
     return doc.dump();
   } catch (const std::exception& e) {
-    SL_FUZZ_CHECK(false, std::string("dump() threw ") + e.what() + " for " + shown(input));
+    speedlayer::fuzz::check_failed(
+        "dump() does not throw", __FILE__, __LINE__,
+        std::string("dump() threw ") + e.what() + " for " + shown(input));
   }
 }
 

@@ -58,6 +58,7 @@ void ClientErrorLog::record(rd_kafka_resp_err_t code, std::string_view text) noe
     }
     last_ = std::move(e);
   } catch (...) {
+    // swallowed: out of memory keeps the previous last error; the count above is already recorded
   }
 }
 

@@ -189,6 +189,7 @@ Status wait_until_usable(rd_kafka_t* rk, int timeout_ms, std::string_view bootst
     // to (or reading from) its partitions hangs until librdkafka's own timeouts.
     auto brokers = advertised_brokers(*owned);
     std::vector<Endpoint> endpoints;
+    endpoints.reserve(brokers.size());
     for (const auto& b : brokers) endpoints.push_back(b.endpoint);
     left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     auto probe_timeout = std::clamp<std::chrono::milliseconds>(left, std::chrono::milliseconds(100),

@@ -341,11 +341,12 @@ void Consumer::rebalance(rd_kafka_resp_err_t err,
   }
 }
 
-void Consumer::client_error(rd_kafka_resp_err_t err, std::string text, bool fatal) noexcept {
+void Consumer::client_error(rd_kafka_resp_err_t err, const std::string& text, bool fatal) noexcept {
   errors_.record(err, text);
   try {
     last_client_error_ = text;
   } catch (...) {
+    // swallowed: out of memory keeps the previous text; the error is still recorded and reported
   }
   if (events_) events_->on_client_error(err, text, fatal);
 }
@@ -368,8 +369,9 @@ void Consumer::on_error_cb(rd_kafka_t* rk, int err, const char* reason, void* op
       text = buf;
       fatal = true;
     }
-    self->client_error(static_cast<rd_kafka_resp_err_t>(err), std::move(text), fatal);
+    self->client_error(static_cast<rd_kafka_resp_err_t>(err), text, fatal);
   } catch (...) {
+    // swallowed: librdkafka's error callback must never throw
   }
 }
 

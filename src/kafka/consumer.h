@@ -219,7 +219,7 @@ class Consumer {
   void rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) noexcept;
   void assign(rd_kafka_topic_partition_list_t* partitions, bool cooperative);
   void revoke(rd_kafka_topic_partition_list_t* partitions, bool cooperative);
-  void client_error(rd_kafka_resp_err_t err, std::string text, bool fatal) noexcept;
+  void client_error(rd_kafka_resp_err_t err, const std::string& text, bool fatal) noexcept;
   PartitionState* state_for(const rd_kafka_message_t& msg);
   MessagePtr admit(MessagePtr msg);  // poll()'s bookkeeping: at-end state, EOF filtered out
 

@@ -266,7 +266,6 @@ TcpProbe probe_tcp(const Endpoint& endpoint, std::chrono::milliseconds timeout) 
       p.addresses.push_back(ip);
     }
   }
-  std::string errors;
   for (auto* ai = res; ai; ai = ai->ai_next) {
     if (Clock::now() >= deadline) break;
     int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);

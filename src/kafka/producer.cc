@@ -111,6 +111,7 @@ void Producer::on_error_cb(rd_kafka_t* rk, int err, const char* reason, void* op
   try {
     self->last_client_error_ = text;
   } catch (...) {
+    // swallowed: out of memory keeps the previous text; the error is still recorded and reported
   }
   self->errors_.record(static_cast<rd_kafka_resp_err_t>(err), text);
   if (self->events_)

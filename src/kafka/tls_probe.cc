@@ -8,7 +8,7 @@
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): POSIX sigset_t, pthread_sigmask
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>

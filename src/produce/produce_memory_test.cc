@@ -28,7 +28,9 @@ std::string broker_pid_file(const std::string& fixture) {
   return pid_file;
 }
 
-TEST(ProduceMemory, StaysUnder128MiBWhileTheBrokerStalls) {
+// Routed: every other line names a keyword of a second topic, so produce holds messages per
+// route before handing them to librdkafka (outside its buffer budget): that must stay bounded.
+void stays_under_128mib_while_the_broker_stalls(bool routed) {
   constexpr std::uint64_t kLimit = 128ull << 20;
   MemoryCgroup cgroup(kLimit);
   if (!cgroup.why.empty() || cgroup.dir.empty()) {
@@ -41,7 +43,13 @@ TEST(ProduceMemory, StaysUnder128MiBWhileTheBrokerStalls) {
   const std::string brokers = bootstrap("single");
   const std::string dir = temp_dir("memory");
   const std::string topic = unique_topic("memory");
-  std::ofstream(dir + "/no-routes.yaml") << "routes: []\n";
+  const std::string routed_topic = topic + "-alpha";
+  if (routed) {
+    std::ofstream(dir + "/routes.yaml")
+        << "routes:\n  - topic: " << routed_topic << "\n    keywords: [alpha]\n";
+  } else {
+    std::ofstream(dir + "/routes.yaml") << "routes: []\n";
+  }
   int broker_pid = 0;
   std::ifstream(broker_pid_file("single")) >> broker_pid;
   ASSERT_GT(broker_pid, 1) << "no broker pid in " << fixture_dir("single");
@@ -60,7 +68,8 @@ TEST(ProduceMemory, StaysUnder128MiBWhileTheBrokerStalls) {
   const std::string filler(100'000, 'x');
   auto write_lines = [&](int from, int to) {
     for (int i = from; i <= to; ++i) {
-      const std::string line = numbered_line(i, filler) + "\n";
+      const std::string line =
+          numbered_line(i, (routed && i % 2 == 0 ? "alpha " : "") + filler) + "\n";
       for (std::size_t done = 0; done < line.size();) {
         const ssize_t n = ::write(input, line.data() + done, line.size() - done);
         if (n < 0 && errno == EINTR) continue;
@@ -73,7 +82,7 @@ TEST(ProduceMemory, StaysUnder128MiBWhileTheBrokerStalls) {
   // As in the pod: the process finds its limit in its cgroup (no --memory-limit flag).
   ChildProcess p({"sh", "-c", "echo $$ > \"$0/cgroup.procs\" && exec \"$@\"", cgroup.dir,
                   speedlayer_bin(), "produce", "--brokers", brokers, "--topic", topic, "--routes",
-                  dir + "/no-routes.yaml", "--progress", "--dead-letter", dir + "/dlq.jsonl"},
+                  dir + "/routes.yaml", "--progress", "--dead-letter", dir + "/dlq.jsonl"},
                  {.stdin_path = fifo});
   write_lines(1, kBeforeStall);
   // The first progress line (once a second) says deliveries flow; the input is still open.
@@ -103,7 +112,21 @@ TEST(ProduceMemory, StaysUnder128MiBWhileTheBrokerStalls) {
   std::printf("peak RSS under a 128 MiB cgroup with a stalled broker: %.1f MiB\n",
               p.max_rss_bytes() / 1048576.0);
   EXPECT_LT(p.max_rss_bytes(), kLimit);
-  EXPECT_EQ(read_topic_with_kcat(brokers, topic).size(), static_cast<std::size_t>(kLines));
+  std::size_t read = read_topic_with_kcat(brokers, topic).size();
+  if (routed) {
+    const std::size_t alpha = read_topic_with_kcat(brokers, routed_topic).size();
+    EXPECT_EQ(alpha, static_cast<std::size_t>(kLines / 2));
+    read += alpha;
+  }
+  EXPECT_EQ(read, static_cast<std::size_t>(kLines));
+}
+
+TEST(ProduceMemory, StaysUnder128MiBWhileTheBrokerStalls) {
+  stays_under_128mib_while_the_broker_stalls(false);
+}
+
+TEST(ProduceMemory, RoutedStaysUnder128MiBWhileTheBrokerStalls) {
+  stays_under_128mib_while_the_broker_stalls(true);
 }
 
 }  // namespace

@@ -61,6 +61,8 @@ class ProduceRun final : public kafka::ProducerEvents {
                        static_cast<long long>(r.offset), static_cast<unsigned long long>(r.tag));
         }
       } catch (...) {
+        // swallowed: the delivery is counted above; only its per-topic count or --sync line is lost
+        // to out of memory
       }
       return;
     }
@@ -77,6 +79,8 @@ class ProduceRun final : public kafka::ProducerEvents {
       ++s_.dead_lettered;
       report_failure(r.tag, r.topic, reason);
     } catch (...) {
+      // swallowed: out of memory while dead-lettering: the record is already counted in `failed`
+      // (exit 1)
     }
   }
 
@@ -93,6 +97,7 @@ class ProduceRun final : public kafka::ProducerEvents {
                      last_error_.c_str());
       }
     } catch (...) {
+      // swallowed: out of memory keeps the previous text; fatal_ is set before anything can throw
     }
   }
 
@@ -113,6 +118,7 @@ class ProduceRun final : public kafka::ProducerEvents {
       }
       dlq_.write_record(r.value);
     } catch (...) {
+      // swallowed: out of memory while dead-lettering a dead letter; it is counted as not confirmed
     }
   }
   // Builds value, key and topic for one record; false if it was dead-lettered instead.
@@ -151,18 +157,29 @@ class ProduceRun final : public kafka::ProducerEvents {
   // then miss the cache (routed produce cost twice the CPU of unrouted, bench/README.md).
   // Order within a topic, hence within a partition, is kept; each message still goes through
   // send() (back-pressure, dead letters) with its own line number.
+  // Staged bytes are outside librdkafka's buffer budget (sized from the cgroup limit), so they
+  // are bounded too: at kStagedBytes every stage is sent, whatever the line sizes.
   static constexpr std::size_t kStaged = 64;
+  static constexpr std::size_t kStagedBytes = 1 << 20;
   struct Staged {
     std::uint64_t line_no = 0;
     std::string key, value;
+    // Reused slots keep ordinary lines' capacity; a big line's is given back once it is sent,
+    // so what stays allocated is bounded by kStaged small lines per route.
+    void sent() {
+      constexpr std::size_t kKeep = 4096;
+      if (key.capacity() > kKeep) std::string().swap(key);
+      if (value.capacity() > kKeep) std::string().swap(value);
+    }
   };
   struct Stage {
     std::vector<Staged> items;  // the first `size` are waiting; strings keep their capacity
     std::size_t size = 0;
   };
   bool staging_ = false;
-  std::vector<Stage> stages_;  // [0]: the default topic, [r + 1]: route r
-  std::size_t staged_ = 0;     // messages waiting in all stages
+  std::vector<Stage> stages_;     // [0]: the default topic, [r + 1]: route r
+  std::size_t staged_ = 0;        // messages waiting in all stages
+  std::size_t staged_bytes_ = 0;  // their keys' and values' bytes
 
   std::uint64_t waiting_tag_ = 0;  // --sync: the line whose report we wait for (0 = none)
   bool waiting_done_ = false;
@@ -278,18 +295,26 @@ bool ProduceRun::prepare(std::uint64_t line_no, std::string_view line) {
 
 void ProduceRun::stage_or_send(kafka::Producer& producer, std::uint64_t line_no) {
   if (!staging_) return send(producer, line_no);
-  Stage& stage = stages_[static_cast<std::size_t>(rule_ + 1)];
+  // Stage 0 is the default topic (rule_ == -1), stage r + 1 is rule r's.
+  const std::size_t stage_index = rule_ < 0 ? 0 : static_cast<std::size_t>(rule_) + 1;
+  Stage& stage = stages_[stage_index];
   if (stage.size == stage.items.size()) stage.items.emplace_back();
   Staged& item = stage.items[stage.size++];
   item.line_no = line_no;
   item.key.assign(key_);
   item.value.assign(value_);
   ++staged_;
+  staged_bytes_ += key_.size() + value_.size();
+  if (staged_bytes_ >= kStagedBytes) return send_staged(producer);
   if (stage.size < kStaged) return;
   const std::string& topic =
       rule_ < 0 ? o_.routes.default_topic : o_.routes.routes[static_cast<std::size_t>(rule_)].topic;
-  for (std::size_t i = 0; i < stage.size; ++i)
-    send(producer, stage.items[i].line_no, topic, stage.items[i].key, stage.items[i].value);
+  for (std::size_t i = 0; i < stage.size; ++i) {
+    Staged& item = stage.items[i];
+    send(producer, item.line_no, topic, item.key, item.value);
+    staged_bytes_ -= item.key.size() + item.value.size();
+    item.sent();
+  }
   staged_ -= stage.size;
   stage.size = 0;
 }
@@ -299,11 +324,15 @@ void ProduceRun::send_staged(kafka::Producer& producer) {
   for (std::size_t s = 0; s < stages_.size(); ++s) {
     Stage& stage = stages_[s];
     const std::string& topic = s == 0 ? o_.routes.default_topic : o_.routes.routes[s - 1].topic;
-    for (std::size_t i = 0; i < stage.size; ++i)
-      send(producer, stage.items[i].line_no, topic, stage.items[i].key, stage.items[i].value);
+    for (std::size_t i = 0; i < stage.size; ++i) {
+      Staged& item = stage.items[i];
+      send(producer, item.line_no, topic, item.key, item.value);
+      item.sent();
+    }
     stage.size = 0;
   }
   staged_ = 0;
+  staged_bytes_ = 0;
 }
 
 void ProduceRun::send(kafka::Producer& producer, std::uint64_t line_no, const std::string& topic,

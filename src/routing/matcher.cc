@@ -610,6 +610,7 @@ int Matcher::match(std::string_view text) {
     const auto length = static_cast<unsigned int>(std::min<std::size_t>(text.size(), UINT_MAX));
     ScanState state{bytes, length, rules.literals.data(), best};
     const hs_error_t rc =
+        // NOLINTNEXTLINE(bugprone-suspicious-stringview-data-usage): hs_scan takes the length.
         hs_scan(db_.get(), text.data(), length, 0, scratch_.get(), on_literal, &state);
     if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) {
       // A Hyperscan failure (its own bug, see compile()) must not stop the producer or
@@ -656,6 +657,7 @@ int Matcher::match_unicode(std::string_view text) {
     ScanState state{reinterpret_cast<const unsigned char*>(folded.data()), length,
                     rules.literals.data(), best, true};
     const hs_error_t rc =
+        // NOLINTNEXTLINE(bugprone-suspicious-stringview-data-usage): hs_scan takes the length.
         hs_scan(db_.get(), folded.data(), length, 0, scratch_.get(), on_literal, &state);
     if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) {
       state.best = best;

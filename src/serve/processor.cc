@@ -276,6 +276,7 @@ void Processor::note_error(std::string_view what) noexcept {
     std::lock_guard lock(reason_mu_);
     last_error_ = std::string(what);
   } catch (...) {
+    // swallowed: out of memory keeps the previous reason text; the error is counted by the caller
   }
 }
 
@@ -284,6 +285,7 @@ void Processor::set_fatal(std::string_view why) noexcept {
     std::lock_guard lock(reason_mu_);
     if (fatal_reason_.empty()) fatal_reason_ = std::string(why);
   } catch (...) {
+    // swallowed: out of memory keeps the reason empty; fatal_ below still stops serve
   }
   fatal_ = true;
 }
@@ -295,6 +297,7 @@ void Processor::on_delivery(const kafka::DeliveryReport& report) noexcept {
   try {
     note_error("changelog/output delivery failed: " + kafka::error_name(report.error));
   } catch (...) {
+    // swallowed: delivery_failed_ is set above; only the reason text is lost to out of memory
   }
 }
 

@@ -333,7 +333,7 @@ bool extract_json_with_nlohmann(std::string_view json_text, const std::string& t
       return true;
     }
   } catch (const std::exception&) {
-    // Not JSON after all.
+    // swallowed: not JSON after all; the caller treats the value as text.
   }
   return false;
 }
