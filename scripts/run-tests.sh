@@ -53,7 +53,9 @@ if [[ "${SPEEDLAYER_SKIP_SANITIZERS:-0}" != 1 ]]; then
   tsan_tests='^Serve(Http)?Integration\.'
   cmake --build "$root/build-tsan" --parallel "$(nproc)" --target speedlayer unit_tests \
     serve_integration_test
-  (cd "$root/build-tsan" && export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 &&
+  # tests/sanitizers/tsan.supp: librdkafka is not built with TSan (see the file).
+  tsan_options="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/sanitizers/tsan.supp"
+  (cd "$root/build-tsan" && export TSAN_OPTIONS="$tsan_options" &&
     ctest -L unit --output-on-failure && ctest -R "$tsan_tests" --no-tests=error --output-on-failure \
       --timeout 1800) ||
     status=$?
