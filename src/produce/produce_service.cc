@@ -130,7 +130,9 @@ class ProduceRun final : public kafka::ProducerEvents {
             const std::string& key, const std::string& value);
   // Routed runs: messages are handed to librdkafka in runs of one topic (see Stage).
   void stage_or_send(kafka::Producer& producer, std::uint64_t line_no);
+  void send_stage(kafka::Producer& producer, std::size_t stage_index);
   void send_staged(kafka::Producer& producer);
+  const std::string& topic_of(int rule) const;  // -1: the default topic
   void invalid(std::uint64_t line_no, std::string_view reason, std::string_view raw);
   void report_failure(std::uint64_t line_no, std::string_view topic, std::string_view reason);
   void check_health(kafka::Producer& producer);
@@ -286,11 +288,13 @@ bool ProduceRun::prepare(std::uint64_t line_no, std::string_view line) {
     return false;
   }
   rule_ = rule;
-  if (!staging_) {
-    topic_ =
-        rule < 0 ? o_.routes.default_topic : o_.routes.routes[static_cast<std::size_t>(rule)].topic;
-  }
+  if (!staging_) topic_ = topic_of(rule);
   return true;
+}
+
+const std::string& ProduceRun::topic_of(int rule) const {
+  return rule < 0 ? o_.routes.default_topic
+                  : o_.routes.routes[static_cast<std::size_t>(rule)].topic;
 }
 
 void ProduceRun::stage_or_send(kafka::Producer& producer, std::uint64_t line_no) {
@@ -306,9 +310,12 @@ void ProduceRun::stage_or_send(kafka::Producer& producer, std::uint64_t line_no)
   ++staged_;
   staged_bytes_ += key_.size() + value_.size();
   if (staged_bytes_ >= kStagedBytes) return send_staged(producer);
-  if (stage.size < kStaged) return;
-  const std::string& topic =
-      rule_ < 0 ? o_.routes.default_topic : o_.routes.routes[static_cast<std::size_t>(rule_)].topic;
+  if (stage.size == kStaged) send_stage(producer, stage_index);
+}
+
+void ProduceRun::send_stage(kafka::Producer& producer, std::size_t stage_index) {
+  Stage& stage = stages_[stage_index];
+  const std::string& topic = topic_of(static_cast<int>(stage_index) - 1);
   for (std::size_t i = 0; i < stage.size; ++i) {
     Staged& item = stage.items[i];
     send(producer, item.line_no, topic, item.key, item.value);
@@ -320,19 +327,7 @@ void ProduceRun::stage_or_send(kafka::Producer& producer, std::uint64_t line_no)
 }
 
 void ProduceRun::send_staged(kafka::Producer& producer) {
-  if (staged_ == 0) return;
-  for (std::size_t s = 0; s < stages_.size(); ++s) {
-    Stage& stage = stages_[s];
-    const std::string& topic = s == 0 ? o_.routes.default_topic : o_.routes.routes[s - 1].topic;
-    for (std::size_t i = 0; i < stage.size; ++i) {
-      Staged& item = stage.items[i];
-      send(producer, item.line_no, topic, item.key, item.value);
-      item.sent();
-    }
-    stage.size = 0;
-  }
-  staged_ = 0;
-  staged_bytes_ = 0;
+  for (std::size_t s = 0; staged_ > 0 && s < stages_.size(); ++s) send_stage(producer, s);
 }
 
 void ProduceRun::send(kafka::Producer& producer, std::uint64_t line_no, const std::string& topic,
