@@ -342,20 +342,7 @@ TEST_F(ServeIntegration, KillNineMidStreamThenRestartCountsEveryRecordExactlyOnc
       topic, n, n.txn, {"--window", "10s", "--grace", "5s", "--time-field", "ts", "--top-k", "20"});
   ServeReplica first("serve-1", args);
   first.start();
-  std::uint64_t at_kill = 0;
-  bool killed = wait_until(
-      120s,
-      [&] {
-        if (!first.running()) return true;
-        at_kill = first.consumed(topic);
-        // Mid-way: some windows already closed and emitted, most records still to come.
-        if (at_kill >= kTotal / 4 && at_kill < static_cast<std::uint64_t>(kTotal)) {
-          first.proc().signal(SIGKILL);
-          return true;
-        }
-        return false;
-      },
-      10ms);
+  const auto [killed, at_kill] = first.kill_mid_stream(topic, kTotal, 120s);
   ASSERT_TRUE(killed) << "no progress within 120 s\n" << first.proc().err();
   ASSERT_LT(at_kill, static_cast<std::uint64_t>(kTotal)) << "consumed everything before the kill";
   auto code = first.proc().wait_for(10s);

@@ -325,19 +325,7 @@ TEST_F(ServeState, LateRecordsReachTheLateTopicExactlyOnceAcrossAKillNine) {
                                 "--late-topic", late_topic, "--transactional-id", group + "-txn"});
   ServeReplica first("serve-1", serve_args);
   first.start();
-  std::uint64_t at_kill = 0;
-  bool killed = wait_until(
-      120s,
-      [&] {
-        if (!first.running()) return true;
-        at_kill = first.consumed(topic);
-        if (at_kill >= kTotal / 4 && at_kill < static_cast<std::uint64_t>(kTotal)) {
-          first.proc().signal(SIGKILL);
-          return true;
-        }
-        return false;
-      },
-      10ms);
+  const auto [killed, at_kill] = first.kill_mid_stream(topic, kTotal, 120s);
   ASSERT_TRUE(killed) << first.proc().err();
   ASSERT_LT(at_kill, static_cast<std::uint64_t>(kTotal)) << "consumed everything before the kill";
   ASSERT_TRUE(first.proc().wait_for(10s));

@@ -116,6 +116,32 @@ class ServeReplica {
   int port() const { return port_; }
   const std::string& name() const { return name_; }
 
+  // SIGKILL mid-stream: once `topic`'s consumed count is at least a quarter of `total` and not
+  // yet all of it (some windows closed, most records still to come). `waited` is false when
+  // nothing of the kind happened within `timeout`; it is true as well if the replica stopped
+  // on its own (the caller's exit-code check tells the two apart).
+  struct MidStreamKill {
+    bool waited = false;
+    std::uint64_t at_kill = 0;
+  };
+  MidStreamKill kill_mid_stream(const std::string& topic, std::uint64_t total,
+                                std::chrono::milliseconds timeout) {
+    MidStreamKill k;
+    k.waited = wait_until(
+        timeout,
+        [&] {
+          if (!running()) return true;
+          k.at_kill = consumed(topic);
+          if (k.at_kill >= total / 4 && k.at_kill < total) {
+            proc().signal(SIGKILL);
+            return true;
+          }
+          return false;
+        },
+        std::chrono::milliseconds(10));
+    return k;
+  }
+
   HttpReply get(const std::string& path) const { return http_get(port_, path); }
 
   bool ready() const { return get("/readyz").status == 200; }
