@@ -15,39 +15,6 @@ void append_int(std::int64_t v, std::string& out) {
   out.append(buf, end);
 }
 
-// Length of the valid UTF-8 sequence starting at s[i], or 0 when it is invalid; in that case
-// *bad is the length of the maximal invalid subpart (>= 1) to replace by one U+FFFD.
-std::size_t utf8_sequence(std::string_view s, std::size_t i, std::size_t* bad) {
-  auto b0 = static_cast<unsigned char>(s[i]);
-  std::size_t need;
-  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-  if (b0 < 0x80) return 1;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    need = 2;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    need = 3;
-    if (b0 == 0xE0) lo = 0xA0;  // overlong
-    if (b0 == 0xED) hi = 0x9F;  // UTF-16 surrogates
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    need = 4;
-    if (b0 == 0xF0) lo = 0x90;  // overlong
-    if (b0 == 0xF4) hi = 0x8F;  // > U+10FFFF
-  } else {
-    *bad = 1;
-    return 0;
-  }
-  std::size_t k = 1;
-  for (; k < need; ++k) {
-    if (i + k >= s.size()) break;
-    auto b = static_cast<unsigned char>(s[i + k]);
-    unsigned char l = k == 1 ? lo : 0x80, h = k == 1 ? hi : 0xBF;
-    if (b < l || b > h) break;
-  }
-  if (k == need) return need;
-  *bad = k;
-  return 0;
-}
-
 void append_hex_escape(unsigned char c, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += "\\x";
@@ -108,63 +75,6 @@ void append_raw_text(const MessageView& m, std::string& out) {
   out.push_back('\n');
 }
 
-bool append_json_string(std::string_view s, std::string& out) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  bool valid = true;
-  out.push_back('"');
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      std::size_t bad = 0;
-      std::size_t n = utf8_sequence(s, i, &bad);
-      if (n == 0) {
-        out += "\xEF\xBF\xBD";  // U+FFFD
-        valid = false;
-        i += bad;
-      } else {
-        out.append(s.data() + i, n);
-        i += n;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xF]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-    ++i;
-  }
-  out.push_back('"');
-  return valid;
-}
-
 void append_base64(std::string_view bytes, std::string& out) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -189,7 +99,7 @@ void append_base64(std::string_view bytes, std::string& out) {
 
 void append_kcat_json(const MessageView& m, std::string& out) {
   out += "{\"topic\":";
-  append_json_string(m.topic, out);
+  json::append_json_string(m.topic, out);
   out += ",\"partition\":";
   append_int(m.partition, out);
   out += ",\"offset\":";
@@ -208,10 +118,10 @@ void append_kcat_json(const MessageView& m, std::string& out) {
     for (const auto& [name, value] : m.headers) {
       if (!first) out.push_back(',');
       first = false;
-      append_json_string(name, out);
+      json::append_json_string(name, out);
       out.push_back(',');
       if (value)
-        append_json_string(*value, out);
+        json::append_json_string(*value, out);
       else
         out += "null";
     }
@@ -226,7 +136,7 @@ void append_kcat_json(const MessageView& m, std::string& out) {
       out += "null";
       return;
     }
-    if (append_json_string(*bytes, out)) return;
+    if (json::append_json_string(*bytes, out)) return;
     out += ",\"";
     out += name;
     out += "_base64\":\"";

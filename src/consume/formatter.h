@@ -68,9 +68,6 @@ inline void append_message(OutputFormat format, const MessageView& m, std::strin
 // Appends `text` with the escapes of the text format (above).
 void append_terminal_safe(std::string_view text, std::string& out);
 
-// A JSON string of `bytes` the way kcat's yajl writes it (see above), invalid UTF-8 replaced
-// by U+FFFD. Returns false when a replacement happened.
-bool append_json_string(std::string_view bytes, std::string& out);
 void append_base64(std::string_view bytes, std::string& out);
 
 // "AI[0], Sport[0,1,2]" for status lines (sorted by topic, then partition).

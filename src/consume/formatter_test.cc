@@ -4,8 +4,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json/python_json.h"
+
 namespace speedlayer::consume {
 namespace {
+
+using json::append_json_string;  // the writer of -J lines
 
 MessageView message(std::optional<std::string_view> payload,
                     std::optional<std::string_view> key = std::nullopt) {

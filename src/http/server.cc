@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "http/internal.h"
+#include "json/python_json.h"
 
 namespace speedlayer::http {
 namespace {
@@ -70,9 +71,9 @@ std::optional<int> parse_port(std::string_view s) {
 // {"error": what, key: value, ...} with string values.
 std::string error_json(std::string_view what,
                        std::initializer_list<std::pair<std::string_view, std::string_view>> extra) {
-  std::string out = "{\"error\": " + json_quote(what);
+  std::string out = "{\"error\": " + json::json_string(what);
   for (const auto& [k, v] : extra) {
-    out += ", " + json_quote(k) + ": " + json_quote(v);
+    out += ", " + json::json_string(k) + ": " + json::json_string(v);
   }
   out += "}";
   return out;
@@ -121,85 +122,6 @@ std::string internal::strip_brackets(std::string_view host) {
 
 std::string internal::error_body(int status, std::string_view path) {
   return error_json(reason_phrase(status), {{"path", path}});
-}
-
-// ---- JSON string ------------------------------------------------------------------------
-
-std::string json_quote(std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(s.size() + 2);
-  out += '"';
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const std::size_t n = s.size();
-  std::size_t i = 0;
-  while (i < n) {
-    const unsigned char c = p[i];
-    if (c < 0x80) {
-      switch (c) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        case '\b':
-          out += "\\b";
-          break;
-        case '\f':
-          out += "\\f";
-          break;
-        default:
-          if (c < 0x20 || c == 0x7f) {
-            out += "\\u00";
-            out += kHex[c >> 4];
-            out += kHex[c & 0xf];
-          } else {
-            out += static_cast<char>(c);
-          }
-      }
-      ++i;
-      continue;
-    }
-    // Multi-byte UTF-8: validate (no overlongs, surrogates or > U+10FFFF).
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    std::uint32_t min = 0;
-    if ((c & 0xe0) == 0xc0) {
-      len = 2, cp = c & 0x1f, min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3, cp = c & 0x0f, min = 0x800;
-    } else if ((c & 0xf8) == 0xf0) {
-      len = 4, cp = c & 0x07, min = 0x10000;
-    }
-    bool ok = len != 0 && i + len <= n;
-    for (std::size_t k = 1; ok && k < len; ++k) {
-      if ((p[i + k] & 0xc0) != 0x80) {
-        ok = false;
-      } else {
-        cp = (cp << 6) | (p[i + k] & 0x3f);
-      }
-    }
-    ok = ok && cp >= min && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
-    if (ok) {
-      out.append(s.data() + i, len);
-      i += len;
-    } else {
-      out += "\\ufffd";
-      ++i;
-    }
-  }
-  out += '"';
-  return out;
 }
 
 // ---- --listen ---------------------------------------------------------------------------
@@ -531,7 +453,8 @@ Server::Reply Server::route(const Request& request, const std::string& path,
   if (path == "/healthz") {
     const Health h = healthz_ ? healthz_() : Health{};
     if (!h.ok)
-      return json_reply(503, "{\"healthy\": false, \"reason\": " + json_quote(h.reason) + "}");
+      return json_reply(503,
+                        "{\"healthy\": false, \"reason\": " + json::json_string(h.reason) + "}");
     Reply r;
     r.content_type = "text/plain; charset=utf-8";
     r.body = "ok";
@@ -540,7 +463,7 @@ Server::Reply Server::route(const Request& request, const std::string& path,
   if (path == "/readyz") {
     const Health h = readyz_ ? readyz_() : Health{};
     if (h.ok) return json_reply(200, "{\"ready\": true}");
-    return json_reply(503, "{\"ready\": false, \"reason\": " + json_quote(h.reason) + "}");
+    return json_reply(503, "{\"ready\": false, \"reason\": " + json::json_string(h.reason) + "}");
   }
   if (path == "/metrics") {
     if (registry_ == nullptr) return not_enabled();

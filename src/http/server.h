@@ -231,8 +231,4 @@ class Server {
   bool started_ = false;
 };
 
-// `s` as a JSON string literal, quotes included: escapes " \ and control characters, and
-// replaces each byte of invalid UTF-8 with U+FFFD. For small JSON bodies in callbacks.
-std::string json_quote(std::string_view s);
-
 }  // namespace speedlayer::http

@@ -460,13 +460,5 @@ TEST(ParseTarget, SplitsPathAndDecodesParameters) {
   EXPECT_FALSE(parse_target(""));
 }
 
-TEST(JsonQuote, EscapesAndRepairsUtf8) {
-  EXPECT_EQ(json_quote("plain"), "\"plain\"");
-  EXPECT_EQ(json_quote("a\"b\\c\n\t\x01"), "\"a\\\"b\\\\c\\n\\t\\u0001\"");
-  EXPECT_EQ(json_quote("h\xc3\xa9llo \xf0\x9f\x98\x80"), "\"h\xc3\xa9llo \xf0\x9f\x98\x80\"");
-  EXPECT_EQ(json_quote("bad \xff \xc0\xaf end"), "\"bad \\ufffd \\ufffd\\ufffd end\"");
-  EXPECT_EQ(json_quote("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");  // surrogate
-}
-
 }  // namespace
 }  // namespace speedlayer::http

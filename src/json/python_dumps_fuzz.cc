@@ -1,11 +1,14 @@
-// Fuzz target: the json.dumps encoder (python_json.h: python_dumps, append_python_dumps) and
-// find_invalid_utf8, against a reference written from their documentation.
+// Fuzz target: the json.dumps encoder (python_json.h: python_dumps, append_python_dumps), the
+// JSON string writer (json_string, append_json_string: kcat's escaping, UTF-8 kept) and
+// find_invalid_utf8, against references written from their documentation.
 //
 // Reference: the input decoded as Python's bytes.decode("utf-8", "replace") does (each maximal
 // invalid subpart becomes U+FFFD; its first start is where find_invalid_utf8 points), then
 // encoded as json.dumps with ensure_ascii=True (\" \\ \n \r \t \b \f; other chars < 0x20 and
 // chars >= 0x7f as \uXXXX in lowercase hex; beyond the BMP as a surrogate pair).
-// Properties: the encoder's bytes equal the reference's; a JSON decoder (nlohmann) gives back
+// json_string's reference: the same decoded text, \" \\ \n \r \t \b \f, other chars < 0x20 as
+// \u00XX in uppercase hex, every other char (U+FFFD for each invalid subpart) as UTF-8.
+// Properties: each encoder's bytes equal its reference's; a JSON decoder (nlohmann) gives back
 // the input when it is valid UTF-8, the replaced text when it is not; appending keeps what the
 // output held.
 #include <cstddef>
@@ -157,6 +160,47 @@ std::string to_utf8(const std::vector<char32_t>& chars) {
   return out;
 }
 
+// kcat's (yajl's) escaping of the decoded text, UTF-8 kept.
+std::string kcat_reference(const std::vector<char32_t>& chars) {
+  static constexpr char kUpperHex[] = "0123456789ABCDEF";
+  std::string out = "\"";
+  for (char32_t c : chars) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        continue;
+      case '\\':
+        out += "\\\\";
+        continue;
+      case '\n':
+        out += "\\n";
+        continue;
+      case '\r':
+        out += "\\r";
+        continue;
+      case '\t':
+        out += "\\t";
+        continue;
+      case '\b':
+        out += "\\b";
+        continue;
+      case '\f':
+        out += "\\f";
+        continue;
+      default:
+        break;
+    }
+    if (c < 0x20) {
+      out += "\\u00";
+      out += kUpperHex[c >> 4];
+      out += kUpperHex[c & 0xF];
+    } else {
+      out += to_utf8({c});
+    }
+  }
+  return out + "\"";
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -183,5 +227,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string expected =
       invalid_at == std::string_view::npos ? std::string(s) : to_utf8(d.chars);
   SL_FUZZ_CHECK(text == expected, "decoded " + shown(text) + ", expected " + shown(expected));
+
+  std::string kcat = "y";
+  const bool valid = json::append_json_string(s, kcat);
+  const std::string kcat_want = "y" + kcat_reference(d.chars);
+  SL_FUZZ_CHECK(kcat == kcat_want,
+                "json_string(" + shown(s) + ") = " + shown(kcat) + ", kcat: " + shown(kcat_want));
+  SL_FUZZ_CHECK(valid == (invalid_at == std::string_view::npos), "validity of " + shown(s));
+  nlohmann::json kcat_back =
+      nlohmann::json::parse(kcat.substr(1), nullptr, /*allow_exceptions=*/false);
+  SL_FUZZ_CHECK(kcat_back.is_string() && kcat_back.get_ref<const std::string&>() == expected,
+                "json_string(" + shown(s) + ") does not decode back: " + shown(kcat));
   return 0;
 }

@@ -265,6 +265,97 @@ std::string python_dumps(std::string_view utf8) {
   return out;
 }
 
+namespace {
+
+// First byte in [p, end) that append_json_string does not copy as it is (< 0x20, '"', '\\',
+// >= 0x80), or end.
+inline const unsigned char* skip_json_plain(const unsigned char* p, const unsigned char* end) {
+#if defined(__SSE2__)
+  const __m128i below = _mm_set1_epi8(0x20);  // signed compare: also catches bytes >= 0x80
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  for (; end - p >= 16; p += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i stop =
+        _mm_or_si128(_mm_cmplt_epi8(v, below),
+                     _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+    if (const auto m = static_cast<unsigned>(_mm_movemask_epi8(stop))) return p + __builtin_ctz(m);
+  }
+#endif
+  while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') ++p;
+  return p;
+}
+
+}  // namespace
+
+bool append_json_string(std::string_view bytes, std::string& out) {
+  static constexpr char kUpperHex[] = "0123456789ABCDEF";
+  const auto* const begin = reinterpret_cast<const unsigned char*>(bytes.data());
+  const auto* const end = begin + bytes.size();
+  bool valid = true;
+  out.reserve(out.size() + bytes.size() + 2);
+  out.push_back('"');
+  const unsigned char* run = begin;  // start of the pending run copied as it is
+  const unsigned char* p = begin;
+  for (;;) {
+    p = skip_json_plain(p, end);
+    if (p == end) break;
+    if (*p >= 0x80) {
+      const Decoded d = decode_multibyte(p, static_cast<std::size_t>(end - p));
+      if (d.ok) {  // valid UTF-8 stays in the run
+        p += d.len;
+        continue;
+      }
+      out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      valid = false;
+      p += d.len;
+      run = p;
+      continue;
+    }
+    out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
+    const unsigned char c = *p++;
+    run = p;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:  // another control character
+        out += "\\u00";
+        out.push_back(kUpperHex[c >> 4]);
+        out.push_back(kUpperHex[c & 0xF]);
+        break;
+    }
+  }
+  out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
+  out.push_back('"');
+  return valid;
+}
+
+std::string json_string(std::string_view bytes) {
+  std::string out;
+  append_json_string(bytes, out);
+  return out;
+}
+
 std::size_t find_excess_nesting(std::string_view text, std::size_t max_depth) {
   std::size_t depth = 0;
   bool in_string = false;

@@ -39,6 +39,19 @@ std::size_t find_invalid_utf8(std::string_view bytes);
 void append_python_dumps(std::string_view utf8, std::string& out);
 std::string python_dumps(std::string_view utf8);
 
+// The one JSON string writer for JSON speedlayer writes itself (consume's -J lines, the HTTP
+// bodies, the views' terms): UTF-8 kept as it is, escaped the way kcat's JSON generator (yajl)
+// escapes, so that `consume -J` lines equal kcat's byte for byte: quotes; \" and \\; \b \f \n
+// \r \t; every other byte < 0x20 as \u00XX with uppercase hex; everything else (DEL, '/',
+// valid UTF-8) as it is. Each maximal invalid UTF-8 subpart becomes one U+FFFD (its 3 bytes),
+// as Python's bytes.decode("utf-8", "replace") does, so the output is always valid UTF-8 and
+// valid JSON. Returns false when a replacement happened.
+//   json_string("tab\there")        -> "\"tab\\there\""
+//   json_string("a\x1f\x7f")         -> "\"a\\u001F\x7f\""
+//   json_string("bad \xff")          -> "\"bad \xEF\xBF\xBD\""
+bool append_json_string(std::string_view bytes, std::string& out);
+std::string json_string(std::string_view bytes);
+
 // How `speedlayer consume` prints a Kafka message value:
 //   - a JSON string (e.g. "Hello" with quotes, as kafka-python's json.dumps sends) -> its
 //     decoded text (escapes resolved, UTF-8);

@@ -97,6 +97,42 @@ TEST(PythonDumps, InvalidInputBecomesReplacementCharacter) {
   EXPECT_EQ(python_dumps("\xf0\x9f\x98"), R"("\ufffd")");
 }
 
+// ---- json_string (kcat's escaping, UTF-8 kept) -------------------------------------------
+
+TEST(JsonString, EscapesLikeKcatAndKeepsUtf8) {
+  EXPECT_EQ(json_string("plain"), "\"plain\"");
+  EXPECT_EQ(json_string("a\"b\\c\n\t\r\b\f/"), R"("a\"b\\c\n\t\r\b\f/")");
+  EXPECT_EQ(json_string(std::string("nul\0\x01\x1f\x7f", 7)), "\"nul\\u0000\\u0001\\u001F\x7f\"");
+  EXPECT_EQ(json_string("h\xc3\xa9llo \xf0\x9f\x98\x80"), "\"h\xc3\xa9llo \xf0\x9f\x98\x80\"");
+}
+
+TEST(JsonString, EachMaximalInvalidSubpartBecomesOneReplacement) {
+  std::string out = "x";
+  EXPECT_TRUE(append_json_string("ok", out));
+  EXPECT_EQ(out, "x\"ok\"");
+  out.clear();
+  // Truncated E2 82 then 'x'; overlong C0 AF (two); surrogate ED A0 80 (three); FF at the end.
+  EXPECT_FALSE(append_json_string("\xe2\x82x\xc0\xaf\xed\xa0\x80\xff", out));
+  std::string want = "\"\xEF\xBF\xBDx";
+  for (int i = 0; i < 6; ++i) want += "\xEF\xBF\xBD";
+  EXPECT_EQ(out, want + "\"");
+  EXPECT_EQ(find_invalid_utf8(out), std::string_view::npos);
+}
+
+TEST(JsonString, EscapeAtEveryPositionOfALongString) {
+  // The SSE2 scan reads 16 bytes at a time: put each kind of stop at every offset.
+  for (const std::string special : {"\"", "\x01", "\xc3\xa9", "\xff"}) {
+    for (std::size_t at = 0; at < 40; ++at) {
+      std::string s(40, 'a');
+      s.insert(at, special);
+      nlohmann::json back = nlohmann::json::parse(json_string(s));
+      std::string want = s;
+      if (special == "\xff") want.replace(at, 1, "\xEF\xBF\xBD");
+      EXPECT_EQ(back.get<std::string>(), want) << "at " << at << " " << special;
+    }
+  }
+}
+
 // ---- find_invalid_utf8 ------------------------------------------------------------------------
 
 TEST(FindInvalidUtf8, ValidInputs) {

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "http/server.h"
+#include "json/python_json.h"
 
 namespace speedlayer::serve {
 namespace {
@@ -42,12 +43,12 @@ std::string stream_status_json(bool ready, const std::string& reason,
                                const std::vector<views::TopicTotals>& totals) {
   std::string out = "{\"ready\":";
   out += ready ? "true" : "false";
-  out += ",\"reason\":" + http::json_quote(reason) + ",\"lag\":{";
+  out += ",\"reason\":" + json::json_string(reason) + ",\"lag\":{";
   bool first = true;
   for (const auto& [topic, n] : lag) {
     if (!first) out += ",";
     first = false;
-    out += http::json_quote(topic) + ":" + std::to_string(n);
+    out += json::json_string(topic) + ":" + std::to_string(n);
   }
   out += "},";
   const std::string topics = views::to_json(totals);  // {"topics": [...]}

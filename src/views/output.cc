@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "json/python_json.h"
 #include "views/internal.h"
 
 namespace speedlayer::views {
@@ -28,26 +29,10 @@ using internal::top_terms;
 using nlohmann::json;
 using nlohmann::ordered_json;
 
-// `s` as a JSON string, as dump() writes it. Terms are lowercase words: the common case needs
-// no escaping and is copied; any other byte (quote, backslash, control, non-ASCII) goes
-// through nlohmann's escaping and invalid-UTF-8 replacement.
-void append_json_string(std::string& out, std::string_view s) {
-  const bool plain = std::all_of(s.begin(), s.end(), [](char ch) {
-    const auto c = static_cast<unsigned char>(ch);
-    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
-  });
-  if (!plain) {
-    out += dump(json(std::string(s)));
-    return;
-  }
-  out += '"';
-  out += s;
-  out += '"';
-}
-
-// The terms as a JSON object with sorted keys, byte for byte what dump() of a json object
-// (a std::map) writes, at a fraction of the cost: 10,000 terms took 6.7 ms through json,
-// once per closing window and partition on the processor thread (bench/views_bench.cc).
+// The terms as a JSON object with sorted keys, what dump() of a json object (a std::map)
+// writes (byte for byte, but for the hex digits of a control character's \u00XX, uppercase
+// here: json::append_json_string), at a fraction of the cost: 10,000 terms took 6.7 ms through
+// json, once per closing window and partition on the processor thread (bench/views_bench.cc).
 void append_terms_object(std::string& out, const TermCounts& terms) {
   std::vector<const TermCounts::value_type*> sorted;
   sorted.reserve(terms.size());
@@ -59,7 +44,7 @@ void append_terms_object(std::string& out, const TermCounts& terms) {
   char digits[24];
   for (std::size_t i = 0; i < sorted.size(); ++i) {
     if (i) out += ',';
-    append_json_string(out, sorted[i]->first);
+    speedlayer::json::append_json_string(sorted[i]->first, out);
     out += ':';
     auto [end, ec] = std::to_chars(digits, digits + sizeof digits, sorted[i]->second);
     (void)ec;  // 24 chars hold any uint64
