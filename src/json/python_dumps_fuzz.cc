@@ -96,36 +96,35 @@ void append_u(std::string& out, unsigned v) {
   for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(v >> shift) & 0xF];
 }
 
+// The two-character escape JSON has for `c` (\" \\ \n \r \t \b \f), or nullptr.
+const char* short_escape(char32_t c) {
+  switch (c) {
+    case '"':
+      return "\\\"";
+    case '\\':
+      return "\\\\";
+    case '\n':
+      return "\\n";
+    case '\r':
+      return "\\r";
+    case '\t':
+      return "\\t";
+    case '\b':
+      return "\\b";
+    case '\f':
+      return "\\f";
+    default:
+      return nullptr;
+  }
+}
+
 // Python's json.dumps(str) with ensure_ascii=True.
 std::string python_reference(const std::vector<char32_t>& chars) {
   std::string out = "\"";
   for (char32_t c : chars) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        continue;
-      case '\\':
-        out += "\\\\";
-        continue;
-      case '\n':
-        out += "\\n";
-        continue;
-      case '\r':
-        out += "\\r";
-        continue;
-      case '\t':
-        out += "\\t";
-        continue;
-      case '\b':
-        out += "\\b";
-        continue;
-      case '\f':
-        out += "\\f";
-        continue;
-      default:
-        break;
-    }
-    if (c >= 0x20 && c < 0x7f) {
+    if (const char* e = short_escape(c)) {
+      out += e;
+    } else if (c >= 0x20 && c < 0x7f) {
       out += static_cast<char>(c);
     } else if (c <= 0xFFFF) {
       append_u(out, static_cast<unsigned>(c));
@@ -165,32 +164,9 @@ std::string kcat_reference(const std::vector<char32_t>& chars) {
   static constexpr char kUpperHex[] = "0123456789ABCDEF";
   std::string out = "\"";
   for (char32_t c : chars) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        continue;
-      case '\\':
-        out += "\\\\";
-        continue;
-      case '\n':
-        out += "\\n";
-        continue;
-      case '\r':
-        out += "\\r";
-        continue;
-      case '\t':
-        out += "\\t";
-        continue;
-      case '\b':
-        out += "\\b";
-        continue;
-      case '\f':
-        out += "\\f";
-        continue;
-      default:
-        break;
-    }
-    if (c < 0x20) {
+    if (const char* e = short_escape(c)) {
+      out += e;
+    } else if (c < 0x20) {
       out += "\\u00";
       out += kUpperHex[c >> 4];
       out += kUpperHex[c & 0xF];
