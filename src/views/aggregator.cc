@@ -42,6 +42,9 @@ void PartitionAggregator::restore_window(Millis start, Partial partial, LogPosit
   slot.drop_low();
   slot.log = position;
   slot.evicted.clear();
+  slot.admitted_only = std::all_of(
+      slot.partial.terms.begin(), slot.partial.terms.end(),
+      [this](const TermCounts::value_type& e) { return admits(e.first, TermHash{}(e.first)); });
   if (position.legacy) {
     if (slot.partial.closed) truncate_terms(slot.partial, config_.effective_closed_terms());
     slot.snapshot_due = true;
@@ -100,24 +103,42 @@ PartitionAggregator::Outcome PartitionAggregator::add(Millis event_time, std::st
   mark_dirty(start, slot);
   const std::size_t max_term_bytes = config_.max_term_bytes;
   const text::TermFilter& filter = *filter_;
+  TermCounts& terms = slot.partial.terms;
+  const bool admitted_only = slot.admitted_only;
   // Inlined into the tokenizer's loop (it is no longer by default: the loop grew a Unicode path).
   for_each_term(text, [&](std::string_view term, bool ascii) __attribute__((always_inline)) {
+    const std::uint64_t h = TermHash{}(term);
+    // A term already counted passed the rules when it came in (admitted_only): most terms
+    // of a window are repeats, so the filter runs once per new term, not per occurrence.
+    const std::size_t i = admitted_only ? terms.index_of(term, h) : TermCounts::npos;
+    if (i != TermCounts::npos) {
+      ++terms.entry(i).second;
+      return;
+    }
     if (term.size() > max_term_bytes) {
       ++state_.long_terms;
       return;
     }
-    const std::uint64_t h = TermHash{}(term);
     if (!(ascii ? filter.keep_ascii(term, h) : filter.keep(term, h))) return;
-    add_term(slot, term, h);
+    if (!admitted_only) {
+      if (const std::size_t j = terms.index_of(term, h); j != TermCounts::npos) {
+        ++terms.entry(j).second;
+        return;
+      }
+    }
+    add_new_term(slot, term, h);
   });
   return Outcome::counted;
 }
 
-void PartitionAggregator::add_term(Slot& slot, std::string_view term, std::uint64_t h) {
+bool PartitionAggregator::admits(std::string_view term, std::uint64_t hash) const {
+  return term.size() <= config_.max_term_bytes && filter_->keep(term, hash);
+}
+
+// `term` (not in the slot's table, admitted) with count 1, or by Space-Saving when full.
+void PartitionAggregator::add_new_term(Slot& slot, std::string_view term, std::uint64_t h) {
   TermCounts& terms = slot.partial.terms;
-  if (std::size_t i = terms.index_of(term, h); i != TermCounts::npos) {
-    ++terms.entry(i).second;
-  } else if (terms.size() < config_.max_terms) {
+  if (terms.size() < config_.max_terms) {
     terms.insert_new(term, h, 1);
   } else {
     evict_and_insert(slot, term, h);

@@ -149,6 +149,11 @@ class PartitionAggregator {
     bool terms_changed = false;  // records were counted since the last write
     bool logged_freed = false;   // closed and written: `logged` freed, so a term change is
                                  // written as a snapshot (a late count alone as a delta)
+    // Every term in partial.terms passes this aggregator's term rules (max_term_bytes and
+    // the filter): true for a window counted here, checked once for a restored one (written
+    // under other settings, it may hold terms they now drop). Then a term found in the table
+    // is counted without asking the rules again: only new terms are filtered.
+    bool admitted_only = true;
     // Space-Saving eviction candidates, bucketed by the count they were filed under:
     // low_buckets[c - low_base] holds entry numbers (in partial.terms) filed with count c, for
     // low_base <= c <= low_limit; every bucket below low_cursor is empty. Counts never
@@ -170,7 +175,8 @@ class PartitionAggregator {
   };
   Slot& slot_for(Millis start);
   void mark_dirty(Millis start, Slot& slot);
-  void add_term(Slot& slot, std::string_view term, std::uint64_t hash);
+  void add_new_term(Slot& slot, std::string_view term, std::uint64_t hash);
+  bool admits(std::string_view term, std::uint64_t hash) const;
   void evict_and_insert(Slot& slot, std::string_view term, std::uint64_t hash);
   static void refill_low(Slot& slot);
   void write_window(Millis start, Slot& slot, std::vector<ChangelogRecord>& out);

@@ -4,9 +4,11 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "text/filters.h"
 #include "views/views.h"
 #include "views/views_test_support.h"
 
@@ -165,6 +167,42 @@ TEST(CloseDue, ActivePartitionCatchingUpClosesByStreamTimeOnly) {
   EXPECT_TRUE(agg.close_due(wall + 9'998).empty());  // [60 s) open: active 4.999 s ago
   // Idle for idle_ms (5 s) since the last record: the wall-clock fallback closes the rest.
   EXPECT_EQ(agg.close_due(wall + 9'999), std::vector<Millis>{60'000});
+}
+
+// A term already in a window is counted without asking the filter again, but only when every
+// term of the window passed the filter: a window restored from a changelog written under other
+// settings (no stop words, longer terms) keeps what it had and counts no new occurrence of
+// what the current settings drop.
+TEST(PartitionAggregator, RestoredTermsTheFilterNowDropsGetNoNewCounts) {
+  WindowConfig cfg = Config();
+  cfg.max_term_bytes = 8;
+  auto filters = std::make_shared<text::TermFilters>();
+  filters->default_filter = *text::TermFilter::build({.stop_words = "en", .min_term_chars = 2});
+  cfg.filters = filters;
+  PartitionAggregator agg("t", 0, cfg);
+  Partial old;
+  old.count = 3;
+  old.terms.emplace("the", 5);
+  old.terms.emplace("x", 2);
+  old.terms.emplace("verylongterm", 4);
+  old.terms.emplace("goal", 1);
+  agg.restore_window(0, old);
+  agg.add(1'000, "The goal, the GOAL x verylongterm");
+  const Partial* w = agg.window(0);
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->count, 4u);
+  EXPECT_EQ(w->terms.at("the"), 5u);
+  EXPECT_EQ(w->terms.at("x"), 2u);
+  EXPECT_EQ(w->terms.at("verylongterm"), 4u);
+  EXPECT_EQ(w->terms.at("goal"), 3u);
+  EXPECT_EQ(agg.state().long_terms, 1u);
+
+  // A window counted here never holds a dropped term, repeats or not.
+  agg.add(61'000, "the the goal x goal");
+  const Partial* fresh = agg.window(60'000);
+  ASSERT_NE(fresh, nullptr);
+  EXPECT_EQ(fresh->terms.size(), 1u);
+  EXPECT_EQ(fresh->terms.at("goal"), 2u);
 }
 
 TEST(CloseDue, RestoredClosedWindowsAreNotReturnedAgain) {
