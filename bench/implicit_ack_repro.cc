@@ -18,9 +18,10 @@
 // then refuses a retry numbered before what it accepted: the path of the implicit ack, which
 // the mock cannot show.
 //
-// Produces MESSAGES small messages (idempotent, acks=all, linger.ms=0 so the first requests are
-// small and many) to TOPIC, which should not exist yet (the broker auto-creates it on the first
-// metadata request, as in the run that showed the loss), as fast as librdkafka takes them,
+// Produces MESSAGES small messages (idempotent, acks=all, librdkafka's other defaults) to TOPIC,
+// which should not exist yet (the broker auto-creates it on the first metadata request), paced
+// as produce's SIGTERM integration test feeds its input, the run that showed the loss: 2,000
+// messages every 10 ms (~200,000/s), so the first requests are small and others follow them;
 // waits for every delivery report, then reads the partitions' end offsets. One line on stdout:
 //   delivered=N with_offset=N without_offset=N failed=N in_topic=N lost=N librdkafka=VERSION
 // lost = delivered - in_topic when positive: a message reported delivered that is not in the
@@ -36,6 +37,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -125,6 +127,9 @@ int main(int argc, char** argv) {
       rd_kafka_poll(rk, 10);
     }
     rd_kafka_poll(rk, 0);
+    if (i % 2'000 == 1'999) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // ~200,000 messages/s
+    }
   }
   rd_kafka_flush(rk, 60'000);
   const std::int64_t delivered = counts.with_offset + counts.without_offset;

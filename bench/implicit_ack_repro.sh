@@ -6,28 +6,54 @@
 # request in flight).
 #
 #   bench/implicit_ack_repro.sh [--rounds N] [--messages N] [--topics N] [--binary PATH]
+#                               [--speedlayer PATH]
 #
 #   --rounds N    fresh brokers, one after the other (default 10)
 #   --messages N  messages per producer run (default 200000)
 #   --topics N    producer runs per broker and setting, each to a new (auto-created) topic
 #                 (default 3)
 #   --binary PATH the reproduction (default build/bench/implicit_ack_repro)
+#   --speedlayer PATH  instead of the reproduction, run `PATH produce --generate --rate 200000`
+#                 with -X max.in.flight.requests.per.connection=N (its generator paces the
+#                 input as the SIGTERM integration test did) and compare its summary's
+#                 "delivered" with the messages kcat reads back
 #
 # Prints one line per producer run and a summary: runs and messages lost per setting.
 # Exit status: 0 when no run lost a message, 1 when one did, 2 on a set-up error.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-rounds=10 messages=200000 topics=3 binary="$root/build/bench/implicit_ack_repro"
+rounds=10 messages=200000 topics=3 binary="$root/build/bench/implicit_ack_repro" speedlayer=""
 while (($#)); do
   case $1 in
     --rounds) rounds=${2:?}; shift 2 ;;
     --messages) messages=${2:?}; shift 2 ;;
     --topics) topics=${2:?}; shift 2 ;;
     --binary) binary=${2:?}; shift 2 ;;
+    --speedlayer) speedlayer=${2:?}; shift 2 ;;
     *) echo "implicit_ack_repro.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[[ -x "$binary" ]] || { echo "implicit_ack_repro.sh: no $binary (build the bench targets)" >&2; exit 2; }
+if [[ -n "$speedlayer" ]]; then
+  [[ -x "$speedlayer" ]] || { echo "implicit_ack_repro.sh: no $speedlayer" >&2; exit 2; }
+  command -v kcat >/dev/null || { echo "implicit_ack_repro.sh: needs kcat" >&2; exit 2; }
+else
+  [[ -x "$binary" ]] || { echo "implicit_ack_repro.sh: no $binary (build the bench targets)" >&2; exit 2; }
+fi
+
+# speedlayer produce to a new topic, then what arrived: the same line format as the binary.
+run_speedlayer() { # BROKERS TOPIC MESSAGES MAX_IN_FLIGHT
+  local delivered in_topic
+  printf 'default_topic: %s\nroutes: []\n' "$2" >"$tmp/routes.yaml"
+  "$speedlayer" produce --brokers "$1" --topic "$2" --routes "$tmp/routes.yaml" --generate \
+    --rate 200000 --count "$3" --dead-letter "$tmp/dead-letter.jsonl" \
+    -X "max.in.flight.requests.per.connection=$4" >/dev/null 2>"$tmp/produce.err" || true
+  delivered=$(sed -n 's/.*delivered \([0-9,]*\),.*/\1/p' "$tmp/produce.err" | tail -n1 | tr -d ,)
+  [[ -n "$delivered" ]] || { cat "$tmp/produce.err" >&2; return 2; }
+  in_topic=$(kcat -C -b "$1" -t "$2" -e -q -f '%o\n' 2>/dev/null | wc -l)
+  local lost=$((delivered > in_topic ? delivered - in_topic : 0))
+  echo "delivered=$delivered in_topic=$in_topic lost=$lost (speedlayer produce)"
+  ((lost == 0))
+}
 tmp=$(mktemp -d /tmp/implicit-ack.XXXXXX)
 cleanup() { bash "$root/scripts/kafka-broker.sh" stop --dir "$tmp" --clean >/dev/null 2>&1 || true; rm -rf "$tmp"; }
 trap cleanup EXIT
@@ -41,12 +67,17 @@ for ((r = 1; r <= rounds; r++)); do
     order="5 1"
     (((r + t) % 2 == 0)) || order="1 5"
     for inflight in $order; do
-      line=$("$binary" "$brokers" "repro-r$r-t$t-if$inflight" "$messages" "$inflight") || rc=$?
+      if [[ -n "$speedlayer" ]]; then
+        line=$(run_speedlayer "$brokers" "repro-r$r-t$t-if$inflight" "$messages" "$inflight") || rc=$?
+      else
+        line=$("$binary" "$brokers" "repro-r$r-t$t-if$inflight" "$messages" "$inflight") || rc=$?
+      fi
       rc=${rc:-0}
       [[ $rc -le 1 ]] || { echo "round $r: the reproduction failed (exit $rc)" >&2; exit 2; }
       echo "round=$r topic=$t in_flight=$inflight $line"
       lost=$(sed -n 's/.* lost=\([0-9]*\).*/\1/p' <<<"$line")
       without=$(sed -n 's/.* without_offset=\([0-9]*\).*/\1/p' <<<"$line")
+      without=${without:-0}  # speedlayer's summary does not say
       runs[$inflight]=$((${runs[$inflight]:-0} + 1))
       unacked[$inflight]=$((${unacked[$inflight]:-0} + without))
       if ((lost > 0)); then
@@ -60,7 +91,9 @@ for ((r = 1; r <= rounds; r++)); do
   bash "$root/scripts/kafka-broker.sh" stop --dir "$tmp" --clean >/dev/null 2>&1
 done
 for inflight in 5 1; do
+  extra="delivered_without_offset=${unacked[$inflight]:-0}"
+  [[ -z "$speedlayer" ]] || extra="(speedlayer produce)"
   echo "summary in_flight=$inflight runs=${runs[$inflight]:-0} runs_with_loss=${lost_runs[$inflight]:-0}" \
-    "messages_lost=${lost_messages[$inflight]:-0} delivered_without_offset=${unacked[$inflight]:-0}"
+    "messages_lost=${lost_messages[$inflight]:-0} $extra"
 done
 exit "$status"
