@@ -544,8 +544,9 @@ ExitCode run_produce(const ProduceOptions& options, const std::atomic<bool>& sto
   // takes any first sequence from a producer it has no state for), and librdkafka counted the
   // failed ones as "implicitly acked by subsequent batch success" (IMPLICITACK in
   // -X debug=eos): delivered by its report, not in the topic. Seen in 1 of ~6-18 runs of the
-  // SIGTERM integration test on a fresh broker. One in flight was not slower on a local
-  // broker (1M messages: 776k-957k msg/s, against 554k-784k with 5). -X can raise it again.
+  // SIGTERM integration test on a fresh broker, and again on 2026-12-07: 1 of 14 runs of that
+  // test, and 1 of 30 runs of bench/implicit_ack_repro.sh --speedlayer (none of 30 with one in
+  // flight). It costs routed produce throughput (bench/README.md); -X can raise it again.
   const char* max_in_flight = "1";
   // Our own messages explain failures; librdkafka's log lines (retries, reconnects) stay off
   // unless asked for with -X log_level=7 or -X debug=.... Idempotence and the murmur2
