@@ -110,23 +110,20 @@ PartitionAggregator::Outcome PartitionAggregator::add(Millis event_time, std::st
     const std::uint64_t h = TermHash{}(term);
     // A term already counted passed the rules when it came in (admitted_only): most terms
     // of a window are repeats, so the filter runs once per new term, not per occurrence.
-    const std::size_t i = admitted_only ? terms.index_of(term, h) : TermCounts::npos;
-    if (i != TermCounts::npos) {
-      ++terms.entry(i).second;
-      return;
-    }
-    if (term.size() > max_term_bytes) {
-      ++state_.long_terms;
-      return;
-    }
-    if (!(ascii ? filter.keep_ascii(term, h) : filter.keep(term, h))) return;
-    if (!admitted_only) {
-      if (const std::size_t j = terms.index_of(term, h); j != TermCounts::npos) {
-        ++terms.entry(j).second;
+    std::size_t i = admitted_only ? terms.index_of(term, h) : TermCounts::npos;
+    if (i == TermCounts::npos) {
+      if (term.size() > max_term_bytes) {
+        ++state_.long_terms;
         return;
       }
+      if (!(ascii ? filter.keep_ascii(term, h) : filter.keep(term, h))) return;
+      if (!admitted_only) i = terms.index_of(term, h);
     }
-    add_new_term(slot, term, h);
+    if (i != TermCounts::npos) {
+      ++terms.entry(i).second;
+    } else {
+      add_new_term(slot, term, h);
+    }
   });
   return Outcome::counted;
 }
