@@ -45,7 +45,8 @@ class Properties {
 Result<ConfPtr> make_conf(const Properties& props);
 
 // Defaults every consumer handle of speedlayer gets (the group consumer and the changelog
-// reader alike); a value the user set wins.
+// reader alike), and the connection default every handle gets (reconnect.backoff.ms: see
+// properties.cc); a value the user set wins.
 void set_consumer_defaults(Properties& props);
 
 // What differs between speedlayer's producers (produce, serve), on purpose.
@@ -55,7 +56,8 @@ struct ProducerDefaults {
   std::string max_in_flight;  // max.in.flight.requests.per.connection (see the callers)
 };
 // Defaults every producer handle of speedlayer gets: idempotence, the murmur2 partitioner,
-// and `role`'s client.id, log_level and max.in.flight; a value the user set wins.
+// the connection default every handle gets, and `role`'s client.id, log_level and
+// max.in.flight; a value the user set wins.
 void set_producer_defaults(Properties& props, const ProducerDefaults& role);
 
 // The security settings a client runs with, read back from its configuration (never the
