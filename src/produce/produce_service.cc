@@ -127,12 +127,14 @@ class ProduceRun final : public kafka::ProducerEvents {
     send(producer, line_no, topic_, key_, value_);
   }
   void send(kafka::Producer& producer, std::uint64_t line_no, const std::string& topic,
-            const std::string& key, const std::string& value);
+            std::string_view key, std::string_view value);
   // Routed runs: messages are handed to librdkafka in runs of one topic (see Stage).
   void stage_or_send(kafka::Producer& producer, std::uint64_t line_no);
   void send_stage(kafka::Producer& producer, std::size_t stage_index);
   void send_staged(kafka::Producer& producer);
   const std::string& topic_of(int rule) const;  // -1: the default topic
+  // The stage of a route: 0 for the default topic (rule -1), r + 1 for rule r.
+  static std::size_t stage_of(int rule) { return static_cast<std::size_t>(rule + 1); }
   void invalid(std::uint64_t line_no, std::string_view reason, std::string_view raw);
   void report_failure(std::uint64_t line_no, std::string_view topic, std::string_view reason);
   void check_health(kafka::Producer& producer);
@@ -151,37 +153,37 @@ class ProduceRun final : public kafka::ProducerEvents {
   int rule_ = -1;  // prepare()'s route: index in o_.routes.routes, -1 for the default topic
 
   // Routed, not --sync: each prepared message waits in its route's stage, and a stage is sent
-  // whole when it holds kStaged messages, and every stage before the input could block (no
-  // whole line buffered, the generator waits) and at the end: a message waits only while the
-  // next line is already at hand. Why: librdkafka allocates each message when it is produced
-  // and walks its partition's messages several times (batching, acks, delivery reports);
-  // messages of three topics produced interleaved lie scattered in memory, and those walks
-  // then miss the cache (routed produce cost twice the CPU of unrouted, bench/README.md).
+  // whole when it holds kStageBytes or kStageMessages, and every stage before the input could
+  // block (no whole line buffered, the generator waits) and at the end: a message waits only
+  // while the next line is already at hand. Why: librdkafka allocates each message when it is
+  // produced and walks its partition's messages several times (batching, acks, delivery
+  // reports); messages of several topics produced interleaved lie scattered in memory, and
+  // those walks then miss the cache (routed produce cost twice the CPU of unrouted,
+  // bench/README.md). Long runs of one topic keep each partition's messages side by side.
   // Order within a topic, hence within a partition, is kept; each message still goes through
   // send() (back-pressure, dead letters) with its own line number.
   // Staged bytes are outside librdkafka's buffer budget (sized from the cgroup limit), so they
-  // are bounded too: at kStagedBytes every stage is sent, whatever the line sizes.
-  static constexpr std::size_t kStaged = 64;
+  // are bounded: at kStagedBytes every stage is sent, whatever the line sizes; and the memory
+  // kept between runs is bounded by kRetainedBytes, however many routes there are.
+  static constexpr std::size_t kStageBytes = 64 << 10;
+  static constexpr std::size_t kStageMessages = 1024;
   static constexpr std::size_t kStagedBytes = 1 << 20;
-  struct Staged {
-    std::uint64_t line_no = 0;
-    std::string key, value;
-    // Reused slots keep ordinary lines' capacity; a big line's is given back once it is sent,
-    // so what stays allocated is bounded by kStaged small lines per route.
-    void sent() {
-      constexpr std::size_t kKeep = 4096;
-      if (key.capacity() > kKeep) std::string().swap(key);
-      if (value.capacity() > kKeep) std::string().swap(value);
-    }
-  };
+  static constexpr std::size_t kRetainedBytes = 2 << 20;
   struct Stage {
-    std::vector<Staged> items;  // the first `size` are waiting; strings keep their capacity
-    std::size_t size = 0;
+    struct Entry {
+      std::uint64_t line_no;
+      std::size_t key_size;
+      std::size_t value_size;
+    };
+    std::string bytes;           // the waiting messages' keys and values, back to back
+    std::vector<Entry> entries;  // one per waiting message, in input order
+    std::size_t footprint() const { return bytes.capacity() + entries.capacity() * sizeof(Entry); }
   };
   bool staging_ = false;
-  std::vector<Stage> stages_;     // [0]: the default topic, [r + 1]: route r
+  std::vector<Stage> stages_;     // [0]: the default topic, [r + 1]: route r (see stage_of)
   std::size_t staged_ = 0;        // messages waiting in all stages
   std::size_t staged_bytes_ = 0;  // their keys' and values' bytes
+  std::size_t retained_ = 0;      // the stages' allocated bytes (Stage::footprint)
 
   std::uint64_t waiting_tag_ = 0;  // --sync: the line whose report we wait for (0 = none)
   bool waiting_done_ = false;
@@ -299,31 +301,41 @@ const std::string& ProduceRun::topic_of(int rule) const {
 
 void ProduceRun::stage_or_send(kafka::Producer& producer, std::uint64_t line_no) {
   if (!staging_) return send(producer, line_no);
-  // Stage 0 is the default topic (rule_ == -1), stage r + 1 is rule r's.
-  const std::size_t stage_index = rule_ < 0 ? 0 : static_cast<std::size_t>(rule_) + 1;
+  const std::size_t stage_index = stage_of(rule_);
   Stage& stage = stages_[stage_index];
-  if (stage.size == stage.items.size()) stage.items.emplace_back();
-  Staged& item = stage.items[stage.size++];
-  item.line_no = line_no;
-  item.key.assign(key_);
-  item.value.assign(value_);
+  const std::size_t before = stage.footprint();
+  stage.entries.push_back({line_no, key_.size(), value_.size()});
+  stage.bytes.append(key_).append(value_);
+  retained_ += stage.footprint() - before;
   ++staged_;
   staged_bytes_ += key_.size() + value_.size();
   if (staged_bytes_ >= kStagedBytes) return send_staged(producer);
-  if (stage.size == kStaged) send_stage(producer, stage_index);
+  if (stage.bytes.size() >= kStageBytes || stage.entries.size() >= kStageMessages) {
+    send_stage(producer, stage_index);
+  }
 }
 
 void ProduceRun::send_stage(kafka::Producer& producer, std::size_t stage_index) {
   Stage& stage = stages_[stage_index];
   const std::string& topic = topic_of(static_cast<int>(stage_index) - 1);
-  for (std::size_t i = 0; i < stage.size; ++i) {
-    Staged& item = stage.items[i];
-    send(producer, item.line_no, topic, item.key, item.value);
-    staged_bytes_ -= item.key.size() + item.value.size();
-    item.sent();
+  std::string_view rest = stage.bytes;
+  for (const Stage::Entry& e : stage.entries) {
+    const std::string_view key = rest.substr(0, e.key_size);
+    const std::string_view value = rest.substr(e.key_size, e.value_size);
+    rest.remove_prefix(e.key_size + e.value_size);
+    send(producer, e.line_no, topic, key, value);
   }
-  staged_ -= stage.size;
-  stage.size = 0;
+  staged_ -= stage.entries.size();
+  staged_bytes_ -= stage.bytes.size();
+  stage.entries.clear();
+  stage.bytes.clear();
+  // A stage that grew for a big message, or stages of many routes together, give memory back.
+  if (stage.bytes.capacity() > 2 * kStageBytes || retained_ > kRetainedBytes) {
+    const std::size_t before = stage.footprint();
+    std::string().swap(stage.bytes);
+    std::vector<Stage::Entry>().swap(stage.entries);
+    retained_ -= before - stage.footprint();
+  }
 }
 
 void ProduceRun::send_staged(kafka::Producer& producer) {
@@ -331,7 +343,7 @@ void ProduceRun::send_staged(kafka::Producer& producer) {
 }
 
 void ProduceRun::send(kafka::Producer& producer, std::uint64_t line_no, const std::string& topic,
-                      const std::string& key, const std::string& value) {
+                      std::string_view key, std::string_view value) {
   if (o_.sync) {
     waiting_tag_ = line_no;
     waiting_done_ = false;
