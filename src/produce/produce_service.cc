@@ -134,7 +134,9 @@ class ProduceRun final : public kafka::ProducerEvents {
   void send_staged(kafka::Producer& producer);
   const std::string& topic_of(int rule) const;  // -1: the default topic
   // The stage of a route: 0 for the default topic (rule -1), r + 1 for rule r.
-  static std::size_t stage_of(int rule) { return static_cast<std::size_t>(rule + 1); }
+  static std::size_t stage_of(int rule) {
+    return rule < 0 ? 0 : static_cast<std::size_t>(rule) + 1;
+  }
   void invalid(std::uint64_t line_no, std::string_view reason, std::string_view raw);
   void report_failure(std::uint64_t line_no, std::string_view topic, std::string_view reason);
   void check_health(kafka::Producer& producer);
