@@ -2,11 +2,11 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+#include "core/ascii.h"
 #include "core/files.h"
 
 namespace speedlayer::config {
@@ -286,8 +286,7 @@ Result<kafka::Properties> connection_properties(const Settings& settings) {
   // Secure defaults, set explicitly so they do not depend on the librdkafka version: with TLS,
   // the broker's certificate must name the host the client connects to (librdkafka 1.x
   // defaulted to no check); -X ssl.endpoint.identification.algorithm=none turns it off.
-  std::string protocol = props.get("security.protocol").value_or("plaintext");
-  for (auto& c : protocol) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string protocol = ascii_lower(props.get("security.protocol").value_or("plaintext"));
   if (protocol == "ssl" || protocol == "sasl_ssl") {
     props.set_default("ssl.endpoint.identification.algorithm", "https",
                       "default: verify the broker's host name");

@@ -1,11 +1,11 @@
 #include "consume/consume_service.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <set>
 
+#include "core/ascii.h"
 #include "kafka/error.h"
 
 namespace speedlayer::consume {
@@ -16,12 +16,6 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kFlushBytes = 64 * 1024;
 constexpr std::size_t kFlushMessages = 1000;
 constexpr auto kWarningInterval = std::chrono::seconds(10);
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool is_authorization_error(kafka::ErrorCode err) {
   return err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
@@ -181,7 +175,7 @@ bool ConsumeRun::check_topics(kafka::Consumer& consumer) {
     if (existing.count(topic)) continue;
     std::string hint = "topic names are case-sensitive";
     for (const auto& name : existing) {
-      if (lower(name) == lower(topic)) hint = "did you mean " + name + "?";
+      if (ascii_lower(name) == ascii_lower(topic)) hint = "did you mean " + name + "?";
     }
     if (o_.exit_at_end) {
       error("--topic " + topic + ": topic does not exist at " + o_.bootstrap + " (" + hint + ")");

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "core/ascii.h"
 #include "kafka/advertised.h"
 #include "kafka/client.h"
 #include "kafka/cluster_wait.h"
@@ -23,11 +24,6 @@ using namespace std::chrono_literals;
 
 double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 std::string seconds_text(std::chrono::milliseconds d) {
@@ -606,7 +602,7 @@ Result<Report> run_doctor(const DoctorOptions& options) {
   // Settings librdkafka rejects are usage errors (exit 2), before anything runs.
   if (auto conf = kafka::make_conf(props); !conf) return std::unexpected(conf.error());
 
-  run.sec.protocol = lower(props.get("security.protocol").value_or("plaintext"));
+  run.sec.protocol = ascii_lower(props.get("security.protocol").value_or("plaintext"));
   run.sec.mechanism =
       props.get("sasl.mechanism").value_or(props.get("sasl.mechanisms").value_or(""));
   run.sec.username = props.get("sasl.username").value_or("");

@@ -4,17 +4,13 @@
 #include <cctype>
 #include <thread>
 
+#include "core/ascii.h"
 #include "kafka/tls_probe.h"
 
 namespace speedlayer::kafka {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 std::string fixed(double v, int decimals) {
   char buf[64];
@@ -34,7 +30,8 @@ bool librdkafka_has_scram_nonce_bug() {
 }
 
 std::string authentication_hint(const SecuritySummary& s, std::optional<bool> kafka4) {
-  bool scram_bug = librdkafka_has_scram_nonce_bug() && lower(s.mechanism).rfind("scram", 0) == 0;
+  bool scram_bug =
+      librdkafka_has_scram_nonce_bug() && ascii_lower(s.mechanism).rfind("scram", 0) == 0;
   std::string version = rd_kafka_version_str();
   std::string hint;
   if (scram_bug && kafka4.value_or(false)) {
@@ -66,7 +63,7 @@ Error authentication_error(rd_kafka_t* rk, const ClientErrorLog::Entry& e,
                            std::string_view bootstrap) {
   SecuritySummary s = security_of(rk);
   std::optional<bool> kafka4;
-  if (librdkafka_has_scram_nonce_bug() && lower(s.mechanism).rfind("scram", 0) == 0) {
+  if (librdkafka_has_scram_nonce_bug() && ascii_lower(s.mechanism).rfind("scram", 0) == 0) {
     // Which broker generation refused us decides whether the librdkafka bug is the cause.
     std::optional<Endpoint> target = endpoint_in_error(e.text);
     if (!target) {

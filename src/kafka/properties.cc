@@ -1,7 +1,8 @@
 #include "kafka/properties.h"
 
 #include <algorithm>
-#include <cctype>
+
+#include "core/ascii.h"
 
 namespace speedlayer::kafka {
 
@@ -33,10 +34,6 @@ std::optional<std::string> Properties::get(std::string_view name) const {
 
 namespace {
 
-std::string lower_case(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 // Words that make a property name secret, longest spelling first at each start so that the
 // shown prefix ends after the whole word ("password", not "pass").
 constexpr std::string_view kSecretWords[] = {"password", "passwd", "pass",       "pwd",  "secret",
@@ -44,8 +41,7 @@ constexpr std::string_view kSecretWords[] = {"password", "passwd", "pass",      
 
 // Where the first secret word in `text` ends (case-insensitive), or npos.
 std::size_t end_of_first_secret_word(std::string_view text) {
-  std::string lower(text);
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string lower = ascii_lower(text);
   std::size_t best_start = std::string::npos, best_end = std::string::npos;
   for (std::string_view word : kSecretWords) {
     auto at = lower.find(word);
@@ -140,7 +136,7 @@ std::string conf_value(rd_kafka_t* rk, const char* name) {
 
 SecuritySummary security_of(rd_kafka_t* rk) {
   SecuritySummary s;
-  s.protocol = lower_case(conf_value(rk, "security.protocol"));
+  s.protocol = ascii_lower(conf_value(rk, "security.protocol"));
   if (s.protocol.empty()) s.protocol = "plaintext";
   s.mechanism = conf_value(rk, "sasl.mechanisms");
   s.username = conf_value(rk, "sasl.username");
