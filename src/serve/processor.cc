@@ -66,7 +66,15 @@ views::Millis system_wall_clock() {
 Processor::Processor(const ServeOptions& options, WallClock clock)
     : o_(options), clock_(std::move(clock)), keys_(options.group) {}
 
-Processor::~Processor() = default;
+Processor::~Processor() {
+  // A consumer that shutdown() did not close (start() failed, or a test ended early) is closed
+  // by its destructor, which runs on_revoked: that touches owned_, pending_restore_ and the
+  // transaction, members declared after consumer_ and so destroyed before it. Close it here,
+  // while everything is alive, and without committing: what a processor that never shut down
+  // holds is consumed again from the committed offsets.
+  abandoning_ = true;
+  consumer_.reset();
+}
 
 std::string Processor::compute_not_ready_reason() const {
   if (!consumer_) return "not connected";
@@ -244,7 +252,9 @@ void Processor::on_assigned(const std::vector<kafka::TopicPartition>& added) noe
 
 void Processor::on_revoked(const std::vector<kafka::TopicPartition>& removed, bool lost) noexcept {
   try {
-    if (lost) {
+    if (abandoning_) {
+      // ~Processor: nothing is committed (see there).
+    } else if (lost) {
       // The group moved on without us: offsets we commit now would be rejected. What the
       // removed partitions aggregated since the last commit is dropped with them (their new
       // owner consumes it again from the committed offsets).

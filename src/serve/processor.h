@@ -236,7 +236,8 @@ class Processor final : public kafka::ConsumerEvents,
   std::chrono::steady_clock::time_point pending_since_;
   std::optional<std::future<CommitOutcome>> in_flight_;
   std::atomic<bool> fatal_{false};
-  std::mutex reason_mu_;  // fatal_reason_, last_error_: callbacks may run on the commit thread
+  bool abandoning_ = false;  // in ~Processor: revoked partitions are dropped, not committed
+  std::mutex reason_mu_;     // fatal_reason_, last_error_: callbacks may run on the commit thread
   std::string fatal_reason_;
   std::chrono::steady_clock::time_point last_housekeeping_;
   std::atomic<bool> ready_{false};
