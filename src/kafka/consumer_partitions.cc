@@ -1,6 +1,11 @@
 // Consumer's per-partition controls for a transactional processor (declared in
 // kafka/consumer.h): group metadata, pause/resume, committed offsets, seek. Kept apart from
 // consumer.cc, which holds the subscription, polling and rebalance bookkeeping.
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <thread>
+
 #include "kafka/consumer.h"
 #include "kafka/error.h"
 
@@ -104,13 +109,37 @@ Status Consumer::seek(const std::map<TopicPartition, std::int64_t>& offsets, int
       it->second.position = offset >= 0 ? offset : -1;
     }
   }
-  ErrorPtr error(rd_kafka_seek_partitions(rk_.get(), list.get(), timeout_ms));
-  if (error) {
-    const rd_kafka_resp_err_t code = rd_kafka_error_code(error.get());
-    return fail(no_answer(code) ? ErrorKind::unreachable : ErrorKind::kafka,
-                std::string("cannot seek: ") + rd_kafka_error_string(error.get()), "consumer");
+  // A partition assigned moments ago may not be fetched yet: librdkafka starts its fetcher
+  // on its own threads after the assignment, and a seek before that fails with __STATE
+  // ("Local: Erroneous state"; serve's restore, seen once under ASan). That state passes by
+  // itself, so it is waited out within the same timeout (seeking a partition again to the same
+  // offset changes nothing).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto not_fetched_yet = [&] {
+    for (int i = 0; i < list->cnt; ++i) {
+      if (list->elems[i].err == RD_KAFKA_RESP_ERR__STATE) return true;
+    }
+    return false;
+  };
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    ErrorPtr error(rd_kafka_seek_partitions(
+        rk_.get(), list.get(), static_cast<int>(std::max<std::int64_t>(left.count(), 1))));
+    const rd_kafka_resp_err_t code =
+        error ? rd_kafka_error_code(error.get()) : RD_KAFKA_RESP_ERR_NO_ERROR;
+    const bool retry = error ? code == RD_KAFKA_RESP_ERR__STATE : not_fetched_yet();
+    if (retry && std::chrono::steady_clock::now() < deadline) {
+      for (int i = 0; i < list->cnt; ++i) list->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    if (error) {
+      return fail(no_answer(code) ? ErrorKind::unreachable : ErrorKind::kafka,
+                  std::string("cannot seek: ") + rd_kafka_error_string(error.get()), "consumer");
+    }
+    return first_partition_error(*list, "seek");
   }
-  return first_partition_error(*list, "seek");
 }
 
 Status Consumer::assign(const std::map<TopicPartition, std::int64_t>& offsets) {
